@@ -1,0 +1,62 @@
+"""``mlplab-eval ckpt_path=…``: score a checkpoint written by mlplab-train on the test set.
+
+The model and the data settings (split, normalisation) are rebuilt from the checkpoint itself,
+so the number matches the run's own ``test/acc``; only ``data.data_dir`` comes from the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mlplab.config import config_dir
+from mlplab.entry import run_entry
+from mlplab.errors import UserError
+from mlplab.module import MLPModule
+from mlplab.reporting import write_json
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint's tensors and plain values only (``weights_only=True``: no pickled code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"ckpt_path={path} does not exist; give a .ckpt under "
+                        f"logs/runs/<run>/checkpoints/, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any unpickling failure means "not a checkpoint we can trust"
+        raise UserError(f"ckpt_path={path} is not a readable mlplab checkpoint ({err})") from None
+    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint:
+        raise UserError(f"ckpt_path={path} is not an mlplab checkpoint (no hyper_parameters); "
+                        f"give a .ckpt written by mlplab-train")
+    return checkpoint
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    data_hparams = dict(checkpoint.get("datamodule_hyper_parameters", {}))
+    data_hparams.pop("data_dir", None)
+    datamodule = instantiate(cfg.data, **data_hparams)
+    module = MLPModule(**checkpoint["hyper_parameters"])
+    module.load_state_dict(checkpoint["state_dict"])
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    metrics = {k: float(v) for k, v in trainer.test(module, datamodule=datamodule)[0].items()}
+    write_json(Path(cfg.paths.output_dir) / "metrics.json",
+               {"ckpt_path": str(cfg.ckpt_path), "metrics": metrics})
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+def main(cfg: DictConfig) -> None:
+    metrics = run_entry(evaluate, cfg)
+    print(f"test/acc={metrics.get('test/acc', float('nan')):.4f}  "
+          f"test/loss={metrics['test/loss']:.4f}  from {cfg.ckpt_path}")
+
+
+if __name__ == "__main__":
+    main()

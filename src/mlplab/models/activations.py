@@ -1,0 +1,69 @@
+"""The chapter's activation functions, hand-written and built in, under one name registry.
+
+    ReLU(x)    = max(x, 0)                  ReLU'(x)    = 1[x > 0]
+    sigmoid(x) = 1 / (1 + exp(−x))          sigmoid'(x) = sigmoid(x)(1 − sigmoid(x))
+    tanh(x)    = (1 − exp(−2x)) / (1 + exp(−2x))   tanh'(x) = 1 − tanh²(x)
+    identity(x) = x  (the MLP then collapses to one affine map, section 4.1.1.3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from mlplab.errors import ConfigError
+
+
+def relu(x: Tensor) -> Tensor:
+    return torch.where(x > 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    # Written with exp(−|x|) ≤ 1 so that neither the value nor its gradient overflows.
+    e = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def tanh(x: Tensor) -> Tensor:
+    e = torch.exp(-2 * x.abs())
+    return torch.sign(x) * (1 - e) / (1 + e)
+
+
+def identity(x: Tensor) -> Tensor:
+    return x
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation by name: the hand-written function and the built-in ``nn.Module``."""
+
+    scratch: Callable[[Tensor], Tensor]
+    builtin: type[nn.Module]
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation(relu, nn.ReLU),
+    "sigmoid": Activation(sigmoid, nn.Sigmoid),
+    "tanh": Activation(tanh, nn.Tanh),
+    "identity": Activation(identity, nn.Identity),
+}
+
+
+def get_activation(name: str) -> Activation:
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)} "
+            f"(e.g. activation=relu)"
+        ) from None
+
+
+def autograd_derivative(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """d fn(x) / dx elementwise, by autograd, as the notes do: ``y.backward(ones_like(x))``."""
+    x = x.detach().clone().requires_grad_(True)
+    fn(x).backward(torch.ones_like(x))
+    return x.grad

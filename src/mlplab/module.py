@@ -1,0 +1,119 @@
+"""The LightningModule around either MLP: loss, metrics, optimizer, weight decay, logging.
+
+Classification: softmax cross-entropy, ``acc = mean(argmax ŷ = y)``. Regression: mean squared
+error. Metrics accumulate over the epoch in torchmetrics objects and are logged once per epoch
+as ``train/…``, ``val/…``, ``test/…`` (plus ``weights/l2_norm``); logging per step would cost
+more than the step itself for a model this small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from mlplab.errors import ConfigError
+from mlplab.models import build_model
+from mlplab.regularization import l2_penalty, param_groups, resolve_mode, weight_l2_norm
+
+OPTIMIZERS = {"sgd": torch.optim.SGD}
+STAGES = ("train", "val", "test")
+
+
+class MLPModule(L.LightningModule):
+    def __init__(self, model: str = "scratch", num_inputs: int = 784,
+                 hidden: Sequence[int] = (256,), num_outputs: int = 10,
+                 activation: str = "relu", dropout: float | Sequence[float] = 0.0,
+                 init_std: float = 0.01, task: str = "classification",
+                 optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
+                 weight_decay: float = 0.0, weight_decay_mode: str = "auto") -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if task not in ("classification", "regression"):
+            raise ConfigError(f"task={task!r}; choose classification or regression")
+        self.net = build_model(model, num_inputs=num_inputs, hidden=list(hidden),
+                               num_outputs=num_outputs, activation=activation,
+                               dropout=dropout, init_std=init_std)
+        self.decay_mode = resolve_mode(weight_decay_mode, model)
+        for stage in STAGES:  # attributes, so Lightning moves them to the device with the model
+            setattr(self, f"{stage}_metrics", self._metrics())
+        self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
+        self._last_val: dict[str, float] = {}
+
+    def _metrics(self) -> MetricCollection:
+        metrics: dict[str, Any] = {"loss": MeanMetric()}
+        if self.hparams.task == "classification":
+            metrics["acc"] = MulticlassAccuracy(self.hparams.num_outputs, average="micro",
+                                                validate_args=False)
+        return MetricCollection(metrics)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def loss(self, output: Tensor, y: Tensor) -> Tensor:
+        if self.hparams.task == "classification":
+            return F.cross_entropy(output, y)
+        return F.mse_loss(output, y.reshape(output.shape))
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        output = self(x)
+        loss = self.loss(output, y)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics["loss"].update(loss.detach(), weight=len(y))
+        if "acc" in metrics:
+            metrics["acc"].update(output.detach(), y)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss = self._step(batch, "train")
+        if self.decay_mode == "penalty" and self.hparams.weight_decay > 0:
+            loss = loss + l2_penalty(self.net, self.hparams.weight_decay)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_epoch(self, stage: str) -> dict[str, float]:
+        metrics = getattr(self, f"{stage}_metrics")
+        values = {f"{stage}/{k}": v for k, v in metrics.compute().items()}
+        metrics.reset()
+        self.log_dict(values, prog_bar=stage == "val")
+        return {k: float(v) for k, v in values.items()}
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._log_epoch("val")
+        if not self.trainer.sanity_checking:
+            self._last_val = values
+
+    def on_train_epoch_end(self) -> None:
+        row = {"epoch": self.current_epoch, **self._log_epoch("train")}
+        norm = weight_l2_norm(self.net)
+        self.log("weights/l2_norm", norm)
+        self.history.append({**row, **self._last_val, "weights/l2_norm": float(norm)})
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        decay = hp.weight_decay if self.decay_mode == "optimizer" else 0.0
+        return OPTIMIZERS[hp.optimizer](param_groups(self.net, decay), lr=hp.lr,
+                                        momentum=hp.momentum)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["mlplab_history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("mlplab_history", []))
