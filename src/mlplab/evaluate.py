@@ -40,7 +40,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
     data_hparams = dict(checkpoint.get("datamodule_hyper_parameters", {}))
-    data_hparams.pop("data_dir", None)
+    for where in ("data_dir", "debian_dir", "download"):  # where the files are: this machine's say
+        data_hparams.pop(where, None)
     datamodule = instantiate(cfg.data, **data_hparams)
     module = MLPModule(**checkpoint["hyper_parameters"])
     module.load_state_dict(checkpoint["state_dict"])

@@ -1,0 +1,67 @@
+"""Minibatches sliced straight out of in-memory tensors: no Dataset, no per-sample work.
+
+Each epoch is one seeded permutation ``randperm(n, seed + epoch)`` cut into slices of
+``batch_size``; a batch is ``transform(inputs[idx]), targets[idx]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor
+
+
+class EpochPermutation:
+    """The order of one epoch. Lightning calls ``set_epoch`` at the start of every epoch,
+    so the order depends only on (seed, epoch) and a resumed run sees the same batches."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool) -> None:
+        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def indices(self) -> Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return torch.randperm(self.n, generator=generator)
+
+
+class TensorBatches:
+    """An iterable of ``(x, y)`` batches over ``inputs``/``targets`` kept in memory (or on a GPU).
+
+    Lightning looks for ``sampler.set_epoch`` (and reads ``batch_sampler``) the way it does on a
+    DataLoader; those two attributes are all it needs from us.
+    """
+
+    batch_sampler = None
+
+    def __init__(
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        self.inputs, self.targets = inputs, targets
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.transform = transform
+        self.sampler = EpochPermutation(len(inputs), seed, shuffle)
+
+    def __len__(self) -> int:
+        n, b = len(self.inputs), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        order = self.sampler.indices().to(self.inputs.device)
+        for step in range(len(self)):
+            idx = order[step * self.batch_size : (step + 1) * self.batch_size]
+            x = self.inputs[idx]
+            yield (self.transform(x) if self.transform else x), self.targets[idx]

@@ -1,0 +1,39 @@
+"""Shared test set-up: one data folder for every test and subprocess, and the `gpu` marker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# Subprocesses run in temporary folders; they find the unpacked data here instead of
+# unpacking it again into each of them.
+os.environ.setdefault("MLPLAB_DATA_DIR", str(REPO / "data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device; none is visible here")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600):
+    """Run an installed console script (``mlplab-train``, …) as a user would."""
+    command = [str(BIN / args[0]), *args[1:]]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,57 @@
+"""read_idx: round trip, and a clear IdxError naming the file for every kind of bad file."""
+
+import struct
+import time
+
+import pytest
+import torch
+
+from mlplab.data.idx import IdxError, read_idx
+
+
+def idx_header(dims, magic=b"\x00\x00\x08"):
+    return magic + struct.pack(f">B{len(dims)}I", len(dims), *dims)
+
+
+def write_idx(path, data):
+    path.write_bytes(idx_header(data.shape) + data.numpy().tobytes())
+    return path
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 4, 5)])
+def test_round_trip(tmp_path, shape):
+    torch.manual_seed(0)
+    data = torch.randint(0, 256, shape, dtype=torch.uint8)
+    out = read_idx(write_idx(tmp_path / "x-idx-ubyte", data))
+    assert out.dtype == torch.uint8 and out.shape == shape
+    assert torch.equal(out, data)
+
+
+BAD_FILES = {
+    "empty": (b"", "empty or truncated"),
+    "short magic": (b"\x00\x00", "empty or truncated"),
+    "truncated header": (idx_header((2, 3))[:9], "header is truncated"),
+    "wrong magic": (idx_header((4,), magic=b"\x1f\x8b\x08") + bytes(4), "wrong magic number"),
+    "not unsigned bytes": (idx_header((4,), magic=b"\x00\x00\x0d") + bytes(16), "wrong magic number"),
+    "body too short": (idx_header((2, 3)) + bytes(5), r"shape \(2, 3\)"),
+    "body too long": (idx_header((2, 3)) + bytes(7), r"shape \(2, 3\)"),
+    "10^9 images": (idx_header((10**9, 28, 28)) + bytes(28 * 28), r"shape \(1000000000, 28, 28\)"),
+}
+
+
+@pytest.mark.parametrize("content, message", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_bad_file_is_rejected_quickly_naming_it(tmp_path, content, message):
+    path = tmp_path / "bad-idx-ubyte"
+    path.write_bytes(content)
+    start = time.perf_counter()
+    with pytest.raises(IdxError, match=message) as err:
+        read_idx(path)
+    assert time.perf_counter() - start < 0.5  # checked against the file size, nothing allocated
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_names_it(tmp_path):
+    path = tmp_path / "nowhere-idx-ubyte"
+    with pytest.raises(IdxError, match="missing") as err:
+        read_idx(path)
+    assert str(path) in str(err.value)

@@ -1,0 +1,38 @@
+"""Bad input ends in one clear message, a non-zero exit and no traceback, before any training."""
+
+from __future__ import annotations
+
+
+def assert_clean_failure(result, *needles):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr[-2000:]
+
+
+def test_unknown_group_option_lists_the_choices(tmp_path, cli):
+    result = cli("mlplab-train", "activation=swish", cwd=tmp_path)
+    assert_clean_failure(result, "swish", "relu", "sigmoid", "tanh")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_missing_data_names_all_three_ways(tmp_path, cli):
+    result = cli("mlplab-train", f"data.data_dir={tmp_path}/nothing", "data.download=false",
+                 f"data.debian_dir={tmp_path}/no-debian", f"hydra.run.dir={tmp_path}/run",
+                 cwd=tmp_path)
+    assert_clean_failure(result, "Fashion-MNIST not found", "data.data_dir=",
+                         "apt-get install dataset-fashion-mnist", "torchvision's download")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_eval_of_a_missing_checkpoint(tmp_path, cli):
+    result = cli("mlplab-eval", f"ckpt_path={tmp_path}/nope.ckpt", f"hydra.run.dir={tmp_path}/e",
+                 cwd=tmp_path)
+    assert_clean_failure(result, f"ckpt_path={tmp_path}/nope.ckpt does not exist")
+
+
+def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path, cli):
+    bogus = tmp_path / "notes.ckpt"
+    bogus.write_text("not a checkpoint")
+    result = cli("mlplab-eval", f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    assert_clean_failure(result, "is not a readable mlplab checkpoint")
