@@ -1,0 +1,46 @@
+# mlplab: `make train` and `make test` each set up what they need (venv, package, data) first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+RAW := data/FashionMNIST/raw
+DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+# torch/torchvision known to work together here; override with `make setup TORCH=...` elsewhere.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup data train test test-fast tensorboard lint clean
+
+setup: $(INSTALLED) data
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# The four IDX files under data/: Debian's package when it is missing and apt is usable,
+# else torchvision's download (the package decides, see mlplab.data.fashion_mnist).
+data: $(INSTALLED)
+	@if [ ! -f $(RAW)/t10k-labels-idx1-ubyte ] && [ ! -d $(DEBIAN_DATA) ] \
+	    && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; fi
+	$(BIN)/python -m mlplab.data.fashion_mnist data
+
+train: setup
+	$(BIN)/mlplab-train experiment=d2l_mlp_scratch
+
+test: setup
+	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
+
+tensorboard: $(INSTALLED)
+	$(BIN)/tensorboard --logdir logs
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check src tests scripts
+
+clean:
+	rm -rf logs .pytest_cache
