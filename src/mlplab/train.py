@@ -47,6 +47,16 @@ def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
     return None
 
 
+def monitor_summary(trainer: L.Trainer) -> dict[str, Any] | None:
+    """The validation metric that chose the best checkpoint, its mode and its best value."""
+    for callback in trainer.checkpoint_callbacks:
+        score = getattr(callback, "best_model_score", None)
+        if isinstance(callback, ModelCheckpoint) and callback.monitor and score is not None:
+            return {"name": callback.monitor, "mode": callback.mode,
+                    "best": float(score)}
+    return None
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``."""
     out = Path(cfg.paths.output_dir)
@@ -65,6 +75,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - start, 2),
         "fit_seconds": round(fit_seconds, 2),
         "test_checkpoint": ckpt_path,
+        "monitor": monitor_summary(trainer),
         "metrics": {**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}},
         "history": module.history,
         "hparams": OmegaConf.to_container(cfg, resolve=True),
