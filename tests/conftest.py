@@ -37,3 +37,15 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def copy_scratch_weights(scratch, concise) -> list:
+    """Give ``concise`` the weights of ``scratch``; returns its ``nn.Linear`` layers in order."""
+    from torch import nn
+
+    linears = [m for m in concise if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for (w, b), lin in zip(scratch.layers(), linears, strict=True):
+            lin.weight.copy_(w.T)  # nn.Linear keeps W as [outputs, inputs]
+            lin.bias.copy_(b)
+    return linears

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import copy_scratch_weights
 from torch import nn
 
 from mlplab.models.concise import ConciseMLP
@@ -44,11 +45,7 @@ def scratch_and_concise(p):
     torch.manual_seed(0)
     scratch = ScratchMLP(hidden=[64, 32], dropout=p, init_std=0.1)
     concise = ConciseMLP(hidden=[64, 32], dropout=p)
-    linears = [m for m in concise if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for (w, b), lin in zip(scratch.layers(), linears, strict=True):
-            lin.weight.copy_(w.T)  # nn.Linear keeps W as [outputs, inputs]
-            lin.bias.copy_(b)
+    copy_scratch_weights(scratch, concise)
     return scratch, concise
 
 

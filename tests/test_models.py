@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from conftest import copy_scratch_weights
 
 from mlplab.errors import ConfigError
 from mlplab.models import build_model
@@ -26,12 +26,7 @@ def scratch_with_random_biases(**kwargs):
 
 def concise_copy_of(scratch, **kwargs):
     concise = ConciseMLP(**kwargs)
-    linears = [m for m in concise if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for (w, b), lin in zip(scratch.layers(), linears, strict=True):
-            lin.weight.copy_(w.T)  # nn.Linear keeps W as [outputs, inputs]
-            lin.bias.copy_(b)
-    return concise, linears
+    return concise, copy_scratch_weights(scratch, concise)
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)

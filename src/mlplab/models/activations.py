@@ -21,15 +21,22 @@ def relu(x: Tensor) -> Tensor:
     return torch.where(x > 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
+def _magnitude(x: Tensor) -> Tensor:
+    """|x| spelled with ``where``: ``abs()`` has gradient 0 at x = 0, which would zero
+    sigmoid'(0) and tanh'(0)."""
+    return torch.where(x >= 0, x, -x)
+
+
 def sigmoid(x: Tensor) -> Tensor:
     # Written with exp(−|x|) ≤ 1 so that neither the value nor its gradient overflows.
-    e = torch.exp(-x.abs())
+    e = torch.exp(-_magnitude(x))
     return torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def tanh(x: Tensor) -> Tensor:
-    e = torch.exp(-2 * x.abs())
-    return torch.sign(x) * (1 - e) / (1 + e)
+    e = torch.exp(-2 * _magnitude(x))
+    t = (1 - e) / (1 + e)
+    return torch.where(x >= 0, t, -t)
 
 
 def identity(x: Tensor) -> Tensor:
