@@ -1,7 +1,7 @@
 """The LightningModule around either MLP: loss, metrics, optimizer, weight decay, logging.
 
-Classification: softmax cross-entropy, ``acc = mean(argmax ŷ = y)``. Regression: mean squared
-error. Metrics accumulate over the epoch in torchmetrics objects and are logged once per epoch
+Classification: softmax cross-entropy, ``acc = mean(argmax ŷ = y)``. Regression: d2l's squared
+loss ``mean((ŷ − y)²) / 2``. Metrics accumulate over the epoch in torchmetrics objects and are logged once per epoch
 as ``train/…``, ``val/…``, ``test/…`` (plus ``weights/l2_norm``); logging per step would cost
 more than the step itself for a model this small.
 """
@@ -37,6 +37,9 @@ class MLPModule(L.LightningModule):
         self.save_hyperparameters()
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if weight_decay < 0:
+            raise ConfigError(f"regularizer.weight_decay={weight_decay} is negative; λ must be ≥ 0 "
+                              f"(0 turns weight decay off)")
         if task not in ("classification", "regression"):
             raise ConfigError(f"task={task!r}; choose classification or regression")
         self.net = build_model(model, num_inputs=num_inputs, hidden=list(hidden),
@@ -61,7 +64,7 @@ class MLPModule(L.LightningModule):
     def loss(self, output: Tensor, y: Tensor) -> Tensor:
         if self.hparams.task == "classification":
             return F.cross_entropy(output, y)
-        return F.mse_loss(output, y.reshape(output.shape))
+        return F.mse_loss(output, y.reshape(output.shape)) / 2
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch

@@ -18,12 +18,13 @@ def layer_sizes(num_inputs: int, hidden: Sequence[int], num_outputs: int) -> lis
 
 
 def per_layer(dropout: float | Sequence[float], num_hidden: int) -> list[float]:
-    """One dropout probability per hidden layer, from one number or a list; each in [0, 1]."""
+    """One dropout probability per hidden layer, from one number or a list; each in [0, 1)
+    (p = 1 would drop every unit and leave nothing to learn from)."""
     probs = [float(p) for p in dropout] if isinstance(dropout, Sequence) else [float(dropout)] * num_hidden
     if len(probs) != num_hidden:
         raise ConfigError(f"regularizer.dropout={list(probs)} has {len(probs)} values but the "
                          f"model has {num_hidden} hidden layers; give one value or {num_hidden}")
-    bad = [p for p in probs if not 0.0 <= p <= 1.0]
+    bad = [p for p in probs if not 0.0 <= p < 1.0]
     if bad:
-        raise ConfigError(f"regularizer.dropout={bad[0]} is outside [0, 1]; use e.g. 0.2 or 0.5")
+        raise ConfigError(f"regularizer.dropout={bad[0]} is outside [0, 1); use e.g. 0.2 or 0.5")
     return probs
