@@ -90,10 +90,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float | None:
     result = run_entry(train, cfg)
     metrics = result["metrics"]
-    print(f"test/acc={metrics.get('test/acc', float('nan')):.4f}  "
-          f"val/acc={metrics.get('val/acc', float('nan')):.4f}  "
-          f"outputs in {cfg.paths.output_dir}")
-    return metrics.get("val/acc")
+    shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
+             if k in metrics]
+    print(f"{'  '.join(shown)}  outputs in {cfg.paths.output_dir}")
+    monitor = result["monitor"] or {}
+    return monitor.get("best")  # what a sweeper (e.g. Optuna) optimises
 
 
 if __name__ == "__main__":
