@@ -1,9 +1,9 @@
 """The LightningModule around either MLP: loss, metrics, optimizer, weight decay, logging.
 
 Classification: softmax cross-entropy, ``acc = mean(argmax ŷ = y)``. Regression: d2l's squared
-loss ``mean((ŷ − y)²) / 2``. Metrics accumulate over the epoch in torchmetrics objects and are logged once per epoch
-as ``train/…``, ``val/…``, ``test/…`` (plus ``weights/l2_norm``); logging per step would cost
-more than the step itself for a model this small.
+loss ``mean((ŷ − y)²) / 2``. Metrics accumulate over the epoch in torchmetrics objects and are
+logged once per epoch as ``train/…``, ``val/…``, ``test/…`` (plus ``weights/l2_norm``); logging
+per step would cost more than the step itself for a model this small.
 """
 
 from __future__ import annotations
