@@ -10,28 +10,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from mlplab.models.activations import ACTIVATIONS, autograd_derivative  # noqa: E402
+from mlplab.dashboard import activation_figure
 
 NAMES = ("relu", "sigmoid", "tanh")
 
 
 def plot_activation(name: str, out_dir: Path) -> Path:
     """Write ``<out_dir>/<name>.png``: the function and its derivative on [−8, 8)."""
-    fn = ACTIVATIONS[name].scratch
-    x = torch.arange(-8.0, 8.0, 0.1)
-    fig, ax = plt.subplots(figsize=(5, 2.5))
-    ax.plot(x, fn(x), label=f"{name}(x)")
-    ax.plot(x, autograd_derivative(fn, x), "--", label=f"grad of {name}")
-    ax.set_xlabel("x")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    fig = activation_figure(name)
     path = out_dir / f"{name}.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
