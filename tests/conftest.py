@@ -49,3 +49,9 @@ def copy_scratch_weights(scratch, concise) -> list:
             lin.weight.copy_(w.T)  # nn.Linear keeps W as [outputs, inputs]
             lin.bias.copy_(b)
     return linears
+
+
+def event_dir(run_dir: Path) -> Path:
+    """The folder holding a run's TensorBoard event file (named after the run's overrides)."""
+    (folder,) = {events.parent for events in (run_dir / "tensorboard").rglob("events.out.tfevents.*")}
+    return folder

@@ -23,7 +23,8 @@ def options(group: str) -> list[str]:
 
 def compose_train(tmp_path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=[f"paths.output_dir={tmp_path}", *overrides])
+        return compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=compose",
+                                     *overrides])
 
 
 def test_every_group_has_its_options():

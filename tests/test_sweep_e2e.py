@@ -7,7 +7,7 @@ import csv
 import json
 
 import pytest
-from conftest import REPO
+from conftest import REPO, event_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -46,13 +46,14 @@ def test_weight_decay_by_dropout_grid(tmp_path, cli):
     assert (sweep / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
     assert "best by val/acc" in (sweep / "summary.md").read_text()
     for n in range(4):
-        hparams = session_hparams(sweep / str(n) / "tensorboard")
+        hparams = session_hparams(event_dir(sweep / str(n)))
         module = job_metrics(sweep, n)["hparams"]["module"]
         assert hparams["weight_decay"] == pytest.approx(module["weight_decay"])
         assert hparams["dropout"] == pytest.approx(module["dropout"])
-        events = EventAccumulator(str(sweep / str(n) / "tensorboard"))
+        assert "regularizer.dropout=" in event_dir(sweep / str(n)).name  # listed by its overrides
+        events = EventAccumulator(str(event_dir(sweep / str(n))))
         events.Reload()
-        (val_acc,) = [e.value for e in events.Scalars("hp/val_acc")]
+        val_acc = events.Scalars("hp/val_acc")[-1].value  # the first is the 0.0 placeholder
         assert val_acc == pytest.approx(job_metrics(sweep, n)["monitor"]["best"], abs=1e-6)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import event_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 FAST = ["data.train_subset=2048", "data.val_size=1000", "trainer.max_epochs=2"]
@@ -41,7 +42,8 @@ def test_run_writes_every_output(run_dir):
 
 @pytest.mark.dataset
 def test_tensorboard_events_hold_each_epoch_metric(run_dir):
-    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events = EventAccumulator(str(event_dir(run_dir)))
+    assert "activation=sigmoid" in event_dir(run_dir).name  # the run is listed by its overrides
     events.Reload()
     scalars = events.Tags()["scalars"]
     for tag in METRICS:
