@@ -55,3 +55,27 @@ def event_dir(run_dir: Path) -> Path:
     """The folder holding a run's TensorBoard event file (named after the run's overrides)."""
     (folder,) = {events.parent for events in (run_dir / "tensorboard").rglob("events.out.tfevents.*")}
     return folder
+
+
+def idx_bytes(data: torch.Tensor) -> bytes:
+    """A uint8 tensor as an IDX file: magic 0x0000 08 ndim, big-endian sizes, then the bytes."""
+    import struct
+
+    return struct.pack(f">I{data.dim()}I", 0x800 + data.dim(), *data.shape) + data.numpy().tobytes()
+
+
+def write_fake_fashion_mnist(root: Path, n_train: int, n_test: int) -> Path:
+    """Tiny IDX files in Fashion-MNIST's layout under ``root``; training image i carries its
+    index in pixel (0, 0) (so n_train ≤ 256), so tests can tell which images a batch holds."""
+    from mlplab.data.fashion_mnist import FILES
+
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator)
+        images[:, 0, 0] = torch.arange(n)
+        images_name, labels_name = FILES[split]
+        (raw / images_name).write_bytes(idx_bytes(images))
+        (raw / labels_name).write_bytes(idx_bytes(torch.arange(n, dtype=torch.uint8) % 10))
+    return root

@@ -2,11 +2,11 @@
 
 import gzip
 import os
-import struct
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_fake_fashion_mnist
 
 from mlplab.data.fashion_mnist import (
     FILES,
@@ -22,30 +22,9 @@ from mlplab.data.idx import IdxError
 N_TRAIN, N_TEST = 60, 20
 
 
-def idx_bytes(data):
-    return struct.pack(f">I{data.dim()}I", 0x800 + data.dim(), *data.shape) + data.numpy().tobytes()
-
-
-def fake_files():
-    """{file name: IDX bytes}; training image i carries its index in pixel (0, 0)."""
-    torch.manual_seed(0)
-    files = {}
-    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8)
-        images[:, 0, 0] = torch.arange(n)
-        images_name, labels_name = FILES[split]
-        files[images_name] = idx_bytes(images)
-        files[labels_name] = idx_bytes(torch.arange(n, dtype=torch.uint8) % 10)
-    return files
-
-
 @pytest.fixture
 def data_dir(tmp_path):
-    raw = tmp_path / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name, content in fake_files().items():
-        (raw / name).write_bytes(content)
-    return tmp_path
+    return write_fake_fashion_mnist(tmp_path, N_TRAIN, N_TEST)
 
 
 def datamodule(data_dir, **kwargs):
@@ -100,6 +79,12 @@ def test_batches_are_scaled_floats_with_int64_labels(data_dir, normalize):
     assert sum(len(y) for _, y in dm.train_dataloader()) == N_TRAIN - 15
 
 
+def fake_files(tmp_path):
+    """{file name: IDX bytes} of a fake data set, as Debian's package would hold them."""
+    raw = write_fake_fashion_mnist(tmp_path / "fake", N_TRAIN, N_TEST) / "FashionMNIST" / "raw"
+    return {p.name: p.read_bytes() for p in raw.iterdir()}
+
+
 def write_debian_dir(deb, files):
     deb.mkdir()
     for name, content in files.items():
@@ -107,7 +92,7 @@ def write_debian_dir(deb, files):
 
 
 def test_unpacks_debian_gz_files(tmp_path):
-    files = fake_files()
+    files = fake_files(tmp_path)
     write_debian_dir(tmp_path / "deb", files)
     raw = ensure_raw_files(tmp_path / "data", debian_dir=tmp_path / "deb", download=False)
     assert raw == tmp_path / "data" / "FashionMNIST" / "raw"
@@ -116,7 +101,7 @@ def test_unpacks_debian_gz_files(tmp_path):
 
 
 def test_corrupt_gz_leaves_no_part_file(tmp_path):
-    files = fake_files()
+    files = fake_files(tmp_path)
     write_debian_dir(tmp_path / "deb", files)
     (tmp_path / "deb" / f"{FILES['train'][0]}.gz").write_bytes(b"not gzip at all")
     with pytest.raises(IdxError, match="corrupt gzip"):

@@ -32,7 +32,8 @@ class MLPModule(L.LightningModule):
                  activation: str = "relu", dropout: float | Sequence[float] = 0.0,
                  init_std: float = 0.01, task: str = "classification",
                  optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
-                 weight_decay: float = 0.0, weight_decay_mode: str = "auto") -> None:
+                 weight_decay: float = 0.0, weight_decay_mode: str = "auto",
+                 compile: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         if optimizer not in OPTIMIZERS:
@@ -45,6 +46,8 @@ class MLPModule(L.LightningModule):
         self.net = build_model(model, num_inputs=num_inputs, hidden=list(hidden),
                                num_outputs=num_outputs, activation=activation,
                                dropout=dropout, init_std=init_std)
+        if compile:  # in place: the state_dict keys stay those of the plain network
+            self.net.compile()
         self.decay_mode = resolve_mode(weight_decay_mode, model)
         for stage in STAGES:  # attributes, so Lightning moves them to the device with the model
             setattr(self, f"{stage}_metrics", self._metrics())

@@ -147,7 +147,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
     def __init__(self, data_dir: str = "data", batch_size: int = 256, val_size: int = 5000,
                  train_subset: int | None = None, normalize: bool = False, seed: int = 42,
                  download: bool = True, debian_dir: str = str(DEBIAN_DIR),
-                 check_counts: bool = True) -> None:
+                 drop_last: bool = False, check_counts: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.scale = ScaleImages(normalize)
@@ -160,8 +160,15 @@ class FashionMNISTDataModule(L.LightningDataModule):
         ensure_raw_files(hp.data_dir, Path(hp.debian_dir), download=hp.download)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.test is not None:
-            return  # loaded once, whatever the stage
+        if self.test is None:  # read once, whatever the stage
+            self._load()
+        # On a GPU the whole set (55 MB as uint8) lives on the device: batches are sliced there
+        # and no host-to-device copy happens per step.
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        self.train, self.val, self.test = (tuple(t.to(device) for t in split)
+                                           for split in (self.train, self.val, self.test))
+
+    def _load(self) -> None:
         hp = self.hparams
         raw = ensure_raw_files(hp.data_dir, Path(hp.debian_dir), download=hp.download)
         counts = OFFICIAL_COUNTS if hp.check_counts else {"train": None, "test": None}
@@ -174,18 +181,21 @@ class FashionMNISTDataModule(L.LightningDataModule):
         self.train = train_x[train_idx], train_y[train_idx]
         self.val = (train_x[val_idx], train_y[val_idx]) if hp.val_size else self.test
 
-    def _batches(self, split: tuple[Tensor, Tensor], shuffle: bool) -> TensorBatches:
-        return TensorBatches(*split, batch_size=self.hparams.batch_size, shuffle=shuffle,
-                             seed=self.hparams.seed, transform=self.scale)
+    def _batches(self, split: tuple[Tensor, Tensor], training: bool) -> TensorBatches:
+        # Only training batches are shuffled (and may drop a short last batch): val/test are
+        # always complete and in file order.
+        return TensorBatches(*split, batch_size=self.hparams.batch_size, shuffle=training,
+                             seed=self.hparams.seed, transform=self.scale,
+                             drop_last=training and self.hparams.drop_last)
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches(self.train, shuffle=True)
+        return self._batches(self.train, training=True)
 
     def val_dataloader(self) -> TensorBatches:
-        return self._batches(self.val, shuffle=False)
+        return self._batches(self.val, training=False)
 
     def test_dataloader(self) -> TensorBatches:
-        return self._batches(self.test, shuffle=False)
+        return self._batches(self.test, training=False)
 
 
 def main() -> None:

@@ -1,0 +1,111 @@
+"""The in-memory fast path as Lightning drives it: which examples each epoch sees, in what order,
+on which device and at which precision. Correctness only; speed is scripts/benchmark.py's job."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from conftest import write_fake_fashion_mnist
+
+from mlplab.data.fashion_mnist import FashionMNISTDataModule
+from mlplab.module import MLPModule
+
+N_TRAIN, N_TEST, VAL = 100, 30, 20
+
+
+class RecordBatches(L.Callback):
+    """Remembers the image ids (pixel (0, 0) of the fake images) of every batch, per stage."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[list[int]]] = {"train": [], "val": [], "test": []}
+
+    def _record(self, stage, batch):
+        self.seen[stage].append(torch.round(batch[0][:, 0, 0, 0] * 255).long().tolist())
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self._record("train", batch)
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        if not trainer.sanity_checking:
+            self._record("val", batch)
+
+    def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        self._record("test", batch)
+
+
+def fit(data_dir, epochs=2, seed=0, drop_last=False, **trainer_kwargs) -> RecordBatches:
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL,
+                                        seed=seed, drop_last=drop_last, download=False,
+                                        check_counts=False)
+    recorder = RecordBatches()
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[recorder], **trainer_kwargs)
+    trainer.fit(MLPModule(hidden=[16]), datamodule=datamodule)
+    trainer.test(MLPModule(hidden=[16]), datamodule=datamodule, verbose=False)
+    return recorder
+
+
+def epochs_of(batches, per_epoch):
+    flat = [batches[i : i + per_epoch] for i in range(0, len(batches), per_epoch)]
+    return [[i for batch in epoch for i in batch] for epoch in flat]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_fake_fashion_mnist(tmp_path_factory.mktemp("fake"), N_TRAIN, N_TEST)
+
+
+def test_each_epoch_sees_every_training_example_once_in_a_new_order(data_dir):
+    seen = fit(data_dir).seen["train"]
+    first, second = epochs_of(seen, per_epoch=3)  # 80 = 32 + 32 + 16: the short batch is kept
+    assert [len(b) for b in seen] == [32, 32, 16] * 2
+    assert sorted(first) == sorted(second) and len(set(first)) == N_TRAIN - VAL
+    assert first != second
+
+
+def test_same_seed_same_batches_other_seed_other_batches(data_dir):
+    assert fit(data_dir, seed=0).seen["train"] == fit(data_dir, seed=0).seen["train"]
+    assert fit(data_dir, seed=0).seen["train"] != fit(data_dir, seed=1).seen["train"]
+
+
+def test_drop_last_drops_the_short_batch(data_dir):
+    assert [len(b) for b in fit(data_dir, drop_last=True).seen["train"]] == [32, 32] * 2
+
+
+def test_val_and_test_batches_are_complete_and_in_order(data_dir):
+    seen = fit(data_dir, epochs=2).seen
+    val_epochs = epochs_of(seen["val"], per_epoch=1)
+    assert val_epochs[0] == val_epochs[1] and len(val_epochs[0]) == VAL
+    test_ids = [i for batch in seen["test"] for i in batch]
+    assert test_ids == list(range(N_TEST))  # file order, nothing dropped
+
+
+def test_bf16_mixed_precision_steps_on_cpu(data_dir):
+    seen = fit(data_dir, epochs=1, precision="bf16-mixed", limit_train_batches=2).seen
+    assert len(seen["train"]) == 2
+
+
+@pytest.mark.gpu
+def test_data_lives_on_the_gpu_and_fit_runs_there(data_dir):
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL,
+                                        download=False, check_counts=False)
+    trainer = L.Trainer(max_epochs=1, accelerator="gpu", devices=1, precision="bf16-mixed",
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(MLPModule(hidden=[16]), datamodule=datamodule)
+    assert datamodule.train[0].is_cuda and datamodule.val[0].is_cuda
+    x, _ = next(iter(datamodule.train_dataloader()))
+    assert x.is_cuda and x.dtype == torch.float32
+
+
+@pytest.mark.slow
+def test_compiled_network_matches_the_plain_one_and_keeps_its_state_dict_keys():
+    torch.manual_seed(0)
+    plain = MLPModule(hidden=[32])
+    compiled = MLPModule(hidden=[32], compile=True)
+    compiled.load_state_dict(plain.state_dict())
+    assert list(compiled.state_dict()) == list(plain.state_dict())
+    x = torch.rand(8, 1, 28, 28)
+    torch.testing.assert_close(compiled(x), plain(x))
