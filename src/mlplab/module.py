@@ -1,7 +1,7 @@
 """The LightningModule around either MLP: loss, metrics, optimizer, weight decay, logging.
 
 Classification: softmax cross-entropy, ``acc = mean(argmax ŷ = y)``. Regression: d2l's squared
-loss ``mean((ŷ − y)²) / 2``. Metrics accumulate over the epoch in torchmetrics objects and are
+loss ``mean((ŷ − y)²) / 2``. Metrics accumulate over the epoch as running sums (``EpochAverages``) and are
 logged once per epoch as ``train/…``, ``val/…``, ``test/…`` (plus ``weights/l2_norm``); logging
 per step would cost more than the step itself for a model this small.
 """
@@ -15,10 +15,9 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
 from mlplab.errors import ConfigError
+from mlplab.metrics import EpochAverages
 from mlplab.models import build_model
 from mlplab.regularization import l2_penalty, param_groups, resolve_mode, weight_l2_norm
 
@@ -50,16 +49,9 @@ class MLPModule(L.LightningModule):
             self.net.compile()
         self.decay_mode = resolve_mode(weight_decay_mode, model)
         for stage in STAGES:  # attributes, so Lightning moves them to the device with the model
-            setattr(self, f"{stage}_metrics", self._metrics())
+            setattr(self, f"{stage}_metrics", EpochAverages(with_accuracy=task == "classification"))
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
         self._last_val: dict[str, float] = {}
-
-    def _metrics(self) -> MetricCollection:
-        metrics: dict[str, Any] = {"loss": MeanMetric()}
-        if self.hparams.task == "classification":
-            metrics["acc"] = MulticlassAccuracy(self.hparams.num_outputs, average="micro",
-                                                validate_args=False)
-        return MetricCollection(metrics)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -73,10 +65,7 @@ class MLPModule(L.LightningModule):
         x, y = batch
         output = self(x)
         loss = self.loss(output, y)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics["loss"].update(loss.detach(), weight=len(y))
-        if "acc" in metrics:
-            metrics["acc"].update(output.detach(), y)
+        getattr(self, f"{stage}_metrics").update(loss, output, y)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
