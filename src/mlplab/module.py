@@ -48,8 +48,8 @@ class MLPModule(L.LightningModule):
         if compile:  # in place: the state_dict keys stay those of the plain network
             self.net.compile()
         self.decay_mode = resolve_mode(weight_decay_mode, model)
-        for stage in STAGES:  # attributes, so Lightning moves them to the device with the model
-            setattr(self, f"{stage}_metrics", EpochAverages(with_accuracy=task == "classification"))
+        self.epoch_metrics = {stage: EpochAverages(with_accuracy=task == "classification")
+                              for stage in STAGES}
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
         self._last_val: dict[str, float] = {}
 
@@ -61,11 +61,18 @@ class MLPModule(L.LightningModule):
             return F.cross_entropy(output, y)
         return F.mse_loss(output, y.reshape(output.shape)) / 2
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        # Our batches are always (x, y) tensors: move them directly instead of walking the
+        # batch as a generic collection, which costs more than the step's math on a CPU.
+        if isinstance(batch, tuple) and len(batch) == 2 and all(isinstance(t, Tensor) for t in batch):
+            return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
         output = self(x)
         loss = self.loss(output, y)
-        getattr(self, f"{stage}_metrics").update(loss, output, y)
+        self.epoch_metrics[stage].update(loss, output, y)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -81,7 +88,7 @@ class MLPModule(L.LightningModule):
         self._step(batch, "test")
 
     def _log_epoch(self, stage: str) -> dict[str, float]:
-        metrics = getattr(self, f"{stage}_metrics")
+        metrics = self.epoch_metrics[stage]
         values = {f"{stage}/{k}": v for k, v in metrics.compute().items()}
         metrics.reset()
         self.log_dict(values, prog_bar=stage == "val")
