@@ -8,7 +8,7 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 # torch/torchvision known to work together here; override with `make setup TORCH=...` elsewhere.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup data train test test-fast tensorboard lint clean
+.PHONY: setup data train test test-fast bench tensorboard lint clean
 
 setup: $(INSTALLED) data
 
@@ -44,3 +44,6 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf logs .pytest_cache
+
+bench: setup
+	$(BIN)/python scripts/benchmark.py
