@@ -4,8 +4,8 @@
 
 A plain object with two in-place additions and one integer sum per step: no host sync (a
 torchmetrics MeanMetric checks every value for NaN, which waits on a GPU) and none of a Metric's
-per-update bookkeeping, which costs more than the additions for batches this small. Under DDP the sums are added across
-processes once, in ``compute``.
+per-update bookkeeping, which costs more than the additions for batches this small. Under DDP
+the sums are added across processes once, in ``compute``.
 """
 
 from __future__ import annotations
