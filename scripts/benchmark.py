@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlplab.data.idx import read_idx  # torch only: no Lightning in the raw script
 from mlplab.models.scratch import ScratchMLP
 
 BATCH_SIZE, LR, D2L_WORKERS = 256, 0.1, 4  # d2l 4.2; 4 = d2l's get_dataloader_workers()
@@ -121,14 +121,6 @@ def evaluate_accuracy(net: nn.Module, batches: Batches) -> float:
         correct += int((net(x).argmax(dim=1) == y).sum())
         seen += len(y)
     return correct / seen
-
-
-def read_idx(path: Path) -> Tensor:
-    """An uncompressed IDX file of unsigned bytes as a uint8 tensor (header: 0, 0, 8, ndim, dims)."""
-    data = path.read_bytes()
-    ndim = data[3]
-    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    return torch.frombuffer(bytearray(data[4 + 4 * ndim :]), dtype=torch.uint8).reshape(dims)
 
 
 def raw_files(data_dir: Path) -> Path:
