@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def assert_clean_failure(result, *needles):
     assert result.returncode != 0
@@ -36,3 +38,16 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path, cli):
     bogus.write_text("not a checkpoint")
     result = cli("mlplab-eval", f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
     assert_clean_failure(result, "is not a readable mlplab checkpoint")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("regularizer.dropout=1.0", "regularizer.dropout=1.0 is outside [0, 1)"),
+    ("regularizer.dropout=-0.1", "regularizer.dropout=-0.1 is outside [0, 1)"),
+    ("regularizer.dropout=[0.2,0.5]", "has 2 values but the model has 1 hidden layers"),
+    ("regularizer.weight_decay=-0.001", "regularizer.weight_decay=-0.001 is negative"),
+])
+def test_bad_regularizer_values_stop_before_training(override, message, tmp_path, cli):
+    result = cli("mlplab-train", override, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert_clean_failure(result, message)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run" / "metrics.json").exists()
