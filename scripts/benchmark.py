@@ -20,6 +20,7 @@ file run as ``--raw-script N`` (the raw side of (d)) is a process that loads onl
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -296,7 +297,8 @@ def epoch_timer(device: torch.device) -> Any:
     return EpochTimer()
 
 
-def compose_mlplab(data_dir: Path, out_dir: Path, epochs: int, device: torch.device, seed: int) -> Any:
+def compose_mlplab(data_dir: Path, out_dir: Path, epochs: int, device: torch.device, seed: int,
+                   extra: tuple[str, ...] = ()) -> Any:
     """The config ``mlplab-train experiment=d2l_mlp_scratch`` runs, with our paths and epochs."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
@@ -306,7 +308,7 @@ def compose_mlplab(data_dir: Path, out_dir: Path, epochs: int, device: torch.dev
 
     overrides = ["experiment=d2l_mlp_scratch", f"paths.output_dir={out_dir}",
                  f"trainer.max_epochs={epochs}", f"data.data_dir={data_dir}",
-                 f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", f"seed={seed}"]
+                 f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}", f"seed={seed}", *extra]
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     # As under @hydra.main: ${hydra:…} keys (e.g. the TensorBoard run name) read the global
@@ -317,14 +319,16 @@ def compose_mlplab(data_dir: Path, out_dir: Path, epochs: int, device: torch.dev
     return cfg
 
 
-def run_mlplab(data_dir: Path, device: torch.device, epochs: int, seed: int) -> dict[str, Any]:
-    """(c): ``build(cfg)`` + ``trainer.fit`` with mlplab's callbacks, TensorBoard and checkpoints."""
+def run_mlplab(data_dir: Path, device: torch.device, epochs: int, seed: int,
+               extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """(c): ``build(cfg)`` + ``trainer.fit`` with mlplab's callbacks, TensorBoard and checkpoints;
+    ``extra`` overrides, e.g. ``model.compile=true`` for (c')."""
     import lightning as L
 
     from mlplab.train import build
 
     with tempfile.TemporaryDirectory(prefix="mlplab-bench-") as tmp:
-        cfg = compose_mlplab(data_dir, Path(tmp), epochs, device, seed)
+        cfg = compose_mlplab(data_dir, Path(tmp), epochs, device, seed, extra)
         L.seed_everything(cfg.seed, workers=True, verbose=False)  # as mlplab.train.train does
         datamodule, module, trainer = build(cfg)
         timer = epoch_timer(device)
@@ -414,10 +418,12 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 
 def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: int,
-                  seed: int) -> dict[str, dict[str, Any]]:
-    """(a), (b), (c) interleaved per repeat, so machine noise falls on all three alike."""
+                  seed: int, compiled: bool = False) -> dict[str, dict[str, Any]]:
+    """(a), (b), (c) [and (c')] interleaved per repeat, so machine noise falls on all alike."""
     pipelines: dict[str, Callable[..., dict[str, Any]]] = {
         "d2l": run_d2l, "raw": run_raw, "mlplab": run_mlplab}
+    if compiled:
+        pipelines["mlplab_compiled"] = functools.partial(run_mlplab, extra=("model.compile=true",))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pipelines}
     for _ in range(repeats):
         for name, run in pipelines.items():
@@ -426,8 +432,8 @@ def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: in
     for name, repeat_runs in runs.items():
         result = {key: [run[key] for run in repeat_runs] for key in repeat_runs[0]}
         results[name] = {**result, **summarize(flatten(result["epoch_seconds"]))}
-    full = flatten(results["mlplab"]["full_epoch_seconds"])
-    results["mlplab"]["full_epoch"] = summarize(full)
+    for name in results.keys() - {"d2l", "raw"}:
+        results[name]["full_epoch"] = summarize(flatten(results[name]["full_epoch_seconds"]))
     return results
 
 
@@ -450,7 +456,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                      "data_dir": str(data_dir), "batch_size": BATCH_SIZE, "lr": LR,
                      "d2l_workers": D2L_WORKERS, "model": "ScratchMLP 784-256-10 relu"},
         "environment": environment(device)}
-    pipelines = run_pipelines(data_dir, device, args.repeats, args.epochs, args.seed)
+    pipelines = run_pipelines(data_dir, device, args.repeats, args.epochs, args.seed, args.compile)
     report["pipelines"] = pipelines
     checksums = {round(c, 9) for p in pipelines.values() for c in p["init_checksum"]}
     report["same_init"] = len(checksums) == 1
@@ -502,6 +508,11 @@ def format_report(report: dict[str, Any]) -> str:
         row("(b) raw: in-memory loop", pipes["raw"], f"1.00         acc {acc['raw']:.3f}"),
         row("    mlplab epoch incl. epoch-end hooks, ckpt", pipes["mlplab"]["full_epoch"],
             f"{ratio(pipes['mlplab']['full_epoch']['median'], pipes['raw']['median']):.2f} x raw"),
+    ]
+    if "mlplab_compiled" in pipes:  # the first epoch carries the compilation: see min and max
+        lines.append(row("(c') mlplab, model.compile=true", pipes["mlplab_compiled"],
+                         f"{ratio(pipes['mlplab_compiled']['median'], pipes['raw']['median']):.2f} x raw"))
+    lines += [
         "",
         f"{f'whole run, {WHOLE_EPOCHS} epochs (s)':<48}{'median s':>10}{'min':>10}{'max':>10}   ratio",
         row("(d) mlplab-train experiment=d2l_mlp_scratch", whole and whole["seconds"]["mlplab"],
@@ -540,6 +551,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
     parser.add_argument("--out", type=Path, default=Path("benchmark.json"), help="the JSON report")
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="holds FashionMNIST/raw")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time (c') mlplab with model.compile=true (torch.compile)")
     parser.add_argument("--skip-whole", action="store_true", help="skip (d) and (e), the subprocesses")
     parser.add_argument("--seed", type=int, default=42, help="init and batch order (mlplab's default)")
     parser.add_argument("--raw-script", type=int, metavar="EPOCHS", help=argparse.SUPPRESS)
