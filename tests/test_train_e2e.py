@@ -18,8 +18,10 @@ def run_dir(tmp_path_factory):
     from conftest import REPO, run_cli
 
     out = tmp_path_factory.mktemp("train") / "run"
+    # mode=min makes the "best" checkpoint the worst epoch (epoch 0), so the run must report
+    # every epoch's history and score the test set with weights older than the last ones.
     result = run_cli("mlplab-train", "model=concise", "activation=sigmoid", *FAST,
-                     f"hydra.run.dir={out}", cwd=REPO)
+                     "callbacks.checkpoint.mode=min", f"hydra.run.dir={out}", cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"outputs in {out}" in result.stdout
     return out
@@ -36,7 +38,9 @@ def test_run_writes_every_output(run_dir):
     assert 0.1 < result["metrics"]["test/acc"] <= 1.0
     assert result["hparams"]["module"]["model"] == "concise"
     assert result["hparams"]["module"]["activation"] == "sigmoid"
-    assert [row["epoch"] for row in result["history"]] == [0, 1]
+    assert [row["epoch"] for row in result["history"]] == [0, 1]  # all epochs, not the best's
+    assert result["history"][-1]["val/acc"] == pytest.approx(result["metrics"]["val/acc"])
+    assert result["monitor"]["best"] == pytest.approx(result["history"][0]["val/acc"])
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 

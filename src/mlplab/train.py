@@ -66,6 +66,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(module, datamodule=datamodule)
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    history = list(module.history)  # testing a checkpoint loads that epoch's (shorter) history
     ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
     test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
                                 verbose=False)[0]
@@ -77,12 +78,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "test_checkpoint": ckpt_path,
         "monitor": monitor_summary(trainer),
         "metrics": {**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}},
-        "history": module.history,
+        "history": history,
         "hparams": OmegaConf.to_container(cfg, resolve=True),
     }
     if trainer.is_global_zero:
         write_json(out / "metrics.json", result)
-        plot_curves(module.history, out / "curves.png")
+        plot_curves(history, out / "curves.png")
     return result
 
 
