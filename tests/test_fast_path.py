@@ -39,12 +39,13 @@ def fit(data_dir, epochs=2, seed=0, drop_last=False, **trainer_kwargs) -> Record
                                         seed=seed, drop_last=drop_last, download=False,
                                         check_counts=False)
     recorder = RecordBatches()
+    module = MLPModule(hidden=[16])
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0,
                         callbacks=[recorder], **trainer_kwargs)
-    trainer.fit(MLPModule(hidden=[16]), datamodule=datamodule)
-    trainer.test(MLPModule(hidden=[16]), datamodule=datamodule, verbose=False)
+    trainer.fit(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule, verbose=False)
     return recorder
 
 
@@ -86,6 +87,29 @@ def test_val_and_test_batches_are_complete_and_in_order(data_dir):
 def test_bf16_mixed_precision_steps_on_cpu(data_dir):
     seen = fit(data_dir, epochs=1, precision="bf16-mixed", limit_train_batches=2).seen
     assert len(seen["train"]) == 2
+
+
+def fit_grouped(data_dir, k, **kwargs):
+    """Two epochs with ``batches_per_step=k`` and an eval batch size unlike the training one."""
+    torch.manual_seed(0)
+    module = MLPModule(hidden=[16], dropout=0.3)  # dropout: the random stream must match too
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=VAL,
+                                        batches_per_step=k, eval_batch_size=7, download=False,
+                                        check_counts=False, **kwargs)
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=datamodule)
+    return module, trainer
+
+
+def test_grouped_steps_make_exactly_the_same_updates(data_dir):
+    plain, plain_trainer = fit_grouped(data_dir, k=1)
+    grouped, grouped_trainer = fit_grouped(data_dir, k=4)  # 80 images = 10 batches = 3 groups
+    for (name, a), b in zip(plain.state_dict().items(), grouped.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert grouped_trainer.global_step == plain_trainer.global_step == 2 * 10  # optimizer steps
+    assert plain.history == grouped.history
 
 
 @pytest.mark.gpu

@@ -23,6 +23,7 @@ from mlplab.regularization import l2_penalty, param_groups, resolve_mode, weight
 
 OPTIMIZERS = {"sgd": torch.optim.SGD}
 STAGES = ("train", "val", "test")
+Batch = tuple[Tensor, Tensor]
 
 
 class MLPModule(L.LightningModule):
@@ -35,6 +36,7 @@ class MLPModule(L.LightningModule):
                  compile: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.automatic_optimization = False  # see training_step
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if weight_decay < 0:
@@ -62,29 +64,38 @@ class MLPModule(L.LightningModule):
         return F.mse_loss(output, y.reshape(output.shape)) / 2
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # Our batches are always (x, y) tensors: move them directly instead of walking the
-        # batch as a generic collection, which costs more than the step's math on a CPU.
+        # Our batches are (x, y) tensors, or a list of them (GroupedBatches): move them directly
+        # instead of walking them as a generic collection, which costs more than a step's math.
+        if isinstance(batch, list):
+            return [self.transfer_batch_to_device(b, device, dataloader_idx) for b in batch]
         if isinstance(batch, tuple) and len(batch) == 2 and all(isinstance(t, Tensor) for t in batch):
             return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _step(self, batch: Batch, stage: str) -> Tensor:
         x, y = batch
         output = self(x)
         loss = self.loss(output, y)
         self.epoch_metrics[stage].update(loss, output, y)
         return loss
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss = self._step(batch, "train")
-        if self.decay_mode == "penalty" and self.hparams.weight_decay > 0:
-            loss = loss + l2_penalty(self.net, self.hparams.weight_decay)
-        return loss
+    def training_step(self, batch: Batch | list[Batch], batch_idx: int) -> None:
+        """One SGD update per minibatch: ``w ← w − η ∇(loss + λ/2‖w‖²)`` (the penalty only in
+        penalty mode). A step may carry several minibatches (``data.batches_per_step``), hence
+        manual optimization: Lightning's automatic loop makes exactly one update per step."""
+        optimizer = self.optimizers()
+        for minibatch in batch if isinstance(batch, list) else [batch]:
+            loss = self._step(minibatch, "train")
+            if self.decay_mode == "penalty" and self.hparams.weight_decay > 0:
+                loss = loss + l2_penalty(self.net, self.hparams.weight_decay)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
     def _log_epoch(self, stage: str) -> dict[str, float]:

@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from mlplab.data.batches import TensorBatches
+from mlplab.data.batches import GroupedBatches, TensorBatches
 from mlplab.data.idx import IdxError, read_idx
 from mlplab.errors import UserError
 
@@ -140,6 +140,8 @@ class FashionMNISTDataModule(L.LightningDataModule):
 
     ``val_size=0`` validates on the test set, exactly as d2l's ``train_ch3`` does.
     ``train_subset=N`` keeps only the first N (shuffled) training images.
+    ``batches_per_step=k`` hands Lightning k training batches per step (see ``GroupedBatches``);
+    ``eval_batch_size`` sizes val/test batches (the averages do not depend on it).
     """
 
     shape = {"num_inputs": 28 * 28, "num_outputs": len(CLASSES), "task": "classification"}
@@ -147,7 +149,9 @@ class FashionMNISTDataModule(L.LightningDataModule):
     def __init__(self, data_dir: str = "data", batch_size: int = 256, val_size: int = 5000,
                  train_subset: int | None = None, normalize: bool = False, seed: int = 42,
                  download: bool = True, debian_dir: str = str(DEBIAN_DIR),
-                 drop_last: bool = False, check_counts: bool = True) -> None:
+                 drop_last: bool = False, batches_per_step: int = 1,
+                 eval_batch_size: int | None = None,
+                 check_counts: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.scale = ScaleImages(normalize)
@@ -184,12 +188,15 @@ class FashionMNISTDataModule(L.LightningDataModule):
     def _batches(self, split: tuple[Tensor, Tensor], training: bool) -> TensorBatches:
         # Only training batches are shuffled (and may drop a short last batch): val/test are
         # always complete and in file order.
-        return TensorBatches(*split, batch_size=self.hparams.batch_size, shuffle=training,
-                             seed=self.hparams.seed, transform=self.scale,
-                             drop_last=training and self.hparams.drop_last)
+        hp = self.hparams
+        batch_size = hp.batch_size if training else hp.eval_batch_size or hp.batch_size
+        return TensorBatches(*split, batch_size=batch_size, shuffle=training,
+                             seed=hp.seed, transform=self.scale, drop_last=training and hp.drop_last)
 
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches(self.train, training=True)
+    def train_dataloader(self) -> TensorBatches | GroupedBatches:
+        batches = self._batches(self.train, training=True)
+        k = self.hparams.batches_per_step
+        return GroupedBatches(batches, k) if k > 1 else batches
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches(self.val, training=False)
