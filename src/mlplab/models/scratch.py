@@ -41,5 +41,5 @@ class ScratchMLP(nn.Module):
         h = x.reshape(-1, self.num_inputs)
         *hidden, (w_out, b_out) = self.layers()
         for (w, b), p in zip(hidden, self.dropout):
-            h = dropout_fn(self.act(h @ w + b), p, self.training)
-        return h @ w_out + b_out
+            h = dropout_fn(self.act(torch.addmm(b, h, w)), p, self.training)  # addmm: b + h @ w, fused
+        return torch.addmm(b_out, h, w_out)
