@@ -62,10 +62,12 @@ def test_eval_reproduces_the_runs_test_accuracy(run_dir, tmp_path, cli):
     from conftest import REPO
 
     result = cli("mlplab-eval", f"ckpt_path={run_dir}/checkpoints/best.ckpt",
-                 f"hydra.run.dir={tmp_path}/eval", cwd=REPO)
+                 f"paths.log_dir={tmp_path}/logs", cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
+    (eval_dir,) = (tmp_path / "logs" / "evals").iterdir()  # logs/evals/<time>/, not logs/runs/
+    assert not (tmp_path / "logs" / "runs").exists()
     expected = json.loads((run_dir / "metrics.json").read_text())["metrics"]["test/acc"]
-    got = json.loads((tmp_path / "eval" / "metrics.json").read_text())["metrics"]["test/acc"]
+    got = json.loads((eval_dir / "metrics.json").read_text())["metrics"]["test/acc"]
     assert got == pytest.approx(expected, abs=1e-6)
 
 
