@@ -51,3 +51,22 @@ def test_bad_regularizer_values_stop_before_training(override, message, tmp_path
     assert_clean_failure(result, message)
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.hidden=256", "model.hidden=256 is not a list of widths"),
+    ("optimizer.lr=-1", "the learning rate must be > 0"),
+    ("data.val_size=-5", "data.val_size=-5 is outside 0..59999"),
+    ("data.batch_size=0", "data.batch_size=0 is below 1"),
+    ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
+    ("test_ckpt=first", "test_ckpt='first'; choose test_ckpt=best or test_ckpt=last"),
+])
+def test_bad_settings_stop_before_training(override, message, tmp_path, cli):
+    result = cli("mlplab-train", override, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert_clean_failure(result, message)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_eval_without_a_checkpoint_says_it_is_required(tmp_path, cli):
+    result = cli("mlplab-eval", f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    assert_clean_failure(result, "ckpt_path is required")

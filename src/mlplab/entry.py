@@ -8,22 +8,34 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 from rich.console import Console
 
 from mlplab.config import config_tree
-from mlplab.errors import user_error_in
+from mlplab.errors import UserError, causes
 
 T = TypeVar("T")
 
 
+def user_message(err: BaseException) -> str | None:
+    """The one line to show for a mistake the user can fix; None for a bug (keep the traceback)."""
+    for cause in causes(err):
+        if isinstance(cause, MissingMandatoryValue):
+            return f"{cause.full_key} is required: add {cause.full_key}=<value> to the command"
+        if isinstance(cause, (UserError, MisconfigurationException)):  # ours, or Lightning's word
+            return str(cause)                                        # on a bad trainer setting
+    return None
+
+
 def run_entry(work: Callable[[DictConfig], T], cfg: DictConfig) -> T:
-    Console().print(config_tree(cfg))
     try:
+        Console().print(config_tree(cfg))
         return work(cfg)
     except Exception as err:
-        user_error = user_error_in(err)
-        if user_error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        message = user_message(err)
+        if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"error: {user_error}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2) from None

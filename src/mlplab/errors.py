@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class UserError(Exception):
     """A bad value, file or path; the message names it and says what to do instead."""
@@ -11,10 +13,8 @@ class ConfigError(UserError, ValueError):
     """A config value outside what the code accepts."""
 
 
-def user_error_in(err: BaseException) -> UserError | None:
-    """The ``UserError`` behind ``err``, also when Hydra's ``instantiate`` wrapped it."""
+def causes(err: BaseException | None) -> Iterator[BaseException]:
+    """``err`` and what it was raised from (``raise … from e``, as Hydra's instantiate does)."""
     while err is not None:
-        if isinstance(err, UserError):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
+        yield err
+        err = err.__cause__

@@ -1,17 +1,19 @@
 """``mlplab-eval ckpt_path=…``: score a checkpoint written by mlplab-train on the test set.
 
 The model and the data settings (split, normalisation) are rebuilt from the checkpoint itself,
-so the number matches the run's own ``test/acc``; only ``data.data_dir`` comes from the command.
+so the number matches the run's own ``test/acc``. The command picks the data set (``data=…``,
+Fashion-MNIST by default), where its files are (``data.data_dir``, …) and the trainer.
 """
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from mlplab.config import config_dir
@@ -37,11 +39,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def check_data_matches(data_cfg: DictConfig, data_hparams: dict[str, Any], ckpt_path: str) -> None:
+    """The checkpoint's data settings must belong to the chosen data set (``data=…``)."""
+    accepted = inspect.signature(get_class(data_cfg._target_)).parameters
+    unknown = sorted(set(data_hparams) - set(accepted))
+    if unknown:
+        raise UserError(f"ckpt_path={ckpt_path} was trained on other data (settings {', '.join(unknown)} "
+                        f"are not {data_cfg._target_.rsplit('.', 1)[-1]}'s); pick its data set, e.g. "
+                        f"data=polynomial or data=highdim_linear")
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
     data_hparams = dict(checkpoint.get("datamodule_hyper_parameters", {}))
     for where in ("data_dir", "debian_dir", "download"):  # where the files are: this machine's say
         data_hparams.pop(where, None)
+    check_data_matches(cfg.data, data_hparams, cfg.ckpt_path)
     datamodule = instantiate(cfg.data, **data_hparams)
     module = MLPModule(**checkpoint["hyper_parameters"])
     module.load_state_dict(checkpoint["state_dict"])
@@ -55,9 +68,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
 def main(cfg: DictConfig) -> None:
     metrics = run_entry(evaluate, cfg)
-    print(f"test/acc={metrics.get('test/acc', float('nan')):.4f}  "
-          f"test/loss={metrics['test/loss']:.4f}  from {cfg.ckpt_path}")
-
+    shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss") if k in metrics]
+    print(f"{'  '.join(shown)}  from {cfg.ckpt_path}")
 
 if __name__ == "__main__":
     main()

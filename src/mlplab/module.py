@@ -39,12 +39,15 @@ class MLPModule(L.LightningModule):
         self.automatic_optimization = False  # see training_step
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not lr > 0 or momentum < 0:
+            raise ConfigError(f"optimizer.lr={lr}, optimizer.momentum={momentum}: the learning rate "
+                              f"must be > 0 and the momentum ≥ 0 (d2l uses lr=0.1, momentum=0)")
         if weight_decay < 0:
             raise ConfigError(f"regularizer.weight_decay={weight_decay} is negative; λ must be ≥ 0 "
                               f"(0 turns weight decay off)")
         if task not in ("classification", "regression"):
             raise ConfigError(f"task={task!r}; choose classification or regression")
-        self.net = build_model(model, num_inputs=num_inputs, hidden=list(hidden),
+        self.net = build_model(model, num_inputs=num_inputs, hidden=hidden,
                                num_outputs=num_outputs, activation=activation,
                                dropout=dropout, init_std=init_std)
         if compile:  # in place: the state_dict keys stay those of the plain network
@@ -115,6 +118,7 @@ class MLPModule(L.LightningModule):
         norm = weight_l2_norm(self.net)
         self.log("weights/l2_norm", norm)
         self.history.append({**row, **self._last_val, "weights/l2_norm": float(norm)})
+        self._last_val = {}  # an epoch without validation must not repeat the previous one's
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")

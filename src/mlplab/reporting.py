@@ -22,7 +22,8 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def plot_curves(history: list[dict[str, float]], path: Path) -> None:
-    """Train loss, train acc and val acc per epoch on one axis, as in d2l's animator."""
+    """Train loss, train acc, val acc and val loss per epoch on one axis, as in d2l's animator
+    (curves a run does not have, such as accuracy for regression, are left out)."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
     epochs = [row["epoch"] + 1 for row in history]
     for key, style in (("train/loss", "-"), ("train/acc", "--"), ("val/acc", "-."),

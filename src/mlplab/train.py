@@ -27,19 +27,26 @@ log = logging.getLogger(__name__)
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Instantiate the data, the module (shaped by the data) and the trainer from ``cfg``."""
     datamodule = instantiate(cfg.data, _convert_="all")
-    shape = getattr(datamodule, "shape", {"num_inputs": 784, "num_outputs": 10,
-                                          "task": "classification"})
-    module = instantiate(cfg.module, _convert_="all", **shape)
+    module = instantiate(cfg.module, _convert_="all", **datamodule.shape)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     return datamodule, module, trainer
 
 
+def check_test_checkpoint(which: str, datamodule: L.LightningDataModule) -> None:
+    """Before fit: ``test_ckpt`` is best or last, and never best when validation is the test set
+    (that would choose the checkpoint on the test set)."""
+    if which not in ("best", "last"):
+        raise ConfigError(f"test_ckpt={which!r}; choose test_ckpt=best or test_ckpt=last")
+    if which == "best" and getattr(datamodule, "validates_on_test", False):
+        raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "
+                          "validates on it (e.g. data.val_size=0); use test_ckpt=last as the d2l "
+                          "experiments do, or keep a validation split (data.val_size=5000)")
+
+
 def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
     """The file a ModelCheckpoint wrote: ``best`` (the one with a monitor) or ``last`` (without)."""
-    if which not in ("best", "last"):
-        raise ConfigError(f"test_ckpt={which!r}; choose best or last")
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and (callback.monitor is None) == (which == "last"):
             return callback.best_model_path or None
@@ -62,6 +69,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
+    check_test_checkpoint(cfg.test_ckpt, datamodule)
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     fit_seconds = time.perf_counter() - start

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mlplab.data.batches import GroupedBatches, TensorBatches
+from mlplab.data.checks import check
 from mlplab.data.idx import IdxError, read_idx
 from mlplab.errors import UserError
 
@@ -154,6 +155,13 @@ class FashionMNISTDataModule(L.LightningDataModule):
                  check_counts: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
+        for key, value, low, high in (("batch_size", batch_size, 1, None),
+                                      ("eval_batch_size", eval_batch_size or 1, 1, None),
+                                      ("batches_per_step", batches_per_step, 1, None),
+                                      ("val_size", val_size, 0, OFFICIAL_COUNTS["train"] - 1),
+                                      ("train_subset", train_subset or 1, 1, OFFICIAL_COUNTS["train"])):
+            check(key, value, low, high)
+        self.validates_on_test = val_size == 0
         self.scale = ScaleImages(normalize)
         self.train: tuple[Tensor, Tensor] | None = None
         self.val: tuple[Tensor, Tensor] | None = None

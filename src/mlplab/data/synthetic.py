@@ -17,23 +17,10 @@ import torch
 from torch import Tensor
 
 from mlplab.data.batches import TensorBatches
-from mlplab.errors import ConfigError
+from mlplab.data.checks import check
 
 TRUE_W = (5.0, 1.2, -3.4, 5.6)  # d2l's cubic; the weights of degree 4 and up are 0
 TRUE_B, TRUE_W_EACH = 0.05, 0.01  # high-dim: y = 0.05 + 0.01·Σx
-
-
-def check(key: str, value: object, low: float, high: float | None = None, note: str = "",
-          integer: bool = True) -> None:
-    """Raise ``ConfigError`` naming ``data.<key>`` unless ``value`` is a number in ``low..high``."""
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-        raise ConfigError(f"data.{key}={value!r} is not {kind}; set data.{key} to {kind} ≥ {low}")
-    if high is not None and not low <= value <= high:
-        raise ConfigError(f"data.{key}={value} is outside {low}..{high}{note}; "
-                          f"set data.{key} to a value in {low}..{high}")
-    if value < low:
-        raise ConfigError(f"data.{key}={value} is below {low}{note}; set data.{key} to {low} or more")
 
 
 def check_sizes(n_train: int, n_test: int, batch_size: int, noise: float) -> None:
@@ -52,6 +39,8 @@ def polynomial_features(x: Tensor, max_degree: int) -> Tensor:
 
 class SyntheticRegression(L.LightningDataModule):
     """Regression tensors in memory: train reshuffled each epoch from the seed; val = test."""
+
+    validates_on_test = True  # as in d2l: these sets have no separate validation split
 
     def _keep(self, x: Tensor, y: Tensor, n_train: int) -> None:
         """The first ``n_train`` rows train, the rest test; float32, ``x`` as [N, d], ``y`` as [N, 1]."""

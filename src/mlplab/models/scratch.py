@@ -25,8 +25,8 @@ class ScratchMLP(nn.Module):
         super().__init__()
         self.num_inputs = num_inputs
         self.act = get_activation(activation).scratch
-        self.dropout = per_layer(dropout, len(hidden))
         sizes = layer_sizes(num_inputs, hidden, num_outputs)
+        self.dropout = per_layer(dropout, len(hidden))
         for k, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
             setattr(self, f"W{k}", nn.Parameter(torch.randn(fan_in, fan_out) * init_std))
             setattr(self, f"b{k}", nn.Parameter(torch.zeros(fan_out)))

@@ -9,6 +9,9 @@ from mlplab.errors import ConfigError
 
 def layer_sizes(num_inputs: int, hidden: Sequence[int], num_outputs: int) -> list[int]:
     """``[inputs, hidden…, outputs]``; every size must be a positive integer."""
+    if not isinstance(hidden, Sequence) or isinstance(hidden, str):
+        raise ConfigError(f"model.hidden={hidden!r} is not a list of widths; write it as a list, "
+                          f"e.g. model.hidden=[256] or model.hidden=[256,256]")
     sizes = [num_inputs, *hidden, num_outputs]
     bad = [s for s in sizes if not isinstance(s, int) or isinstance(s, bool) or s < 1]
     if bad:
