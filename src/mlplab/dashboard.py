@@ -26,6 +26,7 @@ from torchvision.utils import make_grid
 
 from mlplab.data.fashion_mnist import CLASSES
 from mlplab.models.activations import ACTIVATIONS, autograd_derivative
+from mlplab.module import Batch  # (images [B, 1, 28, 28] float, labels [B] int64)
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -34,7 +35,6 @@ MODULE_KEYS = ("model", "hidden", "activation", "dropout", "weight_decay", "weig
                "lr", "momentum", "optimizer", "init_std")
 DATA_KEYS = ("batch_size", "train_subset", "val_size", "seed")
 HParam = str | int | float | bool
-Batch = tuple[Tensor, Tensor]  # images [B, 1, 28, 28] float, labels [B] int64
 
 
 def flat_hparams(module: Mapping[str, Any], data: Mapping[str, Any] | None = None,

@@ -16,10 +16,7 @@ import io
 import json
 import logging
 import math
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,7 @@ from matplotlib.figure import Figure  # a bare Figure renders PNGs with Agg; no 
 from omegaconf import DictConfig
 
 from mlplab.errors import UserError
-from mlplab.reporting import write_json
+from mlplab.reporting import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -244,23 +241,6 @@ def plot_heatmap(rows: list[dict[str, Any]], keys: list[str], metric: str, mode:
 
 
 # ---- writing ----------------------------------------------------------------------------------
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary sibling to write; renamed over ``path`` only once written, so a reader never
-    sees half a file (as ``reporting.write_json`` does)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
 
 def summarize(sweep_dir: Path | str) -> dict[str, Any] | None:
     """Write ``summary.csv``, ``summary.md``, ``best.json`` and, for a grid over exactly two varying
