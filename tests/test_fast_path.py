@@ -10,6 +10,7 @@ from conftest import write_fake_fashion_mnist
 
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
 from mlplab.module import MLPModule
+from mlplab.updates import hooks_are_silent
 
 N_TRAIN, N_TEST, VAL = 100, 30, 20
 
@@ -89,7 +90,7 @@ def test_bf16_mixed_precision_steps_on_cpu(data_dir):
     assert len(seen["train"]) == 2
 
 
-def fit_grouped(data_dir, k, **kwargs):
+def fit_grouped(data_dir, k, callbacks=(), **kwargs):
     """Two epochs with ``batches_per_step=k`` and an eval batch size unlike the training one."""
     torch.manual_seed(0)
     module = MLPModule(hidden=[16], dropout=0.3)  # dropout: the random stream must match too
@@ -98,7 +99,8 @@ def fit_grouped(data_dir, k, **kwargs):
                                         check_counts=False, **kwargs)
     trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0)
+                        enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=list(callbacks))
     trainer.fit(module, datamodule=datamodule)
     return module, trainer
 
@@ -133,3 +135,35 @@ def test_compiled_network_matches_the_plain_one_and_keeps_its_state_dict_keys():
     assert list(compiled.state_dict()) == list(plain.state_dict())
     x = torch.rand(8, 1, 28, 28)
     torch.testing.assert_close(compiled(x), plain(x))
+
+
+class CountUpdates(L.Callback):
+    """Listens to a per-update hook, so the module must take Lightning's full update path."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_after_backward(self, trainer, module):
+        self.calls += 1
+
+
+def test_direct_updates_equal_lightning_hooked_updates_and_listeners_still_hear_them(data_dir):
+    direct, direct_trainer = fit_grouped(data_dir, k=4)
+    listener = CountUpdates()
+    hooked, hooked_trainer = fit_grouped(data_dir, k=4, callbacks=[listener])
+    assert direct._direct_updates and not hooked._direct_updates
+    assert listener.calls == hooked_trainer.global_step == direct_trainer.global_step == 2 * 10
+    for (name, a), b in zip(direct.state_dict().items(), hooked.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_hooks_are_silent_only_without_listeners_scalers_or_several_devices():
+    module = MLPModule(hidden=[4])
+    quiet = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    assert hooks_are_silent(quiet, module)
+    listening = L.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[CountUpdates()])
+    assert not hooks_are_silent(listening, module)
+    spawned = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False)
+    assert not hooks_are_silent(spawned, module)
+    double = L.Trainer(accelerator="cpu", devices=1, precision="64-true", logger=False)
+    assert not hooks_are_silent(double, module)

@@ -20,6 +20,7 @@ from mlplab.errors import ConfigError
 from mlplab.metrics import EpochAverages
 from mlplab.models import build_model
 from mlplab.regularization import l2_penalty, param_groups, resolve_mode, weight_l2_norm
+from mlplab.updates import hooks_are_silent, update
 
 OPTIMIZERS = {"sgd": torch.optim.SGD}
 STAGES = ("train", "val", "test")
@@ -57,6 +58,7 @@ class MLPModule(L.LightningModule):
                               for stage in STAGES}
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
         self._last_val: dict[str, float] = {}
+        self._direct_updates = False  # decided in on_train_start (mlplab.updates)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -85,15 +87,17 @@ class MLPModule(L.LightningModule):
     def training_step(self, batch: Batch | list[Batch], batch_idx: int) -> None:
         """One SGD update per minibatch: ``w ← w − η ∇(loss + λ/2‖w‖²)`` (the penalty only in
         penalty mode). A step may carry several minibatches (``data.batches_per_step``), hence
-        manual optimization: Lightning's automatic loop makes exactly one update per step."""
+        manual optimization: Lightning's automatic loop makes exactly one update per step.
+        ``mlplab.updates`` decides whether an update goes through Lightning's per-update hooks."""
         optimizer = self.optimizers()
         for minibatch in batch if isinstance(batch, list) else [batch]:
             loss = self._step(minibatch, "train")
             if self.decay_mode == "penalty" and self.hparams.weight_decay > 0:
                 loss = loss + l2_penalty(self.net, self.hparams.weight_decay)
-            optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            optimizer.step()
+            update(self, optimizer, loss, direct=self._direct_updates)
+
+    def on_train_start(self) -> None:
+        self._direct_updates = hooks_are_silent(self.trainer, self)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
