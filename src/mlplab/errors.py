@@ -18,3 +18,7 @@ def causes(err: BaseException | None) -> Iterator[BaseException]:
     while err is not None:
         yield err
         err = err.__cause__
+
+
+class Diverged(UserError):
+    """The training loss stopped being finite; the message names the update and the fix."""

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mlplab.errors import ConfigError
+from mlplab.errors import ConfigError, Diverged
 from mlplab.metrics import EpochAverages
 from mlplab.models import build_model
 from mlplab.regularization import l2_penalty, param_groups, resolve_mode, weight_l2_norm
@@ -34,7 +34,7 @@ class MLPModule(L.LightningModule):
                  init_std: float = 0.01, task: str = "classification",
                  optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
                  weight_decay: float = 0.0, weight_decay_mode: str = "auto",
-                 compile: bool = False) -> None:
+                 compile: bool = False, max_loss: float = 1e6) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False  # see training_step
@@ -46,6 +46,9 @@ class MLPModule(L.LightningModule):
         if weight_decay < 0:
             raise ConfigError(f"regularizer.weight_decay={weight_decay} is negative; λ must be ≥ 0 "
                               f"(0 turns weight decay off)")
+        if not max_loss > 0:
+            raise ConfigError(f"max_loss={max_loss}; a training loss above it stops the run as "
+                              f"diverged, so it must be > 0 (default 1e6)")
         if task not in ("classification", "regression"):
             raise ConfigError(f"task={task!r}; choose classification or regression")
         self.net = build_model(model, num_inputs=num_inputs, hidden=hidden,
@@ -90,11 +93,27 @@ class MLPModule(L.LightningModule):
         manual optimization: Lightning's automatic loop makes exactly one update per step.
         ``mlplab.updates`` decides whether an update goes through Lightning's per-update hooks."""
         optimizer = self.optimizers()
+        losses = []
         for minibatch in batch if isinstance(batch, list) else [batch]:
             loss = self._step(minibatch, "train")
             if self.decay_mode == "penalty" and self.hparams.weight_decay > 0:
                 loss = loss + l2_penalty(self.net, self.hparams.weight_decay)
             update(self, optimizer, loss, direct=self._direct_updates)
+            losses.append(loss.detach())
+        self.check_finite(torch.stack(losses))
+
+    def check_finite(self, losses: Tensor) -> None:
+        """Stop at the first loss of this step's updates that is NaN, ±inf or above ``max_loss``
+        (one host sync per step, not per update), naming the update and the fix."""
+        bounded = losses.abs() <= self.hparams.max_loss  # False for NaN too
+        if bool(bounded.all()):
+            return
+        first = int((~bounded).nonzero()[0])
+        update_number = self.trainer.global_step - len(losses) + first + 1
+        lr = self.hparams.lr
+        raise Diverged(f"the training loss reached {float(losses[first]):.3g} at update {update_number} "
+                       f"(epoch {self.current_epoch}): optimizer.lr={lr} is too large for this "
+                       f"model; try optimizer.lr={lr / 10:g} or smaller (d2l uses 0.1)")
 
     def on_train_start(self) -> None:
         self._direct_updates = hooks_are_silent(self.trainer, self)

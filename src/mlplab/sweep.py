@@ -262,10 +262,8 @@ def summarize(sweep_dir: Path | str) -> dict[str, Any] | None:
 
 
 class SweepSummary(Callback):
-    """Hydra callback: once every job of a multirun has returned, summarize it beside the jobs.
-
-    Hydra calls it only when no job raised; ``python -m mlplab.sweep <dir>`` summarizes any sweep.
-    """
+    """Hydra callback: once every job of a multirun has returned, summarize it beside the jobs;
+    then exit non-zero if any job diverged or failed (the others have finished by then)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -276,6 +274,12 @@ class SweepSummary(Callback):
             return
         log.info("sweep summary in %s (best: %s)", sweep_dir / "summary.md",
                  "none finished" if best is None else f"job {best['job']}")
+        unfinished = [r for r in collect(sweep_dir) if r["status"] != "finished"]
+        if unfinished:
+            jobs = ", ".join(f"job {r['job']} {r['status']}" for r in unfinished)
+            print(f"error: {len(unfinished)} of the sweep's jobs did not finish ({jobs}); "
+                  f"see {sweep_dir / 'summary.md'} and each job's metrics.json", file=sys.stderr)
+            raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,20 +6,26 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config import config_dir
 from mlplab.entry import run_entry
-from mlplab.errors import ConfigError
+from mlplab.errors import Diverged
+from mlplab.preflight import check_test_checkpoint, check_trainer, in_multirun
 from mlplab.reporting import plot_curves, write_json
+from mlplab.threads import threads_per_job, usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +38,6 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     return datamodule, module, trainer
-
-
-def check_test_checkpoint(which: str, datamodule: L.LightningDataModule) -> None:
-    """Before fit: ``test_ckpt`` is best or last, and never best when validation is the test set
-    (that would choose the checkpoint on the test set)."""
-    if which not in ("best", "last"):
-        raise ConfigError(f"test_ckpt={which!r}; choose test_ckpt=best or test_ckpt=last")
-    if which == "best" and getattr(datamodule, "validates_on_test", False):
-        raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "
-                          "validates on it (e.g. data.val_size=0); use test_ckpt=last as the d2l "
-                          "experiments do, or keep a validation split (data.val_size=5000)")
 
 
 def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
@@ -64,46 +59,95 @@ def monitor_summary(trainer: L.Trainer) -> dict[str, Any] | None:
     return None
 
 
+def checkpoint_history(path: str | None) -> list[dict[str, float]]:
+    """The per-epoch history saved in a checkpoint (a ``ddp_spawn`` fit ran in child processes,
+    so the parent's module never saw it)."""
+    if not path or not Path(path).is_file():
+        return []
+    return list(torch.load(path, map_location="cpu", weights_only=True).get("mlplab_history", []))
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``."""
+    """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``.
+
+    A run whose loss stops being finite ends early with ``status: "diverged"`` (no test score)."""
     out = Path(cfg.paths.output_dir)
+    check_trainer(cfg.trainer, multirun=in_multirun())
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
     check_test_checkpoint(cfg.test_ckpt, datamodule)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    result: dict[str, Any] = {"status": "finished"}
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except Diverged as err:
+        log.error("%s", err)
+        result = {"status": "diverged", "error": str(err)}
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    history = list(module.history)  # testing a checkpoint loads that epoch's (shorter) history
-    ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
-    test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
-                                verbose=False)[0]
-    result = {
-        "status": "finished",
-        "epochs": trainer.current_epoch,
+    # testing a checkpoint loads that epoch's (shorter) history: keep the fit's
+    history = list(module.history) or checkpoint_history(checkpoint_path(trainer, "last"))
+    ckpt_path, test_metrics = None, {}
+    if result["status"] == "finished":
+        ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
+        test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
+                                    verbose=False)[0]
+    result.update({
+        "epochs": len(history),
         "seconds": round(time.perf_counter() - start, 2),
         "fit_seconds": round(fit_seconds, 2),
+        "threads": torch.get_num_threads(),
         "test_checkpoint": ckpt_path,
         "monitor": monitor_summary(trainer),
         "metrics": {**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}},
         "history": history,
         "hparams": OmegaConf.to_container(cfg, resolve=True),
-    }
+    })
     if trainer.is_global_zero:
         write_json(out / "metrics.json", result)
-        plot_curves(history, out / "curves.png")
+        if history:  # a run that diverged in its first epoch has no curve to draw
+            plot_curves(history, out / "curves.png")
     return result
+
+
+def record_failure(cfg: DictConfig, error: str) -> dict[str, Any]:
+    """A sweep job that raised: ``metrics.json`` says ``failed`` and why, so the sweep goes on and
+    its summary lists the job."""
+    try:
+        hparams = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # the failure may be an unresolvable value
+        hparams = OmegaConf.to_container(cfg, resolve=False)
+    result = {"status": "failed", "error": error, "epochs": 0, "monitor": None, "metrics": {},
+              "history": [], "hparams": hparams}
+    write_json(Path(cfg.paths.output_dir) / "metrics.json", result)
+    return result
+
+
+def set_job_threads() -> None:
+    """Give this job its share of the CPUs when a launcher runs jobs side by side."""
+    if HydraConfig.initialized():
+        threads = threads_per_job(HydraConfig.get().launcher, usable_cpus())
+        if threads:
+            torch.set_num_threads(threads)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    result = run_entry(train, cfg)
+    """Returns what a sweeper optimises: the monitor's best value (``val/acc`` by default), or
+    None for a run that did not finish, which Optuna counts as a failed trial."""
+    set_job_threads()
+    # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
+    result = run_entry(train, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
+    if result["status"] != "finished":
+        print(f"error: {result['error']}", file=sys.stderr)
+        if not in_multirun():  # in a sweep the other jobs go on; the sweep exits non-zero at its end
+            raise SystemExit(1)
+        return None
     metrics = result["metrics"]
     shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
              if k in metrics]
     print(f"{'  '.join(shown)}  outputs in {cfg.paths.output_dir}")
-    monitor = result["monitor"] or {}
-    return monitor.get("best")  # what a sweeper (e.g. Optuna) optimises
+    return (result["monitor"] or {}).get("best")
 
 
 if __name__ == "__main__":
