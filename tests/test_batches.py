@@ -59,3 +59,35 @@ def test_transform_applies_to_inputs_only():
 def test_inputs_and_targets_must_have_the_same_length():
     with pytest.raises(ValueError, match="10 inputs but 9 targets"):
         TensorBatches(torch.zeros(10, 2), torch.zeros(9), batch_size=4)
+
+
+@pytest.mark.parametrize(("n", "world", "batch"), [(100, 2, 8), (101, 2, 8), (103, 4, 5), (7, 3, 2)])
+def test_ddp_training_shares_are_disjoint_equal_and_interleave_one_permutation(n, world, batch):
+    x, y = torch.arange(n).float().unsqueeze(1), torch.arange(n)
+    shares = [TensorBatches(x, y, batch_size=batch, shuffle=True, seed=3, rank=r, world_size=world)
+              for r in range(world)]
+    for share in shares:
+        share.sampler.set_epoch(2)
+    seen = [[int(i) for _, b in share for i in b] for share in shares]
+    assert len({len(s) for s in seen}) == 1 and len({len(share) for share in shares}) == 1  # same steps
+    flat = [i for s in seen for i in s]
+    assert len(flat) == len(set(flat)) == n - n % world  # disjoint; ≤ world − 1 left over
+    whole = TensorBatches(x, y, batch_size=batch * world, shuffle=True, seed=3)
+    whole.sampler.set_epoch(2)
+    for step, (_, together) in enumerate(whole):  # update k of all ranks = batch k of one process
+        if len(together) == batch * world:
+            assert sorted(i for s in seen for i in s[step * batch : (step + 1) * batch]) == \
+                sorted(together.tolist())
+
+
+@pytest.mark.parametrize(("n", "world"), [(10, 2), (11, 2), (10, 3), (2, 3)])
+def test_ddp_eval_shares_are_contiguous_and_cover_the_split_once(n, world):
+    x, y = torch.arange(n).float().unsqueeze(1), torch.arange(n)
+    seen = [[int(i) for _, b in TensorBatches(x, y, batch_size=2, rank=r, world_size=world) for i in b]
+            for r in range(world)]
+    assert [i for s in seen for i in s] == list(range(n))
+
+
+def test_rank_must_be_one_of_the_processes():
+    with pytest.raises(ValueError, match="rank 2 is not one of the 2 processes"):
+        TensorBatches(torch.zeros(4, 1), torch.zeros(4), batch_size=2, rank=2, world_size=2)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-from hydra.errors import InstantiationException
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from mlplab.config import config_dir

@@ -11,6 +11,7 @@ of the trainer (with any other logger, or none, it does nothing) and only on glo
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -122,6 +123,13 @@ def _hp_names(task: str) -> tuple[str, ...]:
     return ("acc", "loss") if task == "classification" else ("loss",)
 
 
+def whole_validation_set(datamodule: L.LightningDataModule) -> Any:
+    """All validation batches, not only this process's DDP share, where the DataModule can say."""
+    if "whole" in inspect.signature(datamodule.val_dataloader).parameters:
+        return datamodule.val_dataloader(whole=True)
+    return datamodule.val_dataloader()
+
+
 class TensorBoardDashboard(L.Callback):
     """Enrich a run's TensorBoard; a silent no-op without a ``TensorBoardLogger``.
 
@@ -165,7 +173,8 @@ class TensorBoardDashboard(L.Callback):
         values = best_validation(getattr(pl_module, "history", []), _hp_names(_task(pl_module)))
         if values:
             logger.log_metrics(values, step=trainer.global_step)
-        if _task(pl_module) == "classification" and trainer.datamodule is not None:
+        if (_task(pl_module) == "classification" and trainer.datamodule is not None
+                and trainer.is_global_zero):  # under DDP only rank zero writes: it alone draws
             self._log_val_pictures(logger, trainer, pl_module)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -190,7 +199,7 @@ class TensorBoardDashboard(L.Callback):
         pl_module.eval()
         try:
             with torch.no_grad():
-                for x, y in _to_device(trainer.datamodule.val_dataloader(), pl_module.device):
+                for x, y in _to_device(whole_validation_set(trainer.datamodule), pl_module.device):
                     pred = pl_module(x).argmax(dim=1)
                     matrix.update(pred.cpu(), y.cpu())
                     wrong.append(x[pred != y][: self.max_misclassified].cpu())  # enough from any batch

@@ -128,7 +128,8 @@ class MLPModule(L.LightningModule):
         metrics = self.epoch_metrics[stage]
         values = {f"{stage}/{k}": v for k, v in metrics.compute().items()}
         metrics.reset()
-        self.log_dict(values, prog_bar=stage == "val")
+        # already summed over DDP processes (EpochAverages); sync_dist only averages equal values
+        self.log_dict(values, prog_bar=stage == "val", sync_dist=self.trainer.world_size > 1)
         return {k: float(v) for k, v in values.items()}
 
     def on_validation_epoch_end(self) -> None:
@@ -139,7 +140,7 @@ class MLPModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         row = {"epoch": self.current_epoch, **self._log_epoch("train")}
         norm = weight_l2_norm(self.net)
-        self.log("weights/l2_norm", norm)
+        self.log("weights/l2_norm", norm, sync_dist=self.trainer.world_size > 1)  # equal on every rank
         self.history.append({**row, **self._last_val, "weights/l2_norm": float(norm)})
         self._last_val = {}  # an epoch without validation must not repeat the previous one's
 

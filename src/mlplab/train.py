@@ -18,6 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config import config_dir
@@ -59,12 +60,22 @@ def monitor_summary(trainer: L.Trainer) -> dict[str, Any] | None:
     return None
 
 
-def checkpoint_history(path: str | None) -> list[dict[str, float]]:
-    """The per-epoch history saved in a checkpoint (a ``ddp_spawn`` fit ran in child processes,
-    so the parent's module never saw it)."""
-    if not path or not Path(path).is_file():
-        return []
-    return list(torch.load(path, map_location="cpu", weights_only=True).get("mlplab_history", []))
+def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """After a ``ddp_spawn`` fit, which ran in child processes: give this process's module its
+    epoch history and the checkpoint callbacks their best scores back, from the last checkpoint
+    the children wrote (Lightning returns only the weights and the final metrics)."""
+    if not isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
+        return
+    callbacks = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+    last = [Path(c.dirpath) / f"{c.filename}{c.FILE_EXTENSION}" for c in callbacks if c.monitor is None]
+    if not last or not last[0].is_file():
+        return
+    checkpoint = torch.load(last[0], map_location="cpu", weights_only=True)
+    module.on_load_checkpoint(checkpoint)
+    for callback in callbacks:
+        state = checkpoint.get("callbacks", {}).get(callback.state_key)
+        if state:
+            callback.load_state_dict(state)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -85,8 +96,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         result = {"status": "diverged", "error": str(err)}
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    adopt_spawned_fit(trainer, module)
     # testing a checkpoint loads that epoch's (shorter) history: keep the fit's
-    history = list(module.history) or checkpoint_history(checkpoint_path(trainer, "last"))
+    history = list(module.history)
     ckpt_path, test_metrics = None, {}
     if result["status"] == "finished":
         ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)

@@ -193,21 +193,26 @@ class FashionMNISTDataModule(L.LightningDataModule):
         self.train = train_x[train_idx], train_y[train_idx]
         self.val = (train_x[val_idx], train_y[val_idx]) if hp.val_size else self.test
 
-    def _batches(self, split: tuple[Tensor, Tensor], training: bool) -> TensorBatches:
+    def _batches(self, split: tuple[Tensor, Tensor], training: bool, whole: bool = False) -> TensorBatches:
         # Only training batches are shuffled (and may drop a short last batch): val/test are
-        # always complete and in file order.
+        # always complete and in file order. Under DDP each process gets its share of the split
+        # (Lightning injects no sampler into an iterable that is not a DataLoader).
         hp = self.hparams
         batch_size = hp.batch_size if training else hp.eval_batch_size or hp.batch_size
+        sharded = self.trainer is not None and not whole
         return TensorBatches(*split, batch_size=batch_size, shuffle=training,
-                             seed=hp.seed, transform=self.scale, drop_last=training and hp.drop_last)
+                             seed=hp.seed, transform=self.scale, drop_last=training and hp.drop_last,
+                             rank=self.trainer.global_rank if sharded else 0,
+                             world_size=self.trainer.world_size if sharded else 1)
 
     def train_dataloader(self) -> TensorBatches | GroupedBatches:
         batches = self._batches(self.train, training=True)
         k = self.hparams.batches_per_step
         return GroupedBatches(batches, k) if k > 1 else batches
 
-    def val_dataloader(self) -> TensorBatches:
-        return self._batches(self.val, training=False)
+    def val_dataloader(self, whole: bool = False) -> TensorBatches:
+        """This process's share of the validation set; ``whole=True``: all of it (for pictures)."""
+        return self._batches(self.val, training=False, whole=whole)
 
     def test_dataloader(self) -> TensorBatches:
         return self._batches(self.test, training=False)
