@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 from omegaconf import OmegaConf
 
+from mlplab.config import config_dir
+from mlplab.entry import user_message
 from mlplab.errors import ConfigError
-from mlplab.preflight import check_trainer, device_count, starts_processes
+from mlplab.preflight import check_job, check_trainer, device_count, starts_processes
 from mlplab.threads import threads_per_job
 
 
@@ -63,3 +67,29 @@ def test_max_epochs_must_be_a_positive_whole_number(epochs):
 ])
 def test_threads_per_job(launcher, cpus, threads):
     assert threads_per_job(OmegaConf.create(launcher) if launcher else None, cpus) == threads
+
+
+# The same check runs for every job of a sweep before it starts (PreflightCheck), and at the start
+# of a single run; tests/test_user_errors.py drives mlplab-train itself for a sample of these.
+@pytest.mark.parametrize(("override", "message"), [
+    ("optimizer.lr=0", "optimizer.lr=0"),
+    ("model.hidden=[0]", "model.hidden=[0]: layer widths must be positive integers"),
+    ("model.hidden=[256,-5]", "model.hidden=[256, -5]: layer widths must be positive integers"),
+    ("model.hidden=null", "model.hidden=None is not a list of widths"),
+    ("data.val_size=60000", "data.val_size=60000 is outside 0..59999"),
+    ("data.train_subset=0", "data.train_subset=0 is outside 1..60000"),
+    ("data.train_subset=70000", "data.train_subset=70000 is outside 1..60000"),
+    ("data.batch_size=-3", "data.batch_size=-3 is below 1"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0; set it to a whole number of epochs ≥ 1"),
+    ("activation.name=swish", "unknown activation 'swish'"),
+    ("model.name=cnn", "unknown model 'cnn'"),
+    ("max_loss=-1", "max_loss=-1"),
+    ("regularizer.dropout=[0.1,0.2,0.3]", "has 3 values but the model has 1 hidden layers"),
+])
+def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x", override])
+    with pytest.raises((ConfigError, InstantiationException)) as err:  # raised in a constructor
+        check_job(cfg)
+    line = user_message(err.value)
+    assert line is not None and message in line and "\n" not in line

@@ -12,31 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
+from mlplab.checkpoints import load_checkpoint
 from mlplab.config import config_dir
 from mlplab.entry import run_entry
 from mlplab.errors import UserError
 from mlplab.module import MLPModule
 from mlplab.reporting import write_json
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint's tensors and plain values only (``weights_only=True``: no pickled code)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"ckpt_path={path} does not exist; give a .ckpt under "
-                        f"logs/runs/<run>/checkpoints/, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # any unpickling failure means "not a checkpoint we can trust"
-        raise UserError(f"ckpt_path={path} is not a readable mlplab checkpoint ({err})") from None
-    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint:
-        raise UserError(f"ckpt_path={path} is not an mlplab checkpoint (no hyper_parameters); "
-                        f"give a .ckpt written by mlplab-train")
-    return checkpoint
 
 
 def check_data_matches(data_cfg: DictConfig, data_hparams: dict[str, Any], ckpt_path: str) -> None:

@@ -62,6 +62,7 @@ class MLPModule(L.LightningModule):
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
         self._last_val: dict[str, float] = {}
         self._direct_updates = False  # decided in on_train_start (mlplab.updates)
+        self._resume_rng: dict[str, Any] | None = None  # set by on_load_checkpoint
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -115,8 +116,6 @@ class MLPModule(L.LightningModule):
                        f"(epoch {self.current_epoch}): optimizer.lr={lr} is too large for this "
                        f"model; try optimizer.lr={lr / 10:g} or smaller (d2l uses 0.1)")
 
-    def on_train_start(self) -> None:
-        self._direct_updates = hooks_are_silent(self.trainer, self)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -154,7 +153,21 @@ class MLPModule(L.LightningModule):
                                         momentum=hp.momentum)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The history for metrics.json, and the random state that draws the next epoch's dropout
+        # masks: with it a resumed run continues exactly as an uninterrupted one would.
         checkpoint["mlplab_history"] = self.history
+        checkpoint["mlplab_rng"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["mlplab_rng"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("mlplab_history", []))
+        self._resume_rng = checkpoint.get("mlplab_rng")
+
+    def on_train_start(self) -> None:
+        self._direct_updates = hooks_are_silent(self.trainer, self)
+        if self._resume_rng:  # resuming: the next epoch's dropout masks as the checkpoint left them
+            torch.set_rng_state(self._resume_rng["cpu"])
+            if "cuda" in self._resume_rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(self._resume_rng["cuda"])
+            self._resume_rng = None

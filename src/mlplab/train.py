@@ -21,9 +21,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 from omegaconf import DictConfig, OmegaConf
 
+from mlplab.checkpoints import AtomicCheckpointIO, resume_checkpoint
 from mlplab.config import config_dir
 from mlplab.entry import run_entry
 from mlplab.errors import Diverged
+from mlplab.interrupt import GracefulStop, Interrupted
 from mlplab.preflight import check_test_checkpoint, check_trainer, in_multirun
 from mlplab.reporting import plot_curves, write_json
 from mlplab.threads import threads_per_job, usable_cpus
@@ -36,8 +38,10 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     datamodule = instantiate(cfg.data, _convert_="all")
     module = instantiate(cfg.module, _convert_="all", **datamodule.shape)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.interrupt)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+                          plugins=[AtomicCheckpointIO()])
     return datamodule, module, trainer
 
 
@@ -78,43 +82,85 @@ def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
             callback.load_state_dict(state)
 
 
+def resume_from(cfg: DictConfig) -> Path | None:
+    """The checkpoint named by ``ckpt_path`` (a file, or ``last``), checked before any training;
+    a resumed run continues in its checkpoint's run folder (``paths.output_dir`` points there)."""
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else None
+    path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides,
+                             current_run=Path(hydra_cfg.runtime.output_dir) if hydra_cfg else None)
+    if path is not None:
+        cfg.paths.output_dir = str(path.resolve().parent.parent)
+        log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
+    return path
+
+
+def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
+        resume: Path | None) -> tuple[str, str | None]:
+    """``trainer.fit`` → (status, error): finished, diverged (the loss blew up) or interrupted
+    (SIGINT/SIGTERM: at an epoch's end, or at once on a second signal)."""
+    stopper = next((c for c in trainer.callbacks if isinstance(c, GracefulStop)), None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    except Diverged as err:
+        return "diverged", str(err)
+    except Interrupted as err:
+        done = trainer.current_epoch
+        return "interrupted", (f"{err} during epoch {done + 1} of {trainer.max_epochs}; its updates "
+                               f"are dropped, last.ckpt holds the {done} complete epoch(s)")
+    if stopper and stopper.requested and trainer.current_epoch < trainer.max_epochs:
+        return "interrupted", (f"stopped by {stopper.signal_name} after {trainer.current_epoch} of "
+                               f"{trainer.max_epochs} epochs")
+    return "finished", None
+
+
+def resume_command() -> str:
+    """What to type to continue this run: the same overrides, ``ckpt_path=last``."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [o for o in overrides if not o.startswith("ckpt_path=")]
+    return " ".join(["mlplab-train", *kept, "ckpt_path=last"])
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``.
 
-    A run whose loss stops being finite ends early with ``status: "diverged"`` (no test score)."""
-    out = Path(cfg.paths.output_dir)
+    A run whose loss blows up ends early with ``status: "diverged"``, one stopped by a signal
+    with ``"interrupted"``; neither scores the test set."""
     check_trainer(cfg.trainer, multirun=in_multirun())
+    resume = resume_from(cfg)
+    out = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
     check_test_checkpoint(cfg.test_ckpt, datamodule)
     start = time.perf_counter()
-    result: dict[str, Any] = {"status": "finished"}
-    try:
-        trainer.fit(module, datamodule=datamodule)
-    except Diverged as err:
-        log.error("%s", err)
-        result = {"status": "diverged", "error": str(err)}
+    status, error = fit(trainer, module, datamodule, resume)
+    if error:
+        log.error("%s", error)
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     adopt_spawned_fit(trainer, module)
     # testing a checkpoint loads that epoch's (shorter) history: keep the fit's
     history = list(module.history)
     ckpt_path, test_metrics = None, {}
-    if result["status"] == "finished":
+    if status == "finished":
         ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
         test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
-                                    verbose=False)[0]
-    result.update({
+                                    verbose=False, weights_only=True)[0]
+    result = {
+        "status": status,
+        **({"error": error} if error else {}),
+        **({"resume": resume_command()} if status == "interrupted" and history else {}),
         "epochs": len(history),
         "seconds": round(time.perf_counter() - start, 2),
         "fit_seconds": round(fit_seconds, 2),
         "threads": torch.get_num_threads(),
+        "resumed_from": str(resume) if resume else None,
         "test_checkpoint": ckpt_path,
         "monitor": monitor_summary(trainer),
         "metrics": {**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}},
         "history": history,
         "hparams": OmegaConf.to_container(cfg, resolve=True),
-    })
+    }
     if trainer.is_global_zero:
         write_json(out / "metrics.json", result)
         if history:  # a run that diverged in its first epoch has no curve to draw
@@ -152,6 +198,10 @@ def main(cfg: DictConfig) -> float | None:
     result = run_entry(train, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
     if result["status"] != "finished":
         print(f"error: {result['error']}", file=sys.stderr)
+        if "resume" in result:
+            print(f"resume with: {result['resume']}", file=sys.stderr)
+        if result["status"] == "interrupted":  # the user asked to stop: a sweep stops too
+            raise SystemExit(130)
         if not in_multirun():  # in a sweep the other jobs go on; the sweep exits non-zero at its end
             raise SystemExit(1)
         return None

@@ -159,8 +159,9 @@ class FashionMNISTDataModule(L.LightningDataModule):
                                       ("eval_batch_size", eval_batch_size or 1, 1, None),
                                       ("batches_per_step", batches_per_step, 1, None),
                                       ("val_size", val_size, 0, OFFICIAL_COUNTS["train"] - 1),
-                                      ("train_subset", train_subset or 1, 1, OFFICIAL_COUNTS["train"])):
-            check(key, value, low, high)
+                                      ("train_subset", train_subset, 1, OFFICIAL_COUNTS["train"])):
+            if value is not None or key != "train_subset":  # train_subset=null: all of them
+                check(key, value, low, high)
         self.validates_on_test = val_size == 0
         self.scale = ScaleImages(normalize)
         self.train: tuple[Tensor, Tensor] | None = None

@@ -12,11 +12,12 @@ def layer_sizes(num_inputs: int, hidden: Sequence[int], num_outputs: int) -> lis
     if not isinstance(hidden, Sequence) or isinstance(hidden, str):
         raise ConfigError(f"model.hidden={hidden!r} is not a list of widths; write it as a list, "
                           f"e.g. model.hidden=[256] or model.hidden=[256,256]")
+    # hidden=[] is allowed on purpose: the linear models of d2l 4.4 and 4.5 have no hidden layer.
     sizes = [num_inputs, *hidden, num_outputs]
     bad = [s for s in sizes if not isinstance(s, int) or isinstance(s, bool) or s < 1]
     if bad:
-        raise ConfigError(f"layer sizes must be positive integers, got {list(hidden)} hidden "
-                         f"(bad: {bad}); e.g. model.hidden=[256] or model.hidden=[256,256]")
+        raise ConfigError(f"model.hidden={list(hidden)}: layer widths must be positive integers "
+                          f"(bad: {bad}); e.g. model.hidden=[256] or model.hidden=[256,256]")
     return sizes
 
 
