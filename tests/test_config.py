@@ -35,7 +35,7 @@ def test_every_group_has_its_options():
     assert {"tensorboard", "csv", "none"} <= set(options("logger"))
 
 
-@pytest.mark.parametrize("group", ["model", "activation", "regularizer", "optimizer", "logger",
+@pytest.mark.parametrize("group", ["model", "activation", "regularizer", "optimizer", "scheduler", "logger",
                                    "callbacks", "experiment", "debug", "data"])
 def test_group_option_builds_data_module_and_trainer(group, tmp_path):
     for option in options(group):

@@ -16,13 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mlplab.data.batches import updates_per_epoch
 from mlplab.errors import ConfigError, Diverged
 from mlplab.metrics import EpochAverages
 from mlplab.models import build_model
 from mlplab.regularization import l2_penalty, param_groups, resolve_mode, weight_l2_norm
+from mlplab.schedules import check_schedule, lr_factor
 from mlplab.updates import hooks_are_silent, update
 
-OPTIMIZERS = {"sgd": torch.optim.SGD}
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
 STAGES = ("train", "val", "test")
 Batch = tuple[Tensor, Tensor]
 
@@ -34,7 +36,8 @@ class MLPModule(L.LightningModule):
                  init_std: float = 0.01, task: str = "classification",
                  optimizer: str = "sgd", lr: float = 0.1, momentum: float = 0.0,
                  weight_decay: float = 0.0, weight_decay_mode: str = "auto",
-                 compile: bool = False, max_loss: float = 1e6) -> None:
+                 compile: bool = False, max_loss: float = 1e6, nesterov: bool = False,
+                 label_smoothing: float = 0.0, scheduler: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False  # see training_step
@@ -49,6 +52,13 @@ class MLPModule(L.LightningModule):
         if not max_loss > 0:
             raise ConfigError(f"max_loss={max_loss}; a training loss above it stops the run as "
                               f"diverged, so it must be > 0 (default 1e6)")
+        if nesterov and not (optimizer == "sgd" and momentum > 0):
+            raise ConfigError(f"optimizer.nesterov=true needs SGD with momentum > 0 (got "
+                              f"optimizer={optimizer}, momentum={momentum}); e.g. optimizer.momentum=0.9")
+        if not 0 <= label_smoothing < 1:
+            raise ConfigError(f"regularizer.label_smoothing={label_smoothing} is outside [0, 1); "
+                              f"e.g. 0.1")
+        self.schedule = check_schedule(scheduler or {"name": "none"})
         if task not in ("classification", "regression"):
             raise ConfigError(f"task={task!r}; choose classification or regression")
         self.net = build_model(model, num_inputs=num_inputs, hidden=hidden,
@@ -62,14 +72,15 @@ class MLPModule(L.LightningModule):
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
         self._last_val: dict[str, float] = {}
         self._direct_updates = False  # decided in on_train_start (mlplab.updates)
+        self._total_updates = 1  # counted in on_train_start, for the schedules
         self._resume_rng: dict[str, Any] | None = None  # set by on_load_checkpoint
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def loss(self, output: Tensor, y: Tensor) -> Tensor:
+    def loss(self, output: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
         if self.hparams.task == "classification":
-            return F.cross_entropy(output, y)
+            return F.cross_entropy(output, y, label_smoothing=label_smoothing)
         return F.mse_loss(output, y.reshape(output.shape)) / 2
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
@@ -84,7 +95,8 @@ class MLPModule(L.LightningModule):
     def _step(self, batch: Batch, stage: str) -> Tensor:
         x, y = batch
         output = self(x)
-        loss = self.loss(output, y)
+        # label smoothing shapes the training target only; val/test losses stay plain NLL
+        loss = self.loss(output, y, self.hparams.label_smoothing if stage == "train" else 0.0)
         self.epoch_metrics[stage].update(loss, output, y)
         return loss
 
@@ -99,9 +111,17 @@ class MLPModule(L.LightningModule):
             loss = self._step(minibatch, "train")
             if self.decay_mode == "penalty" and self.hparams.weight_decay > 0:
                 loss = loss + l2_penalty(self.net, self.hparams.weight_decay)
+            if self.schedule["name"] != "none":
+                self.set_lr(optimizer.optimizer)
             update(self, optimizer, loss, direct=self._direct_updates)
             losses.append(loss.detach())
         self.check_finite(torch.stack(losses))
+
+    def set_lr(self, optimizer: torch.optim.Optimizer) -> None:
+        """``lr = optimizer.lr · factor(update, epoch)`` before each update (``mlplab.schedules``)."""
+        factor = lr_factor(self.schedule, self.trainer.global_step, self._total_updates, self.current_epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = self.hparams.lr * factor
 
     def check_finite(self, losses: Tensor) -> None:
         """Stop at the first loss of this step's updates that is NaN, ±inf or above ``max_loss``
@@ -140,6 +160,7 @@ class MLPModule(L.LightningModule):
         row = {"epoch": self.current_epoch, **self._log_epoch("train")}
         norm = weight_l2_norm(self.net)
         self.log("weights/l2_norm", norm, sync_dist=self.trainer.world_size > 1)  # equal on every rank
+        self.log("train/lr", self.optimizers().optimizer.param_groups[0]["lr"])
         self.history.append({**row, **self._last_val, "weights/l2_norm": float(norm)})
         self._last_val = {}  # an epoch without validation must not repeat the previous one's
 
@@ -149,8 +170,10 @@ class MLPModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
         decay = hp.weight_decay if self.decay_mode == "optimizer" else 0.0
-        return OPTIMIZERS[hp.optimizer](param_groups(self.net, decay), lr=hp.lr,
-                                        momentum=hp.momentum)
+        groups = param_groups(self.net, decay)
+        if hp.optimizer == "adamw":  # decoupled decay: w ← w − ηλw next to Adam's step
+            return torch.optim.AdamW(groups, lr=hp.lr)
+        return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The history for metrics.json, and the random state that draws the next epoch's dropout
@@ -166,6 +189,7 @@ class MLPModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._direct_updates = hooks_are_silent(self.trainer, self)
+        self._total_updates = self.trainer.max_epochs * updates_per_epoch(self.trainer.train_dataloader)
         if self._resume_rng:  # resuming: the next epoch's dropout masks as the checkpoint left them
             torch.set_rng_state(self._resume_rng["cpu"])
             if "cuda" in self._resume_rng and torch.cuda.is_available():

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from mlplab.data.augment import ShiftFlip
+
 
 class EpochPermutation:
     """The order of one epoch. Lightning calls ``set_epoch`` at the start of every epoch,
@@ -55,6 +57,7 @@ class TensorBatches:
         transform: Callable[[Tensor], Tensor] | None = None,
         rank: int = 0,
         world_size: int = 1,
+        augment: ShiftFlip | None = None,
     ) -> None:
         if len(inputs) != len(targets):
             raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
@@ -64,6 +67,7 @@ class TensorBatches:
         self.batch_size, self.drop_last = batch_size, drop_last
         self.transform = transform
         self.rank, self.world_size = rank, world_size
+        self.augment = augment  # after transform, on float batches (see mlplab.data.augment)
         self.sampler = EpochPermutation(len(inputs), seed, shuffle)
 
     def share(self) -> tuple[int, int]:
@@ -90,7 +94,12 @@ class TensorBatches:
                 x, y = self.inputs.index_select(0, idx), self.targets.index_select(0, idx)
             else:  # in order: views, no copy
                 x, y = self.inputs[first + start : first + stop], self.targets[first + start : first + stop]
-            yield (self.transform(x) if self.transform else x), y
+            if self.transform:
+                x = self.transform(x)
+            if self.augment:
+                x = self.augment(x, self.augment.generator(x.device, self.sampler.epoch,
+                                                           step * w + self.rank))
+            yield x, y
 
 
 class GroupedBatches:
@@ -119,3 +128,11 @@ class GroupedBatches:
                 group = []
         if group:
             yield group
+
+
+def updates_per_epoch(loader: object) -> int:
+    """Minibatches (hence updates) per epoch behind Lightning's view of the training loader: a
+    ``CombinedLoader`` around our ``GroupedBatches`` or ``TensorBatches`` (or any sized iterable)."""
+    iterable = getattr(loader, "iterables", loader)
+    batches = getattr(iterable, "batches", iterable)
+    return len(batches)

@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from mlplab.data.augment import ShiftFlip
 from mlplab.data.batches import GroupedBatches, TensorBatches
 from mlplab.data.checks import check
 from mlplab.data.idx import IdxError, read_idx
@@ -152,7 +153,8 @@ class FashionMNISTDataModule(L.LightningDataModule):
                  download: bool = True, debian_dir: str = str(DEBIAN_DIR),
                  drop_last: bool = False, batches_per_step: int = 1,
                  eval_batch_size: int | None = None,
-                 check_counts: bool = True) -> None:
+                 check_counts: bool = True, augment: bool = False, augment_shift: int = 2,
+                 augment_flip: bool = True) -> None:
         super().__init__()
         self.save_hyperparameters()
         for key, value, low, high in (("batch_size", batch_size, 1, None),
@@ -164,6 +166,7 @@ class FashionMNISTDataModule(L.LightningDataModule):
                 check(key, value, low, high)
         self.validates_on_test = val_size == 0
         self.scale = ScaleImages(normalize)
+        self.augment = ShiftFlip(augment_shift, augment_flip, seed) if augment else None
         self.train: tuple[Tensor, Tensor] | None = None
         self.val: tuple[Tensor, Tensor] | None = None
         self.test: tuple[Tensor, Tensor] | None = None
@@ -204,7 +207,8 @@ class FashionMNISTDataModule(L.LightningDataModule):
         return TensorBatches(*split, batch_size=batch_size, shuffle=training,
                              seed=hp.seed, transform=self.scale, drop_last=training and hp.drop_last,
                              rank=self.trainer.global_rank if sharded else 0,
-                             world_size=self.trainer.world_size if sharded else 1)
+                             world_size=self.trainer.world_size if sharded else 1,
+                             augment=self.augment if training else None)
 
     def train_dataloader(self) -> TensorBatches | GroupedBatches:
         batches = self._batches(self.train, training=True)
