@@ -73,3 +73,14 @@ def test_d2l_experiments_fix_the_books_recipe(tmp_path):
         assert cfg.model.name == model and list(cfg.model.hidden) == [256]
         assert (cfg.optimizer.lr, cfg.data.batch_size, cfg.trainer.max_epochs) == (0.1, 256, 10)
         assert cfg.data.val_size == 0 and cfg.test_ckpt == "last"
+
+
+def test_long_override_lists_still_name_a_folder():
+    from mlplab.config import short_name
+
+    assert short_name("regularizer.dropout=0.5") == "regularizer.dropout=0.5"
+    long_a = ",".join(f"key{i}.value={i}" for i in range(40))
+    long_b = long_a.replace("key39.value=39", "key39.value=40")
+    assert len(short_name(long_a).encode()) <= 120 and short_name(long_a).startswith("key0.value=0")
+    assert short_name(long_a) != short_name(long_b)  # the hash tells them apart
+    assert "mlplab.short:" in (CONF / "paths" / "default.yaml").read_text()
