@@ -170,3 +170,27 @@ def test_augmentation_touches_training_batches_only_and_follows_seed_and_epoch(d
     loader = aug.train_dataloader()
     loader.sampler.set_epoch(1)
     assert not same(first, batches(loader))
+
+
+# ---- the recipe and its search, through the entry point ---------------------------------------
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_best_mlp_search_runs_and_picks_on_validation(tmp_path, cli):
+    import json
+
+    import yaml
+    from conftest import REPO
+
+    sweep = tmp_path / "search"
+    result = cli("mlplab-train", "-m", "experiment=best_mlp_search", "hydra.sweeper.n_trials=2",
+                 "debug=fast", f"hydra.sweep.dir={sweep}", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == {"optimizer.lr", "regularizer.dropout",
+                                        "regularizer.weight_decay", "regularizer.label_smoothing"}
+    chosen = json.loads((sweep / "best.json").read_text())
+    assert chosen["val"] == pytest.approx(best["best_value"])  # the summary ranks by validation too
+    hp = json.loads((sweep / "0" / "metrics.json").read_text())["hparams"]
+    assert hp["data"]["augment"] and hp["module"]["optimizer"] == "adamw"
+    assert hp["module"]["scheduler"]["name"] == "cosine" and hp["module"]["hidden"] == [1024, 1024]
