@@ -24,7 +24,7 @@ from mlplab.regularization import l2_penalty, param_groups, resolve_mode, weight
 from mlplab.schedules import check_schedule, lr_factor
 from mlplab.updates import hooks_are_silent, update
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
+OPTIMIZERS = ("sgd", "adamw")  # built in configure_optimizers
 STAGES = ("train", "val", "test")
 Batch = tuple[Tensor, Tensor]
 
@@ -135,7 +135,6 @@ class MLPModule(L.LightningModule):
         raise Diverged(f"the training loss reached {float(losses[first]):.3g} at update {update_number} "
                        f"(epoch {self.current_epoch}): optimizer.lr={lr} is too large for this "
                        f"model; try optimizer.lr={lr / 10:g} or smaller (d2l uses 0.1)")
-
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
