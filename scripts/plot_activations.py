@@ -12,7 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from mlplab.dashboard import activation_figure
+from mlplab.reporting.dashboard import activation_figure
 
 NAMES = ("relu", "sigmoid", "tanh")
 

@@ -14,14 +14,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mlplab.data.checks import check
-
 
 class ShiftFlip:
     """``x [B, C, H, W] → x'`` for training batches only (val/test are never augmented)."""
 
     def __init__(self, max_shift: int = 2, flip: bool = True, seed: int = 0) -> None:
-        check("augment_shift", max_shift, 0, 8, note=" pixels")
         self.max_shift, self.flip, self.seed = max_shift, flip, seed
 
     def generator(self, device: torch.device, epoch: int, step: int) -> torch.Generator:

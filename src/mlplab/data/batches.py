@@ -1,138 +1,163 @@
-"""Minibatches sliced straight out of in-memory tensors: no Dataset, no per-sample work.
+"""Minibatches gathered straight out of in-memory tensors, served by a real ``DataLoader``.
+
+    loader  = DataLoader(MinibatchSet(x, y), batch_size=None, sampler=EpochBatches(…))
+    sampler : one item per Lightning step: a ``Rows`` (which rows form a minibatch), or a list of
+              ``group`` of them (one step carries several updates, ``data.batches_per_step``)
+    dataset : ``set[Rows]`` → ``(transform(x[rows]), y[rows])``, gathered with ``index_select``
 
 Each epoch is one seeded permutation ``randperm(n, seed + epoch)`` cut into slices of
-``batch_size``; a batch is ``transform(inputs[idx]), targets[idx]``.
+``batch_size``. Lightning calls ``sampler.set_epoch`` at the start of every epoch, so the order
+depends only on (seed, epoch): a resumed run sees the same batches.
 
-Under DDP (``world_size`` processes) each process takes a disjoint share, as DistributedSampler
-would: shuffled, process ``r`` gets ``perm[:n − n mod w][r::w]`` (equal shares, so every process
-makes the same number of updates; the ≤ w − 1 left-over examples change every epoch); in order
-(val/test), it gets the contiguous rows ``[n·r/w, n·(r+1)/w)``, so the shares together are the
-whole split, each example once.
+Under DDP (``world_size`` processes) each process takes a disjoint share: shuffled, process ``r``
+gets ``perm[:n − n mod w][r::w]`` (equal shares, so every process makes the same number of
+updates); in order (val/test), the contiguous rows ``[n·r/w, n·(r+1)/w)``, so the shares together
+are the whole split. The sampler is a ``DistributedSampler``: Lightning keeps a distributed
+sampler the loader already has instead of injecting its own.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mlplab.data.augment import ShiftFlip
 
+# The whole data set is in memory: worker processes would only copy it. Lightning's hint to add
+# some (a PossibleUserWarning on every loader) does not apply.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
-class EpochPermutation:
-    """The order of one epoch. Lightning calls ``set_epoch`` at the start of every epoch,
-    so the order depends only on (seed, epoch) and a resumed run sees the same batches."""
-
-    def __init__(self, n: int, seed: int, shuffle: bool) -> None:
-        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def indices(self) -> Tensor:
-        if not self.shuffle:
-            return torch.arange(self.n)
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return torch.randperm(self.n, generator=generator)
+Batch = tuple[Tensor, Tensor]
 
 
-class TensorBatches:
-    """An iterable of ``(x, y)`` batches over ``inputs``/``targets`` kept in memory (or on a GPU).
+@dataclass(frozen=True)
+class Rows:
+    """The rows of one minibatch: a permutation slice (a tensor) or a contiguous ``slice``;
+    ``epoch`` and ``number`` seed its augmentation."""
 
-    Lightning looks for ``sampler.set_epoch`` (and reads ``batch_sampler``) the way it does on a
-    DataLoader; those two attributes are all it needs from us.
-    """
+    rows: Tensor | slice
+    epoch: int
+    number: int
 
-    batch_sampler = None
 
-    def __init__(
-        self,
-        inputs: Tensor,
-        targets: Tensor,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        drop_last: bool = False,
-        transform: Callable[[Tensor], Tensor] | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        augment: ShiftFlip | None = None,
-    ) -> None:
-        if len(inputs) != len(targets):
-            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+class EpochBatches(DistributedSampler):
+    """Which rows form each minibatch of an epoch, for process ``rank`` of ``world_size``."""
+
+    device = torch.device("cpu")  # where permutations are put: the data's device
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 drop_last: bool = False, rank: int = 0, world_size: int = 1, group: int = 1) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not one of the {world_size} processes")
-        self.inputs, self.targets = inputs, targets
-        self.batch_size, self.drop_last = batch_size, drop_last
-        self.transform = transform
-        self.rank, self.world_size = rank, world_size
-        self.augment = augment  # after transform, on float batches (see mlplab.data.augment)
-        self.sampler = EpochPermutation(len(inputs), seed, shuffle)
+        # DistributedSampler.__init__ would ask torch.distributed for the world: we are told it.
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.drop_last, self.rank, self.num_replicas, self.group = drop_last, rank, world_size, group
+        self.epoch = 0
 
     def share(self) -> tuple[int, int]:
         """(first row, row count) of this process's share; the first row matters in order only."""
-        n, r, w = len(self.inputs), self.rank, self.world_size
-        if self.sampler.shuffle:
+        n, r, w = self.n, self.rank, self.num_replicas
+        if self.shuffle:
             return 0, n // w
         return n * r // w, n * (r + 1) // w - n * r // w
 
-    def __len__(self) -> int:
-        n, b = self.share()[1], self.batch_size
-        return n // b if self.drop_last else -(-n // b)
+    def minibatches(self) -> int:
+        """Minibatches (hence updates) per epoch for this process."""
+        count, b = self.share()[1], self.batch_size
+        return count // b if self.drop_last else -(-count // b)
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        shuffle, w = self.sampler.shuffle, self.world_size
+    def __len__(self) -> int:
+        return -(-self.minibatches() // self.group)
+
+    def order(self, device: torch.device) -> Tensor:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.n, generator=generator)
+        w = self.num_replicas
+        return order[: self.n - self.n % w][self.rank :: w].to(device)
+
+    def each(self, device: torch.device) -> Iterator[Rows]:
         first, count = self.share()
-        if shuffle:
-            order = self.sampler.indices()
-            order = order[: len(order) - len(order) % w][self.rank :: w].to(self.inputs.device)
-        for step in range(len(self)):
+        order = self.order(device) if self.shuffle else None
+        for step in range(self.minibatches()):
             start, stop = step * self.batch_size, min((step + 1) * self.batch_size, count)
-            if shuffle:  # index_select: about 3× faster than inputs[idx] for these row gathers
-                idx = order[start:stop]
-                x, y = self.inputs.index_select(0, idx), self.targets.index_select(0, idx)
-            else:  # in order: views, no copy
-                x, y = self.inputs[first + start : first + stop], self.targets[first + start : first + stop]
-            if self.transform:
-                x = self.transform(x)
-            if self.augment:
-                x = self.augment(x, self.augment.generator(x.device, self.sampler.epoch,
-                                                           step * w + self.rank))
-            yield x, y
+            rows = order[start:stop] if order is not None else slice(first + start, first + stop)
+            yield Rows(rows, self.epoch, step * self.num_replicas + self.rank)
 
-
-class GroupedBatches:
-    """``k`` consecutive batches of ``batches`` as one list: one Lightning step, ``k`` SGD updates.
-
-    For a model this small Lightning's bookkeeping around a step costs about as much as the step's
-    math on a CPU; handing it ``k`` batches at a time divides that cost by ``k``. The batches, their
-    order and the updates are exactly those of ``k = 1``.
-    """
-
-    batch_sampler = None
-
-    def __init__(self, batches: TensorBatches, k: int) -> None:
-        self.batches, self.k = batches, k
-        self.sampler = batches.sampler  # Lightning's set_epoch still reaches the permutation
-
-    def __len__(self) -> int:
-        return -(-len(self.batches) // self.k)
-
-    def __iter__(self) -> Iterator[list[tuple[Tensor, Tensor]]]:
-        group: list[tuple[Tensor, Tensor]] = []
-        for batch in self.batches:
-            group.append(batch)
-            if len(group) == self.k:
+    def __iter__(self) -> Iterator[Any]:
+        rows = self.each(self.device)
+        if self.group == 1:
+            yield from rows
+            return
+        group: list[Rows] = []
+        for item in rows:
+            group.append(item)
+            if len(group) == self.group:
                 yield group
                 group = []
         if group:
             yield group
 
 
-def updates_per_epoch(loader: object) -> int:
-    """Minibatches (hence updates) per epoch behind Lightning's view of the training loader: a
-    ``CombinedLoader`` around our ``GroupedBatches`` or ``TensorBatches`` (or any sized iterable)."""
-    iterable = getattr(loader, "iterables", loader)
-    batches = getattr(iterable, "batches", iterable)
-    return len(batches)
+class MinibatchSet(Dataset):
+    """Inputs and targets in memory; an item is a whole minibatch (or a list of them)."""
+
+    def __init__(self, inputs: Tensor, targets: Tensor,
+                 transform: Callable[[Tensor], Tensor] | None = None,
+                 augment: ShiftFlip | None = None) -> None:
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        self.inputs, self.targets = inputs, targets
+        self.transform, self.augment = transform, augment  # augment: after transform, on floats
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: Rows | list[Rows]) -> Batch | list[Batch]:
+        if isinstance(index, list):
+            return [self.gather(rows) for rows in index]
+        return self.gather(index)
+
+    def gather(self, index: Rows) -> Batch:
+        if isinstance(index.rows, slice):  # in order: views, no copy
+            x, y = self.inputs[index.rows], self.targets[index.rows]
+        else:  # index_select: about 3× faster than inputs[idx] for these row gathers
+            x, y = self.inputs.index_select(0, index.rows), self.targets.index_select(0, index.rows)
+        if self.transform:
+            x = self.transform(x)
+        if self.augment:
+            x = self.augment(x, self.augment.generator(x.device, index.epoch, index.number))
+        return x, y
+
+
+def as_is(batch: Any) -> Any:
+    """The loader's collate function: the dataset already returns whole minibatches."""
+    return batch
+
+
+def minibatch_loader(inputs: Tensor, targets: Tensor, batch_size: int, shuffle: bool = False,
+                     seed: int = 0, drop_last: bool = False,
+                     transform: Callable[[Tensor], Tensor] | None = None,
+                     rank: int = 0, world_size: int = 1, augment: ShiftFlip | None = None,
+                     group: int = 1) -> DataLoader:
+    """A ``DataLoader`` over ``(inputs, targets)`` in minibatches (``group`` of them per item)."""
+    sampler = EpochBatches(len(inputs), batch_size, shuffle, seed, drop_last, rank, world_size, group)
+    sampler.device = inputs.device
+    # A generator of its own: each new iterator draws a worker seed from it, which would
+    # otherwise come from the global RNG and shift the dropout masks of every later epoch.
+    return DataLoader(MinibatchSet(inputs, targets, transform, augment), batch_size=None,
+                      sampler=sampler, collate_fn=as_is, generator=torch.Generator().manual_seed(seed))
+
+
+def updates_per_epoch(loader: Any) -> int:
+    """Minibatches (hence updates) per epoch behind Lightning's view of a training loader (a
+    ``CombinedLoader`` around it, or the loader itself): counted by our sampler when the loader
+    is ``minibatch_loader``'s, else one per item."""
+    loader = getattr(loader, "iterables", loader)
+    minibatches = getattr(getattr(loader, "sampler", None), "minibatches", None)
+    return minibatches() if minibatches else len(loader)

@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 import shutil
 import zlib
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
+from mlplab.config.schema import FashionMNISTSettings
 from mlplab.data.augment import ShiftFlip
-from mlplab.data.batches import GroupedBatches, TensorBatches
-from mlplab.data.checks import check
-from mlplab.data.idx import IdxError, read_idx
+from mlplab.data.batches import minibatch_loader
+from mlplab.data.idx import FILES, IdxError, read_idx
 from mlplab.errors import UserError
+from mlplab.files import atomic_path
 
 log = logging.getLogger(__name__)
 
-FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 OFFICIAL_COUNTS = {"train": 60000, "test": 10000}
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 MEAN, STD = 0.2860, 0.3530  # of the 60k training images scaled to [0, 1]
@@ -42,7 +40,7 @@ class DataNotFoundError(UserError, FileNotFoundError):
     """None of the three sources of Fashion-MNIST worked."""
 
 
-class DataDirNotWritable(UserError, PermissionError):
+class DataDirNotWritable(UserError, OSError):
     """The files must be unpacked but ``data_dir`` cannot be written."""
 
 
@@ -55,22 +53,17 @@ def _names() -> list[str]:
 
 
 def unpack_gzip(src: Path, dst: Path) -> None:
-    """Decompress ``src`` to ``dst`` through a temporary file, so an interrupted unpack never
+    """Decompress ``src`` to ``dst`` atomically (``mlplab.files``): an interrupted unpack never
     leaves a half file under the final name."""
-    tmp = dst.with_name(dst.name + ".part")
     try:
-        with gzip.open(src, "rb") as fin, tmp.open("wb") as fout:
+        with atomic_path(dst) as tmp, gzip.open(src, "rb") as fin, tmp.open("wb") as fout:
             shutil.copyfileobj(fin, fout)
-    except (OSError, EOFError, zlib.error) as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, PermissionError):
-            raise DataDirNotWritable(
-                f"cannot write {dst}: {err.strerror}; choose a writable folder with "
-                f"data.data_dir=<path>"
-            ) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise IdxError(f"{src}: corrupt gzip ({err}); reinstall the package with "
                        f"`apt-get install --reinstall dataset-fashion-mnist`") from None
-    os.replace(tmp, dst)
+    except OSError as err:
+        raise DataDirNotWritable(f"cannot write {dst}: {err.strerror or err}; choose a writable "
+                                 f"folder with data.data_dir=<path>") from None
 
 
 def ensure_raw_files(data_dir: str | Path, debian_dir: Path = DEBIAN_DIR,
@@ -83,9 +76,9 @@ def ensure_raw_files(data_dir: str | Path, debian_dir: Path = DEBIAN_DIR,
         log.info("unpacking Fashion-MNIST from %s into %s", debian_dir, raw)
         try:
             raw.mkdir(parents=True, exist_ok=True)
-        except PermissionError:
-            raise DataDirNotWritable(f"cannot create {raw}; choose a writable folder with "
-                                  f"data.data_dir=<path>") from None
+        except OSError as err:  # read-only, a file in the way, no permission, …
+            raise DataDirNotWritable(f"cannot create {raw} ({err.strerror or err}); choose a writable "
+                                     f"folder with data.data_dir=<path>") from None
         for n in _names():
             if not (raw / n).is_file():
                 unpack_gzip(debian_dir / f"{n}.gz", raw / n)
@@ -140,87 +133,75 @@ class ScaleImages:
 class FashionMNISTDataModule(L.LightningDataModule):
     """Fashion-MNIST served from memory, with a seeded validation split held out of training.
 
-    ``val_size=0`` validates on the test set, exactly as d2l's ``train_ch3`` does.
-    ``train_subset=N`` keeps only the first N (shuffled) training images.
-    ``batches_per_step=k`` hands Lightning k training batches per step (see ``GroupedBatches``);
-    ``eval_batch_size`` sizes val/test batches (the averages do not depend on it).
+    Its settings are ``FashionMNISTSettings`` (``mlplab.config.schema``): ``val_size=0`` validates
+    on the test set, exactly as d2l's ``train_ch3`` does; ``train_subset=N`` keeps only the first
+    N (shuffled) training images; ``batches_per_step=k`` hands Lightning k training minibatches per
+    step; ``eval_batch_size`` sizes val/test batches (the averages do not depend on it).
     """
 
     shape = {"num_inputs": 28 * 28, "num_outputs": len(CLASSES), "task": "classification"}
 
-    def __init__(self, data_dir: str = "data", batch_size: int = 256, val_size: int = 5000,
-                 train_subset: int | None = None, normalize: bool = False, seed: int = 42,
-                 download: bool = True, debian_dir: str = str(DEBIAN_DIR),
-                 drop_last: bool = False, batches_per_step: int = 1,
-                 eval_batch_size: int | None = None,
-                 check_counts: bool = True, augment: bool = False, augment_shift: int = 2,
-                 augment_flip: bool = True) -> None:
+    def __init__(self, **settings: Any) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        for key, value, low, high in (("batch_size", batch_size, 1, None),
-                                      ("eval_batch_size", eval_batch_size or 1, 1, None),
-                                      ("batches_per_step", batches_per_step, 1, None),
-                                      ("val_size", val_size, 0, OFFICIAL_COUNTS["train"] - 1),
-                                      ("train_subset", train_subset, 1, OFFICIAL_COUNTS["train"])):
-            if value is not None or key != "train_subset":  # train_subset=null: all of them
-                check(key, value, low, high)
-        self.validates_on_test = val_size == 0
-        self.scale = ScaleImages(normalize)
-        self.augment = ShiftFlip(augment_shift, augment_flip, seed) if augment else None
+        self.settings = FashionMNISTSettings.parse(settings)
+        self.save_hyperparameters(self.settings.as_dict())
+        self.validates_on_test = self.settings.validates_on_test
+        self.scale = ScaleImages(self.settings.normalize)
+        self.augment = (ShiftFlip(self.settings.augment_shift, self.settings.augment_flip, self.settings.seed)
+                        if self.settings.augment else None)
         self.train: tuple[Tensor, Tensor] | None = None
         self.val: tuple[Tensor, Tensor] | None = None
         self.test: tuple[Tensor, Tensor] | None = None
 
     def prepare_data(self) -> None:
-        hp = self.hparams
-        ensure_raw_files(hp.data_dir, Path(hp.debian_dir), download=hp.download)
+        s = self.settings
+        ensure_raw_files(s.data_dir, Path(s.debian_dir), download=s.download)
 
     def setup(self, stage: str | None = None) -> None:
         if self.test is None:  # read once, whatever the stage
             self._load()
-        # On a GPU the whole set (55 MB as uint8) lives on the device: batches are sliced there
+        # On a GPU the whole set (55 MB as uint8) lives on the device: batches are gathered there
         # and no host-to-device copy happens per step.
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         self.train, self.val, self.test = (tuple(t.to(device) for t in split)
                                            for split in (self.train, self.val, self.test))
 
     def _load(self) -> None:
-        hp = self.hparams
-        raw = ensure_raw_files(hp.data_dir, Path(hp.debian_dir), download=hp.download)
-        counts = OFFICIAL_COUNTS if hp.check_counts else {"train": None, "test": None}
+        s = self.settings
+        raw = ensure_raw_files(s.data_dir, Path(s.debian_dir), download=s.download)
+        counts = OFFICIAL_COUNTS if s.check_counts else {"train": None, "test": None}
         train_x, train_y = load_split(raw, "train", counts["train"])
         self.test = load_split(raw, "test", counts["test"])
-        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(hp.seed))
-        val_idx, train_idx = order[: hp.val_size], order[hp.val_size :]
-        if hp.train_subset:
-            train_idx = train_idx[: hp.train_subset]
+        order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(s.seed))
+        val_idx, train_idx = order[: s.val_size], order[s.val_size :]
+        if s.train_subset:
+            train_idx = train_idx[: s.train_subset]
         self.train = train_x[train_idx], train_y[train_idx]
-        self.val = (train_x[val_idx], train_y[val_idx]) if hp.val_size else self.test
+        self.val = (train_x[val_idx], train_y[val_idx]) if s.val_size else self.test
 
-    def _batches(self, split: tuple[Tensor, Tensor], training: bool, whole: bool = False) -> TensorBatches:
+    def _loader(self, split: tuple[Tensor, Tensor], training: bool, whole: bool = False) -> DataLoader:
         # Only training batches are shuffled (and may drop a short last batch): val/test are
-        # always complete and in file order. Under DDP each process gets its share of the split
-        # (Lightning injects no sampler into an iterable that is not a DataLoader).
-        hp = self.hparams
-        batch_size = hp.batch_size if training else hp.eval_batch_size or hp.batch_size
+        # always complete and in file order. Under DDP each process gets its share of the split.
+        s = self.settings
         sharded = self.trainer is not None and not whole
-        return TensorBatches(*split, batch_size=batch_size, shuffle=training,
-                             seed=hp.seed, transform=self.scale, drop_last=training and hp.drop_last,
-                             rank=self.trainer.global_rank if sharded else 0,
-                             world_size=self.trainer.world_size if sharded else 1,
-                             augment=self.augment if training else None)
+        batch_size = s.batch_size if training else s.eval_batch_size or s.batch_size
+        return minibatch_loader(*split, batch_size=batch_size,
+                                shuffle=training, seed=s.seed, transform=self.scale,
+                                drop_last=training and s.drop_last,
+                                rank=self.trainer.global_rank if sharded else 0,
+                                world_size=self.trainer.world_size if sharded else 1,
+                                augment=self.augment if training else None,
+                                group=s.batches_per_step if training else 1)
 
-    def train_dataloader(self) -> TensorBatches | GroupedBatches:
-        batches = self._batches(self.train, training=True)
-        k = self.hparams.batches_per_step
-        return GroupedBatches(batches, k) if k > 1 else batches
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train, training=True)
 
-    def val_dataloader(self, whole: bool = False) -> TensorBatches:
+    def val_dataloader(self, whole: bool = False) -> DataLoader:
         """This process's share of the validation set; ``whole=True``: all of it (for pictures)."""
-        return self._batches(self.val, training=False, whole=whole)
+        return self._loader(self.val, training=False, whole=whole)
 
-    def test_dataloader(self) -> TensorBatches:
-        return self._batches(self.test, training=False)
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test, training=False)
 
 
 def main() -> None:

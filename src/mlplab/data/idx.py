@@ -15,6 +15,11 @@ import torch
 from mlplab.errors import UserError
 
 UBYTE = 0x08
+# Fashion-MNIST's four files (torchvision's names, also the names inside Debian's package)
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 class IdxError(UserError, ValueError):

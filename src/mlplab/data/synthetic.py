@@ -11,22 +11,20 @@ Both draw ``x ~ N(0, 1)`` and ``ε ~ N(0, noise²)`` from a private generator se
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
-from mlplab.data.batches import TensorBatches
-from mlplab.data.checks import check
+from mlplab.config.schema import HighDimLinearSettings, PolynomialSettings
+from mlplab.config.settings import Settings
+from mlplab.data.batches import minibatch_loader
 
 TRUE_W = (5.0, 1.2, -3.4, 5.6)  # d2l's cubic; the weights of degree 4 and up are 0
 TRUE_B, TRUE_W_EACH = 0.05, 0.01  # high-dim: y = 0.05 + 0.01·Σx
-
-
-def check_sizes(n_train: int, n_test: int, batch_size: int, noise: float) -> None:
-    for key, value in (("n_train", n_train), ("n_test", n_test), ("batch_size", batch_size)):
-        check(key, value, 1)
-    check("noise", noise, 0, integer=False)
 
 
 def polynomial_features(x: Tensor, max_degree: int) -> Tensor:
@@ -37,10 +35,22 @@ def polynomial_features(x: Tensor, max_degree: int) -> Tensor:
     return x.unsqueeze(1) ** powers / factorials
 
 
-class SyntheticRegression(L.LightningDataModule):
+class SyntheticRegression(L.LightningDataModule, ABC):
     """Regression tensors in memory: train reshuffled each epoch from the seed; val = test."""
 
     validates_on_test = True  # as in d2l: these sets have no separate validation split
+    settings_class: type[Settings]
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__()
+        self.settings = self.settings_class.parse(settings)
+        self.save_hyperparameters(self.settings.as_dict())
+        x, y = self.draw(torch.Generator().manual_seed(self.settings.seed))
+        self._keep(x, y, self.settings.n_train)
+
+    @abstractmethod
+    def draw(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``n_train + n_test`` examples (float64 inputs and labels) from ``generator``."""
 
     def _keep(self, x: Tensor, y: Tensor, n_train: int) -> None:
         """The first ``n_train`` rows train, the rest test; float32, ``x`` as [N, d], ``y`` as [N, 1]."""
@@ -49,18 +59,18 @@ class SyntheticRegression(L.LightningDataModule):
         self.test = self.val = x[n_train:], y[n_train:]
         self.shape = {"num_inputs": x.shape[1], "num_outputs": 1, "task": "regression"}
 
-    def _batches(self, split: tuple[Tensor, Tensor], shuffle: bool) -> TensorBatches:
-        return TensorBatches(*split, batch_size=self.hparams.batch_size, shuffle=shuffle,
-                             seed=self.hparams.seed)
+    def _loader(self, split: tuple[Tensor, Tensor], shuffle: bool) -> DataLoader:
+        return minibatch_loader(*split, batch_size=self.settings.batch_size, shuffle=shuffle,
+                                seed=self.settings.seed)
 
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches(self.train, shuffle=True)
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train, shuffle=True)
 
-    def val_dataloader(self) -> TensorBatches:
-        return self._batches(self.val, shuffle=False)
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val, shuffle=False)
 
-    def test_dataloader(self) -> TensorBatches:
-        return self._batches(self.test, shuffle=False)
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test, shuffle=False)
 
 
 class PolynomialDataModule(SyntheticRegression):
@@ -70,36 +80,29 @@ class PolynomialDataModule(SyntheticRegression):
     (2: linear, underfits; 4: the true degree; 20: overfits), so every choice gets the same data.
     """
 
-    def __init__(self, max_degree: int = 20, num_features: int = 4, n_train: int = 100,
-                 n_test: int = 100, noise: float = 0.1, batch_size: int = 10, seed: int = 42) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        check("max_degree", max_degree, len(TRUE_W), note=" (the true polynomial has 4 weights)")
-        check("num_features", num_features, 1, max_degree, note=" (max_degree)")
-        check_sizes(n_train, n_test, batch_size, noise)
-        generator = torch.Generator().manual_seed(seed)
-        x = torch.randn(n_train + n_test, generator=generator, dtype=torch.float64)
-        features = polynomial_features(x, max_degree)
-        true_w = torch.zeros(max_degree, dtype=torch.float64)
+    settings_class = PolynomialSettings
+
+    def draw(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        s = self.settings
+        x = torch.randn(s.n_train + s.n_test, generator=generator, dtype=torch.float64)
+        features = polynomial_features(x, s.max_degree)
+        true_w = torch.zeros(s.max_degree, dtype=torch.float64)
         true_w[: len(TRUE_W)] = torch.tensor(TRUE_W)
-        y = features @ true_w + noise * torch.randn(len(x), generator=generator, dtype=torch.float64)
+        y = features @ true_w + s.noise * torch.randn(len(x), generator=generator, dtype=torch.float64)
         self.true_w = true_w.float()
-        self._keep(features[:, :num_features], y, n_train)
+        return features[:, : s.num_features], y
 
 
 class HighDimLinearDataModule(SyntheticRegression):
     """``y = 0.05 + Σᵢ 0.01·xᵢ + ε`` over ``num_inputs`` inputs: few examples, many weights."""
 
-    def __init__(self, num_inputs: int = 200, n_train: int = 20, n_test: int = 100,
-                 noise: float = 0.01, batch_size: int = 5, seed: int = 42) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        check("num_inputs", num_inputs, 1)
-        check_sizes(n_train, n_test, batch_size, noise)
-        generator = torch.Generator().manual_seed(seed)
-        n = n_train + n_test
-        x = torch.randn(n, num_inputs, generator=generator, dtype=torch.float64)
-        y = TRUE_B + TRUE_W_EACH * x.sum(1) + noise * torch.randn(n, generator=generator,
-                                                                  dtype=torch.float64)
-        self.true_w, self.true_b = torch.full((num_inputs,), TRUE_W_EACH), TRUE_B
-        self._keep(x, y, n_train)
+    settings_class = HighDimLinearSettings
+
+    def draw(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        s = self.settings
+        n = s.n_train + s.n_test
+        x = torch.randn(n, s.num_inputs, generator=generator, dtype=torch.float64)
+        noise = s.noise * torch.randn(n, generator=generator, dtype=torch.float64)
+        y = TRUE_B + TRUE_W_EACH * x.sum(1) + noise
+        self.true_w, self.true_b = torch.full((s.num_inputs,), TRUE_W_EACH), TRUE_B
+        return x, y

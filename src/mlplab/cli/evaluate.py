@@ -1,0 +1,27 @@
+"""``mlplab-eval ckpt_path=…``: score a checkpoint written by mlplab-train on the test set
+(``mlplab.runtime.evaluate``), into ``logs/evals/<time>/metrics.json``."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from mlplab.cli.errors import one_line_errors, run_guarded
+from mlplab.config.store import config_dir
+from mlplab.runtime.evaluate import evaluate
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+def eval_job(cfg: DictConfig) -> None:
+    metrics = run_guarded(evaluate, cfg)
+    shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss") if k in metrics]
+    print(f"{'  '.join(shown)}  from {cfg.ckpt_path}")
+
+
+def main() -> None:
+    with one_line_errors():
+        eval_job()
+
+
+if __name__ == "__main__":
+    main()

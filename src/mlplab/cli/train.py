@@ -1,0 +1,51 @@
+"""``mlplab-train``: compose the config, then one run (``mlplab.runtime.run``).
+
+Exit status: 0 finished; 1 diverged or failed (a sweep: some job did); 2 a mistake in the command
+or the files, found before training; 130 stopped by a signal (the resume command is printed).
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+
+import hydra
+from omegaconf import DictConfig
+
+from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded
+from mlplab.config.store import config_dir
+from mlplab.runtime.preflight import in_multirun
+from mlplab.runtime.run import record_failure, train
+from mlplab.runtime.threads import set_job_threads
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def train_job(cfg: DictConfig) -> float | None:
+    """Returns what a sweeper optimises: the monitor's best value (``val/acc`` by default), or
+    None for a run that did not finish, which Optuna counts as a failed trial."""
+    set_job_threads()
+    # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
+    result = run_guarded(train, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
+    if result["status"] != "finished":
+        print(f"error: {result['error']}", file=sys.stderr)
+        if "resume" in result:
+            print(f"resume with: {result['resume']}", file=sys.stderr)
+        if result["status"] == "interrupted":  # the user asked to stop: a sweep stops too
+            raise SystemExit(INTERRUPTED_EXIT)
+        if not in_multirun():  # in a sweep the other jobs go on; the sweep exits non-zero at its end
+            raise SystemExit(FAILED_EXIT)
+        return None
+    metrics = result["metrics"]
+    shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
+             if k in metrics]
+    print(f"{'  '.join(shown)}  outputs in {cfg.paths.output_dir}")
+    return (result["monitor"] or {}).get("best")
+
+
+def main() -> None:
+    with one_line_errors():
+        train_job()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""Every setting of mlplab, declared once: name, type, default, allowed values, help, example.
+
+Each config group has a dataclass here; the YAML files under ``conf/`` are presets over them and
+name only what they change. Hydra composes against these classes (``mlplab.config.store``), so a
+value of the wrong type is refused while the command line is merged; building a settings object
+(``Settings.parse``) checks the rest. The LightningModule and the DataModules take these objects,
+so the code that uses a setting reads it from the same declaration.
+
+Groups with one shape (model, activation, regularizer) are typed in ``TrainConfig``; groups whose
+options have different settings (data, optimizer, scheduler) pick their class by ``name`` or
+``_target_`` (``OPTIMIZERS``, ``SCHEDULES``, ``DATA``).
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from omegaconf import MISSING
+
+from mlplab.config.settings import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    Range,
+    Settings,
+    setting,
+)
+from mlplab.config.trainer import TrainerSettings
+from mlplab.errors import ConfigError
+
+
+def _nets(registry: str):
+    """The names a registry of ``mlplab.nets`` knows (read when checked: nets imports no config)."""
+    def choices() -> tuple[str, ...]:
+        from mlplab import nets
+
+        return tuple(getattr(nets, registry))
+    return choices
+
+
+# ---- what the network is ---------------------------------------------------------------------
+
+@dataclass
+class ModelSettings(Settings):
+    group: ClassVar[str] = "model"
+    name: str = setting("scratch", "scratch: explicit nn.Parameters (d2l 4.2); concise: nn.Sequential (4.3)",
+                        choices=_nets("NETS"))
+    hidden: list[int] = setting([256], "hidden layer widths; [] is the linear model of d2l 4.4/4.5",
+                                within=AT_LEAST_ONE, example=[256, 256])
+    init_std: float = setting(0.01, "weights start as N(0, init_std²), biases as 0", within=NON_NEGATIVE,
+                              example=0.05)
+    compile: bool = setting(False, "torch.compile the network (slower on a CPU: README, Performance)")
+
+
+@dataclass
+class ActivationSettings(Settings):
+    group: ClassVar[str] = "activation"
+    name: str = setting("relu", "σ after every hidden layer: hand-written (scratch) or built in (concise)",
+                        choices=_nets("ACTIVATIONS"))
+
+
+@dataclass
+class RegularizerSettings(Settings):
+    group: ClassVar[str] = "regularizer"
+    weight_decay: float = setting(0.0, "λ in loss + λ/2·Σ‖W‖² (biases are never decayed); 0 = off",
+                                  within=NON_NEGATIVE, example=1e-3)
+    dropout: Any = setting(0.0, "dropout p after each hidden layer: one number, or one per layer",
+                           within=PROBABILITY, kind=float | list[float], example=0.5)
+    weight_decay_mode: str = setting("auto", "auto (scratch → penalty, concise → optimizer), penalty "
+                                     "or optimizer", choices=("auto", "penalty", "optimizer"))
+    label_smoothing: float = setting(0.0, "ε: the training target puts 1 − ε on the label, ε/K on each "
+                                     "class", within=PROBABILITY, example=0.1)
+
+    def probabilities(self, num_hidden: int) -> list[float]:
+        """One dropout p per hidden layer."""
+        if isinstance(self.dropout, (list, tuple)):
+            if len(self.dropout) != num_hidden:
+                self.fail("dropout", f"has {len(self.dropout)} values but the model has {num_hidden} "
+                          f"hidden layers; give one value or {num_hidden}")
+            return [float(p) for p in self.dropout]
+        return [float(self.dropout)] * num_hidden
+
+    def decay_mode(self, model: str) -> str:
+        """``auto`` follows the book: the scratch model adds the penalty, the concise one asks the
+        optimizer."""
+        if self.weight_decay_mode != "auto":
+            return self.weight_decay_mode
+        return "penalty" if model == "scratch" else "optimizer"
+
+
+# ---- how it learns ---------------------------------------------------------------------------
+
+class OptimizerSettings(Settings):
+    """An optimizer (built in ``MLPModule.configure_optimizers``), picked by ``optimizer.name``."""
+
+    group: ClassVar[str] = "optimizer"
+
+
+@dataclass
+class SGDSettings(OptimizerSettings):
+    name: str = setting("sgd", "minibatch SGD: w ← w − η·(g + momentum buffer)", choices=("sgd",))
+    lr: float = setting(0.1, "the learning rate η (d2l: 0.1)", within=POSITIVE, example=0.1)
+    momentum: float = setting(0.0, "heavy-ball momentum; 0 = plain SGD", within=NON_NEGATIVE, example=0.9)
+    nesterov: bool = setting(False, "Nesterov momentum (needs momentum > 0)")
+
+    def rules(self) -> None:
+        if self.nesterov and not self.momentum > 0:
+            self.fail("nesterov", f"needs optimizer.momentum > 0 (it is {self.momentum:g})",
+                      example="true optimizer.momentum=0.9")
+
+
+@dataclass
+class AdamWSettings(OptimizerSettings):
+    name: str = setting("adamw", "Adam with decoupled weight decay (λ = regularizer.weight_decay)",
+                        choices=("adamw",))
+    lr: float = setting(1e-3, "the learning rate η", within=POSITIVE, example=1e-3)
+
+
+OPTIMIZERS: dict[str, type[Settings]] = {"sgd": SGDSettings, "adamw": AdamWSettings}
+
+
+class ScheduleSettings(Settings):
+    """A learning-rate schedule (``mlplab.training.schedules``), picked by ``scheduler.name``."""
+
+    group: ClassVar[str] = "scheduler"
+
+
+@dataclass
+class NoSchedule(ScheduleSettings):
+    name: str = setting("none", "the learning rate stays optimizer.lr (d2l)", choices=("none",))
+
+
+@dataclass
+class StepSchedule(ScheduleSettings):
+    name: str = setting("step", "lr · gamma^⌊epoch / step_size⌋, per epoch", choices=("step",))
+    step_size: int = setting(10, "epochs between two cuts", within=AT_LEAST_ONE, example=10)
+    gamma: float = setting(0.1, "the factor of each cut", within=Range(0, 1, low_open=True), example=0.1)
+
+
+@dataclass
+class CosineSchedule(ScheduleSettings):
+    name: str = setting("cosine", "lr · (r + (1 − r)(1 + cos πt)/2), t = fraction of updates done",
+                        choices=("cosine",))
+    min_ratio: float = setting(0.0, "r: the final learning rate as a fraction of optimizer.lr",
+                               within=Range(0, 1), example=0.1)
+
+
+@dataclass
+class OneCycleSchedule(ScheduleSettings):
+    name: str = setting("onecycle", "warm up from lr/div_factor to lr, then a cosine down",
+                        choices=("onecycle",))
+    pct_start: float = setting(0.3, "fraction of the updates spent warming up",
+                               within=Range(0, 1, low_open=True, high_open=True), example=0.3)
+    div_factor: float = setting(25.0, "the first lr is optimizer.lr / div_factor", within=Range(1),
+                                example=25)
+    final_div_factor: float = setting(1e4, "the last lr is the first / final_div_factor", within=Range(1),
+                                      example=1e4)
+
+
+SCHEDULES: dict[str, type[Settings]] = {"none": NoSchedule, "step": StepSchedule, "cosine": CosineSchedule,
+                                        "onecycle": OneCycleSchedule}
+
+
+# ---- the data --------------------------------------------------------------------------------
+
+@dataclass
+class FashionMNISTSettings(Settings):
+    group: ClassVar[str] = "data"
+    _target_: str = "mlplab.data.fashion_mnist.FashionMNISTDataModule"
+    data_dir: str = setting(os.environ.get("MLPLAB_DATA_DIR", "data"),
+                            "holds FashionMNIST/raw/*-ubyte, unpacked on first use (default $MLPLAB_DATA_DIR "
+                            "or data/)", where=True, example="/data")
+    batch_size: int = setting(256, "training minibatch size (d2l: 256)", within=AT_LEAST_ONE, example=256)
+    val_size: int = setting(5000, "training images held out for validation; 0 = validate on the test "
+                            "set (d2l)", within=Range(0, 59999), example=5000)
+    train_subset: int | None = setting(None, "train on the first N shuffled images only (null = all)",
+                                       within=Range(1, 60000), example=1000)
+    normalize: bool = setting(False, "(x − mean) / std after scaling to [0, 1]")
+    drop_last: bool = setting(False, "skip the short last training batch")
+    batches_per_step: int = setting(16, "training minibatches per Lightning step: the same updates, "
+                                    "1/k of the loop's overhead", within=AT_LEAST_ONE, example=16)
+    eval_batch_size: int | None = setting(1024, "val/test batch size; the averages do not depend on "
+                                          "it (null = batch_size)", within=AT_LEAST_ONE, example=1024)
+    augment: bool = setting(False, "random shifts and left-right flips of training batches, on the device")
+    augment_shift: int = setting(2, "shifts of up to this many pixels each way", within=Range(0, 8),
+                                 example=2)
+    augment_flip: bool = setting(True, "mirror half of the augmented images")
+    seed: int = setting(42, "the validation split and the batch order (the run's seed)", example=42)
+    download: bool = setting(True, "allow torchvision's download when no local copy is found", where=True)
+    debian_dir: str = setting("/usr/share/datasets/fashion-mnist", "where Debian's "
+                              "dataset-fashion-mnist puts its .gz files", where=True)
+    check_counts: bool = setting(True, "refuse files without Fashion-MNIST's 60000/10000 images "
+                                 "(false: small test files)")
+
+    @property
+    def validates_on_test(self) -> bool:
+        """``val_size=0``: the test set is the validation set (d2l's train_ch3)."""
+        return self.val_size == 0
+
+
+@dataclass
+class SyntheticSettings(Settings):
+    """What both regression sets of d2l share."""
+
+    group: ClassVar[str] = "data"
+    n_train: int = setting(100, "training examples", within=AT_LEAST_ONE, example=100)
+    n_test: int = setting(100, "test examples; also the validation set, as in d2l", within=AT_LEAST_ONE,
+                          example=100)
+    noise: float = setting(0.1, "ε ~ N(0, noise²) added to every label", within=NON_NEGATIVE, example=0.1)
+    batch_size: int = setting(10, "minibatch size", within=AT_LEAST_ONE, example=10)
+    seed: int = setting(42, "draws the data and the batch order (the run's seed)", example=42)
+    validates_on_test: ClassVar[bool] = True  # as in d2l: no separate validation split
+
+
+@dataclass
+class PolynomialSettings(SyntheticSettings):
+    _target_: str = "mlplab.data.synthetic.PolynomialDataModule"
+    max_degree: int = setting(20, "features generated: xⁱ/i! for i < max_degree", within=Range(4),
+                              example=20)
+    num_features: int = setting(4, "features the model sees: 2 underfits, 4 is the true degree, 20 "
+                                "overfits", within=AT_LEAST_ONE, example=4)
+
+    def rules(self) -> None:
+        if self.num_features > self.max_degree:
+            self.fail("num_features", f"exceeds data.max_degree={self.max_degree}")
+
+
+@dataclass
+class HighDimLinearSettings(SyntheticSettings):
+    _target_: str = "mlplab.data.synthetic.HighDimLinearDataModule"
+    num_inputs: int = setting(200, "input dimension d: many weights, few examples", within=AT_LEAST_ONE,
+                              example=200)
+    n_train: int = setting(20, "training examples: far fewer than weights", within=AT_LEAST_ONE, example=20)
+    noise: float = setting(0.01, "ε ~ N(0, noise²) added to every label", within=NON_NEGATIVE, example=0.01)
+    batch_size: int = setting(5, "minibatch size (d2l: 5)", within=AT_LEAST_ONE, example=5)
+
+
+DATA: dict[str, type[Settings]] = {"fashion_mnist": FashionMNISTSettings, "polynomial": PolynomialSettings,
+                                   "highdim_linear": HighDimLinearSettings}
+
+
+def data_settings_class(target: str) -> type[Settings]:
+    """The settings class of the DataModule ``target`` (``data._target_``)."""
+    for kind in DATA.values():
+        if kind._target_ == target:  # type: ignore[attr-defined]
+            return kind
+    raise ConfigError(f"data._target_={target} is not a data set of mlplab; choose data="
+                      f"{' or data='.join(DATA)}")
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+@dataclass
+class MonitorSettings(Settings):
+    group: ClassVar[str] = "monitor"
+    name: str = setting("val/acc", "the validation metric that picks best.ckpt", example="val/loss")
+    mode: str = setting("max", "max for an accuracy, min for a loss", choices=("max", "min"))
+
+
+@dataclass
+class PathsSettings(Settings):
+    group: ClassVar[str] = "paths"
+    log_dir: str = setting("logs", "runs/, multiruns/ and evals/ go under here", where=True)
+    output_dir: str = setting("${hydra:runtime.output_dir}", "this run's folder", where=True)
+    run_name: str = setting("${mlplab.run_name:${hydra:overrides.task}}",
+                            "the TensorBoard folder: the run's overrides (long lists cut and hashed)",
+                            where=True)
+
+
+@dataclass
+class RunSettings(Settings):
+    """The top-level keys: what holds for the whole run."""
+
+    seed: int = setting(42, "seeds the split, the init, the batch order and dropout", example=42)
+    ckpt_path: str | None = setting(None, "resume from a run's checkpoints/last.ckpt, or `last` (the "
+                                    "newest run of the same command)", where=True, example="last")
+    test_ckpt: str = setting("best", "the weights that score the test set once fit ends",
+                             choices=("best", "last"))
+    max_loss: float = setting(1e6, "a training loss above this, NaN or inf stops the run as diverged",
+                              within=POSITIVE, example=1e6)
+
+
+@dataclass
+class TrainConfig(RunSettings):
+    """The schema ``conf/train.yaml`` composes against (``mlplab.config.store``)."""
+
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    data: Any = MISSING  # one of DATA, by _target_
+    model: ModelSettings = field(default_factory=ModelSettings)
+    activation: ActivationSettings = field(default_factory=ActivationSettings)
+    regularizer: RegularizerSettings = field(default_factory=RegularizerSettings)
+    optimizer: Any = MISSING  # one of OPTIMIZERS, by name
+    scheduler: Any = MISSING  # one of SCHEDULES, by name
+    trainer: TrainerSettings = MISSING  # conf/trainer presets; its defaults are Lightning's
+    logger: Any = None  # Lightning loggers by _target_ (conf/logger)
+    callbacks: Any = field(default_factory=dict)  # Lightning callbacks by _target_ (conf/callbacks)
+    paths: PathsSettings = field(default_factory=PathsSettings)
+
+
+@dataclass
+class EvalConfig(Settings):
+    """The schema of ``conf/eval.yaml`` (``mlplab-eval``)."""
+
+    ckpt_path: str = setting(MISSING, "the .ckpt written by mlplab-train to score", where=True,
+                             example="logs/runs/<run>/checkpoints/best.ckpt")
+    seed: int = setting(42, "for data settings the checkpoint does not carry", example=42)
+    # set by the regression data presets for mlplab-train; mlplab-eval has no use for them
+    test_ckpt: Any = None
+    monitor: Any = None
+    data: Any = MISSING
+    trainer: TrainerSettings = MISSING  # conf/trainer presets; its defaults are Lightning's
+    paths: PathsSettings = field(default_factory=PathsSettings)
+
+
+# the groups whose options have settings of their own, each option by its name
+OPTIONS: dict[str, dict[str, type[Settings]]] = {"data": DATA, "optimizer": OPTIMIZERS,
+                                                 "scheduler": SCHEDULES}
+
+
+# ---- the groups the module takes -------------------------------------------------------------
+
+@dataclass
+class ModuleSettings:
+    """Everything ``MLPModule`` is built from, checked together (a rule may span two groups)."""
+
+    model: ModelSettings
+    activation: ActivationSettings
+    regularizer: RegularizerSettings
+    optimizer: Settings
+    scheduler: Settings
+
+    @classmethod
+    def parse(cls, model: Any = None, activation: Any = None, regularizer: Any = None,
+              optimizer: Any = None, scheduler: Any = None) -> ModuleSettings:
+        settings = cls(*(values if isinstance(values, Settings) else group_class(group, values).parse(values)
+                         for group, values in zip(MODULE_GROUPS, (model, activation, regularizer, optimizer,
+                                                                  scheduler))))
+        settings.regularizer.probabilities(len(settings.model.hidden))  # one p per hidden layer
+        return settings
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: getattr(self, name).as_dict() for name in self.__dataclass_fields__}
+
+
+MODULE_GROUPS = tuple(ModuleSettings.__dataclass_fields__)
+
+
+def group_class(group: str, values: dict[str, Any] | None) -> type[Settings]:
+    """The settings class of one of the module's groups: the declared type, or, for a group whose
+    options differ, the option its ``name`` picks (``optimizer.name=adamw`` → ``AdamWSettings``)."""
+    if group not in OPTIONS:
+        return typing.get_type_hints(ModuleSettings)[group]
+    registry = OPTIONS[group]
+    name = (values or {}).get("name", next(iter(registry)))
+    if name not in registry:
+        raise ConfigError(f"{group}.name={name} is not one of {', '.join(registry)}; e.g. {group}="
+                          f"{next(iter(registry))}")
+    return registry[name]

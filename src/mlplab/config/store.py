@@ -1,0 +1,83 @@
+"""Hydra's view of the schema: the conf/ folder, the ConfigStore entries and the resolvers.
+
+    _train_schema, _eval_schema          what conf/train.yaml and conf/eval.yaml compose against
+    data/_<name>, optimizer/_<name>,     the schema of each option of a group whose options differ;
+    scheduler/_<name>                    a preset names it first in its defaults list
+    ${mlplab.run_name:…}                 the overrides that change what a run computes, as a name
+    ${mlplab.help:train|eval}            the --help page
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from mlplab.config import schema
+from mlplab.config.help import help_text
+from mlplab.config.settings import Settings, specs
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+MAX_NAME_BYTES = 120  # file systems refuse names over 255 bytes; TensorBoard shows ~60 characters
+LOCATION_PREFIXES = ("paths.", "hydra.")  # overrides that only say where things go
+
+
+def config_dir() -> str:
+    """``mlplab/conf`` inside an installed wheel, else the repository's top-level ``conf/``."""
+    for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parents[1] / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return str(candidate)
+    raise FileNotFoundError(f"no Hydra configs next to {PACKAGE_DIR}; reinstall mlplab")
+
+
+def where_keys() -> set[str]:
+    """Keys of the settings declared ``where=True`` (``data.data_dir``, ``ckpt_path``, …)."""
+    return {f"{kind.group}.{spec.name}" if kind.group else spec.name
+            for kind in Settings.kinds() for spec in specs(kind) if spec.where}
+
+
+def computing_overrides(overrides: list[str]) -> list[str]:
+    """The command-line overrides that change what a run computes, sorted: without the ones that
+    say where files are (``where`` settings, ``paths.*``, ``hydra.*``)."""
+    where = where_keys()
+    kept = []
+    for override in overrides:
+        key = override.lstrip("+~").partition("=")[0]
+        if key not in where and not key.startswith(LOCATION_PREFIXES):
+            kept.append(override)
+    return sorted(kept)
+
+
+def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name`` if it fits in ``limit`` bytes, else its start plus ``-`` and 10 hex digits of its
+    hash: a run named by a long list of overrides still gets a folder, a distinct one."""
+    encoded = name.encode()
+    if len(encoded) <= limit:
+        return name
+    digest = hashlib.sha1(encoded).hexdigest()[:10]
+    return encoded[: limit - 11].decode(errors="ignore") + "-" + digest
+
+
+def run_name(overrides: list[str]) -> str:
+    """The TensorBoard folder of a run: its computing overrides joined by commas, as Hydra's
+    ``override_dirname`` joins them (``regularizer.dropout=0.5,regularizer.weight_decay=0.001``)."""
+    return short_name(",".join(computing_overrides([str(o) for o in overrides])))
+
+
+def register() -> None:
+    """Put the schema into Hydra's ConfigStore and register the resolvers (idempotent)."""
+    store = ConfigStore.instance()
+    store.store(name="_train_schema", node=schema.TrainConfig)
+    store.store(name="_eval_schema", node=schema.EvalConfig)
+    for group, registry in (("optimizer", schema.OPTIMIZERS), ("scheduler", schema.SCHEDULES)):
+        for name, kind in registry.items():
+            store.store(group=group, name=f"_{name}", node=kind)
+    for name, kind in schema.DATA.items():
+        store.store(group="data", name=f"_{name}", node=kind)
+    OmegaConf.register_new_resolver("mlplab.run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("mlplab.help", lambda app: help_text(app, config_dir()), replace=True)
+
+
+register()

@@ -1,0 +1,36 @@
+"""Files written whole or not at all: every file mlplab writes goes through ``atomic_path``.
+
+A temporary sibling is written, then renamed over the final name (``os.replace`` is atomic on one
+file system), so a crash, a kill or a full disk mid-write never leaves half a file under the final
+name and the previous version stays whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; renamed over ``path`` only once fully written."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path | str, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: Path | str, data: dict[str, Any]) -> None:
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")

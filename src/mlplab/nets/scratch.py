@@ -1,0 +1,45 @@
+"""The MLP of d2l 4.2 from explicit parameters, with hand-written activation and dropout.
+
+    H₁ = dropout(σ(X W₁ + b₁)),  …,  O = H_L W_{L+1} + b_{L+1}
+
+Weights start as ``randn · σ`` (σ = 0.01 in the book), biases as zeros; ``W_k`` has shape
+``[inputs, outputs]`` so the forward pass reads exactly like the formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from mlplab.nets.activations import ACTIVATIONS
+from mlplab.nets.dropout import dropout as dropout_fn
+from mlplab.nets.shapes import layer_sizes, per_layer
+
+
+class ScratchMLP(nn.Module):
+    def __init__(self, num_inputs: int = 784, hidden: Sequence[int] = (256,),
+                 num_outputs: int = 10, activation: str = "relu",
+                 dropout: float | Sequence[float] = 0.0, init_std: float = 0.01) -> None:
+        super().__init__()
+        self.num_inputs = num_inputs
+        self.act = ACTIVATIONS[activation].scratch
+        sizes = layer_sizes(num_inputs, hidden, num_outputs)
+        self.dropout = per_layer(dropout, len(hidden))
+        for k, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+            setattr(self, f"W{k}", nn.Parameter(torch.randn(fan_in, fan_out) * init_std))
+            setattr(self, f"b{k}", nn.Parameter(torch.zeros(fan_out)))
+        self.num_layers = len(sizes) - 1
+
+    def layers(self) -> list[tuple[Tensor, Tensor]]:
+        """``[(W₁, b₁), …]`` in order, input to output."""
+        return [(getattr(self, f"W{k}"), getattr(self, f"b{k}"))
+                for k in range(1, self.num_layers + 1)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x.reshape(-1, self.num_inputs)
+        *hidden, (w_out, b_out) = self.layers()
+        for (w, b), p in zip(hidden, self.dropout):
+            h = dropout_fn(self.act(torch.addmm(b, h, w)), p, self.training)  # addmm: b + h @ w, fused
+        return torch.addmm(b_out, h, w_out)

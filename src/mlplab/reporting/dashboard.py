@@ -1,0 +1,196 @@
+"""What TensorBoard shows of a run beyond its scalars: HParams, weight histograms and pictures.
+
+``TensorBoardDashboard`` is a Lightning callback; it writes only through a ``TensorBoardLogger``
+of the trainer (with any other logger, or none, it does nothing) and only on global rank zero.
+
+    HParams        one row per run: its knobs, best val/acc and val/loss, then test/acc and test/loss
+    weights/<name> a histogram of every weight matrix per epoch (how init_std, λ, p shape them)
+    activation/*   σ(x) and σ'(x) by autograd: why sigmoid's gradient vanishes and ReLU's does not
+    val/*          the confusion matrix and a grid of misclassified validation images, at fit end
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.figure import Figure
+from torch import Tensor
+from torchmetrics.classification import MulticlassConfusionMatrix
+from torchvision.utils import make_grid
+
+from mlplab.config.settings import Settings
+from mlplab.data.fashion_mnist import CLASSES
+from mlplab.nets.activations import ACTIVATIONS, autograd_derivative
+from mlplab.reporting.hparams import HParam, settings_row
+from mlplab.training.module import Batch  # (images [B, 1, 28, 28] float, labels [B] int64)
+
+
+def run_hparams(pl_module: L.LightningModule, datamodule: Any, max_epochs: int | None) -> dict[str, HParam]:
+    """The HParams row of a run: the module's and the data's settings, and the epochs."""
+    groups: list[Settings] = []
+    module_settings = getattr(pl_module, "settings", None)
+    if module_settings is not None:
+        groups += [getattr(module_settings, name) for name in module_settings.__dataclass_fields__]
+    if isinstance(getattr(datamodule, "settings", None), Settings):
+        groups.append(datamodule.settings)
+    return {**settings_row(groups), "trainer.max_epochs": max_epochs if max_epochs is not None else -1}
+
+
+def activation_figure(name: str) -> Figure:
+    """σ(x) and its autograd derivative on [−8, 8), as d2l 4.1.2 draws them."""
+    fn = ACTIVATIONS[name].scratch
+    x = torch.arange(-8.0, 8.0, 0.1)
+    fig = Figure(figsize=(5, 2.5))
+    ax = fig.add_subplot()
+    ax.plot(x.numpy(), fn(x).numpy(), label=f"{name}(x)")
+    ax.plot(x.numpy(), autograd_derivative(fn, x).numpy(), "--", label=f"grad of {name}")
+    ax.set_xlabel("x")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(counts: Tensor, labels: Sequence[str]) -> Figure:
+    """Counts of (true row, predicted column): the off-diagonal cells are the classes the model mixes
+    up (on Fashion-MNIST: shirt, T-shirt, pullover and coat)."""
+    counts = counts.cpu().numpy()
+    fig = Figure(figsize=(7, 6))
+    ax = fig.add_subplot()
+    ax.imshow(counts, cmap="Blues")
+    for (true, pred), n in np.ndenumerate(counts):
+        ax.text(pred, true, n, ha="center", va="center", fontsize=7,
+                color="white" if n > counts.max() / 2 else "black")
+    ticks = range(len(labels))
+    ax.set_xticks(ticks, labels, rotation=60, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    return fig
+
+
+def best_validation(history: Sequence[Mapping[str, float]], names: Sequence[str]) -> dict[str, float]:
+    """``hp/val_acc`` = the highest val/acc of any epoch, ``hp/val_loss`` = the lowest val/loss."""
+    best = {"acc": max, "loss": min}
+    values = {}
+    for name in names:
+        seen = [row[f"val/{name}"] for row in history if f"val/{name}" in row]
+        if seen:
+            values[f"hp/val_{name}"] = best[name](seen)
+    return values
+
+
+def _tensorboard(trainer: L.Trainer) -> TensorBoardLogger | None:
+    if not trainer.is_global_zero:
+        return None
+    return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+
+
+def _to_device(batches: Iterable[Batch], device: torch.device) -> Iterable[Batch]:
+    for x, y in batches:
+        yield x.to(device), y.to(device)
+
+
+def _task(pl_module: L.LightningModule) -> str:
+    return pl_module.hparams.get("task", "classification")
+
+
+def _hp_names(task: str) -> tuple[str, ...]:
+    return ("acc", "loss") if task == "classification" else ("loss",)
+
+
+def whole_validation_set(datamodule: L.LightningDataModule) -> Any:
+    """All validation batches, not only this process's DDP share, where the DataModule can say."""
+    if "whole" in inspect.signature(datamodule.val_dataloader).parameters:
+        return datamodule.val_dataloader(whole=True)
+    return datamodule.val_dataloader()
+
+
+class TensorBoardDashboard(L.Callback):
+    """Enrich a run's TensorBoard; a silent no-op without a ``TensorBoardLogger``.
+
+    Figures go through ``add_figure``, which renders them with Agg and closes them.
+
+    The logger should have ``default_hp_metric=False``: then the HParams session this callback opens
+    is the run's only one, and its metrics are ``hp/{val,test}_{acc,loss}``.
+    """
+
+    def __init__(self, max_misclassified: int = 32) -> None:
+        self.max_misclassified = max_misclassified
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Open the HParams session with placeholder metrics (the plugin only shows metrics named
+        at session start) and draw the run's activation once."""
+        logger = _tensorboard(trainer)
+        if logger is None:
+            return
+        names = _hp_names(_task(pl_module))
+        logger.log_hyperparams(run_hparams(pl_module, trainer.datamodule, trainer.max_epochs),
+                               metrics={f"hp/{s}_{n}": 0.0 for s in ("val", "test") for n in names})
+        activation = pl_module.hparams.get("activation", {}).get("name")
+        if activation in ACTIVATIONS:
+            logger.experiment.add_figure(f"activation/{activation}", activation_figure(activation), 0)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Weights only (≥ 2 dims): biases start at zero and tell little about init or decay."""
+        logger = _tensorboard(trainer)
+        if logger is None:
+            return
+        for name, param in pl_module.net.named_parameters():
+            if param.dim() >= 2:
+                logger.experiment.add_histogram(f"weights/{name}", param.detach(), trainer.current_epoch)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The best validation values of the run as its HParams row, then the validation pictures."""
+        logger = _tensorboard(trainer)
+        if logger is None:
+            return
+        values = best_validation(getattr(pl_module, "history", []), _hp_names(_task(pl_module)))
+        if values:
+            logger.log_metrics(values, step=trainer.global_step)
+        if (_task(pl_module) == "classification" and trainer.datamodule is not None
+                and trainer.is_global_zero):  # under DDP only rank zero writes: it alone draws
+            self._log_val_pictures(logger, trainer, pl_module)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The test metrics, scored once, complete the run's HParams row."""
+        logger = _tensorboard(trainer)
+        if logger is None:
+            return
+        metrics = trainer.callback_metrics
+        names = _hp_names(_task(pl_module))
+        values = {f"hp/test_{n}": float(metrics[f"test/{n}"]) for n in names if f"test/{n}" in metrics}
+        if values:
+            logger.log_metrics(values, step=trainer.global_step)
+
+    def _log_val_pictures(self, logger: TensorBoardLogger, trainer: L.Trainer,
+                          pl_module: L.LightningModule) -> None:
+        """One pass over the validation set in eval mode: the confusion matrix, and the first
+        ``max_misclassified`` images the model gets wrong (what "wrong" looks like)."""
+        num_classes = pl_module.hparams.num_outputs
+        matrix = MulticlassConfusionMatrix(num_classes, sync_on_compute=False)  # rank zero alone
+        wrong: list[Tensor] = []
+        was_training = pl_module.training
+        pl_module.eval()
+        try:
+            with torch.no_grad():
+                for x, y in _to_device(whole_validation_set(trainer.datamodule), pl_module.device):
+                    pred = pl_module(x).argmax(dim=1)
+                    matrix.update(pred.cpu(), y.cpu())
+                    wrong.append(x[pred != y][: self.max_misclassified].cpu())  # enough from any batch
+        finally:
+            pl_module.train(was_training)
+        step = trainer.global_step
+        labels = CLASSES if num_classes == len(CLASSES) else [str(k) for k in range(num_classes)]
+        logger.experiment.add_figure("val/confusion_matrix", confusion_figure(matrix.compute(), labels), step)
+        images = torch.cat(wrong)[: self.max_misclassified]
+        if len(images):
+            logger.experiment.add_image("val/misclassified",
+                                        make_grid(images, nrow=8, normalize=True, pad_value=1.0), step)

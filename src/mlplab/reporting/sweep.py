@@ -1,0 +1,302 @@
+"""Summary of a Hydra multirun: one row per job, the best job by validation, a heatmap of a 2-key grid.
+
+    logs/multiruns/<time>/  0/ 1/ …  summary.csv  summary.md  best.json  [heatmap.png]
+
+Model selection as d2l 4.4 does it: the winner is the finished job with the best *validation*
+value (max for an accuracy, min for a loss); the test set only reports how the winner does, it
+never ranks. Runs by itself (``python -m mlplab.reporting.sweep <multirun dir>``) or, as the Hydra callback
+``SweepSummary``, when a multirun ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from hydra.experimental.callback import Callback
+from matplotlib.figure import Figure  # a bare Figure renders PNGs with Agg; no pyplot, no display
+from omegaconf import DictConfig
+
+from mlplab.errors import UserError
+from mlplab.files import atomic_path, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+FALLBACK_MODES = {"val/acc": "max", "val/loss": "min"}  # when a job recorded no checkpoint monitor
+BEST_KEYS = ("job", "overrides", "monitor", "mode", "val", "test")
+
+
+# ---- reading the jobs -------------------------------------------------------------------------
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The job folders ``0/``, ``1/``, … of a multirun, in job-number order (10 after 9)."""
+    if not sweep_dir.is_dir():
+        raise UserError(f"{sweep_dir} is not a folder; give a multirun folder such as "
+                        f"logs/multiruns/<time>/ written by `mlplab-train -m …`")
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdecimal()]
+    if not jobs:
+        raise UserError(f"{sweep_dir} holds no job folders (0/, 1/, …); give a multirun folder "
+                        f"such as logs/multiruns/<time>/ written by `mlplab-train -m …`")
+    return sorted(jobs, key=lambda p: int(p.name))
+
+
+def read_overrides(job_dir: Path) -> list[str]:
+    """The job's command-line overrides as Hydra recorded them, e.g. ``regularizer.dropout=0.2``."""
+    path = job_dir / ".hydra" / "overrides.yaml"
+    return [str(o) for o in yaml.safe_load(path.read_text()) or []] if path.is_file() else []
+
+
+def override_values(row: dict[str, Any]) -> dict[str, str]:
+    """``["a.b=1", "c=x"]`` → ``{"a.b": "1", "c": "x"}``; values stay the strings that were given."""
+    return dict(o.partition("=")[::2] for o in row["overrides"])
+
+
+def read_result(job_dir: Path) -> dict[str, Any]:
+    """The job's ``metrics.json``; a job that wrote none (it crashed or was killed) counts as failed."""
+    path = job_dir / "metrics.json"
+    if not path.is_file():
+        return {"status": "failed", "error": "no metrics.json"}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        return {"status": "failed", "error": f"unreadable metrics.json: {err}"}
+
+
+def validation(result: dict[str, Any]) -> tuple[str | None, str | None, float | None]:
+    """(metric, mode, value) that ranks the job: the checkpoint monitor's best value, else the
+    final ``val/acc`` (max) or ``val/loss`` (min); all ``None`` for a job that left no metrics."""
+    monitor = result.get("monitor")
+    if monitor:
+        return monitor["name"], monitor["mode"], monitor.get("best")
+    metrics = result.get("metrics") or {}
+    for name, mode in FALLBACK_MODES.items():
+        if name in metrics:
+            return name, mode, metrics[name]
+    return None, None, None
+
+
+def matching_test_metric(val_metric: str) -> str:
+    """The test-set score of the same quantity: ``val/acc`` → ``test/acc``, ``val/loss`` → ``test/loss``."""
+    return "test/" + val_metric.rpartition("/")[2]
+
+
+def job_row(job_dir: Path) -> dict[str, Any]:
+    """One job, as the summary needs it."""
+    result = read_result(job_dir)
+    metrics = result.get("metrics") or {}
+    monitor, mode, val = validation(result)
+    return {
+        "job": int(job_dir.name),
+        "overrides": read_overrides(job_dir),
+        "status": result.get("status", "failed"),
+        "monitor": monitor,
+        "mode": mode,
+        "val": val,
+        "test": {k: v for k, v in metrics.items() if k.startswith("test/")},
+        "weights/l2_norm": metrics.get("weights/l2_norm"),
+        "epochs": result.get("epochs"),
+        "seconds": result.get("seconds"),
+        "error": result.get("error"),
+    }
+
+
+def collect(sweep_dir: Path | str) -> list[dict[str, Any]]:
+    """One row per job, in job order: ``job``, ``overrides`` (list, as given), ``status``,
+    ``monitor``/``mode``/``val`` (the validation metric that ranks it), ``test`` (every ``test/*``
+    metric), ``weights/l2_norm``, ``epochs``, ``seconds`` and ``error`` (None unless it failed)."""
+    return [job_row(d) for d in job_dirs(Path(sweep_dir))]
+
+
+# ---- choosing the best ------------------------------------------------------------------------
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """argmax (mode max) or argmin (mode min) of the validation value over the finished jobs.
+
+    Only jobs monitoring the same metric as the first finished one compete (an accuracy and a
+    loss do not compare); ties go to the lower job number. Test scores are never looked at.
+    """
+    finished = [r for r in rows if r["status"] == "finished" and r["val"] is not None
+                and math.isfinite(r["val"])]
+    if not finished:
+        return None
+    rivals = [r for r in finished if r["monitor"] == finished[0]["monitor"]]
+    sign = 1.0 if rivals[0]["mode"] == "max" else -1.0
+    return max(rivals, key=lambda r: sign * r["val"])
+
+
+def sweep_metric(rows: list[dict[str, Any]], best: dict[str, Any] | None) -> str:
+    """The validation metric the summary names: the winner's, else the first one any job recorded."""
+    names = [r["monitor"] for r in ([best] if best else []) + rows if r["monitor"]]
+    return names[0] if names else "val/acc"
+
+
+# ---- the table --------------------------------------------------------------------------------
+
+def unique(values: list[Any]) -> list[Any]:
+    """``values`` without repeats, in order of first appearance (the order of the sweep)."""
+    return list(dict.fromkeys(values))
+
+
+def override_keys(rows: list[dict[str, Any]]) -> list[str]:
+    return unique([key for r in rows for key in override_values(r)])
+
+
+def varying_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """Override keys that take more than one value across the jobs (the axes of the grid)."""
+    return [k for k in override_keys(rows) if len({override_values(r).get(k) for r in rows}) > 1]
+
+
+def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Header and body: job, one column per override key, val metric, test metric, weight norm,
+    epochs, seconds, status. A sweep that mixes metrics (accuracy and loss) gets a column for each."""
+    keys = override_keys(rows)
+    vals = unique([r["monitor"] for r in rows if r["monitor"]]) or ["val/acc"]
+    tests = [matching_test_metric(v) for v in vals]
+    header = ["job", *keys, *vals, *tests, "weights/l2_norm", "epochs", "seconds", "status"]
+    body = [[r["job"], *(override_values(r).get(k) for k in keys),
+             *(r["val"] if r["monitor"] == v else None for v in vals),
+             *(r["test"].get(t) for t in tests),
+             r["weights/l2_norm"], r["epochs"], r["seconds"], r["status"]] for r in rows]
+    return header, body
+
+
+def to_csv(header: list[str], body: list[list[Any]]) -> str:
+    """Full-precision values; a missing one is an empty field."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *body])
+    return buffer.getvalue()
+
+
+def cell(column: str, value: Any) -> str:
+    """A Markdown cell: metrics to 4 decimals, seconds to 1, nothing for a missing value."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}" if column == "seconds" else f"{value:.4f}"
+    return str(value).replace("|", r"\|")
+
+
+def to_markdown(header: list[str], body: list[list[Any]]) -> str:
+    lines = [header, ["---"] * len(header), *([cell(c, v) for c, v in zip(header, row)] for row in body)]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n"
+
+
+def best_line(best: dict[str, Any] | None, metric: str) -> str:
+    """``best by val/acc: job 3 (a=1 b=2): val/acc 0.8710, test/acc 0.8655``."""
+    if best is None:
+        return f"best by {metric}: none (no finished job with a finite {metric})"
+    test = matching_test_metric(metric)
+    score = best["test"].get(test)
+    return (f"best by {metric}: job {best['job']} ({' '.join(best['overrides']) or 'no overrides'}): "
+            f"{metric} {best['val']:.4f}, {test} {'n/a' if score is None else f'{score:.4f}'}")
+
+
+# ---- the heatmap ------------------------------------------------------------------------------
+
+def heatmap_grid(rows: list[dict[str, Any]], keys: list[str]) -> tuple[list, list, np.ndarray, list]:
+    """(y values, x values, validation values, cell labels) over the grid of two override keys.
+
+    A job that did not finish is a blank (NaN) cell labelled with its status."""
+    ykey, xkey = keys
+    ys = unique([override_values(r).get(ykey) for r in rows])
+    xs = unique([override_values(r).get(xkey) for r in rows])
+    values = np.full((len(ys), len(xs)), np.nan)
+    labels = [[""] * len(xs) for _ in ys]
+    for r in rows:
+        i, j = ys.index(override_values(r).get(ykey)), xs.index(override_values(r).get(xkey))
+        if r["status"] == "finished" and r["val"] is not None:
+            values[i, j], labels[i][j] = r["val"], f"{r['val']:.4f}"
+        else:
+            labels[i][j] = r["status"]
+    return ys, xs, values, labels
+
+
+def plot_heatmap(rows: list[dict[str, Any]], keys: list[str], metric: str, mode: str, path: Path) -> None:
+    """The validation metric over the grid, each cell annotated; brighter is better in either mode."""
+    ys, xs, values, labels = heatmap_grid(rows, keys)
+    fig = Figure(figsize=(1.4 * len(xs) + 2.5, 1.0 * len(ys) + 1.8))
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="viridis" if mode == "max" else "viridis_r", aspect="auto")
+    fig.colorbar(image, ax=ax, label=metric)
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+    ax.set_xlabel(keys[1])
+    ax.set_ylabel(keys[0])
+    ax.set_title(f"{metric}, {'higher' if mode == 'max' else 'lower'} is better")
+    for (i, j), label in np.ndenumerate(np.array(labels, dtype=object)):
+        ax.text(j, i, label, ha="center", va="center",
+                bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0})
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+def summarize(sweep_dir: Path | str) -> dict[str, Any] | None:
+    """Write ``summary.csv``, ``summary.md``, ``best.json`` and, for a grid over exactly two varying
+    override keys, ``heatmap.png`` into ``sweep_dir``; return the best row (None: nothing finished)."""
+    sweep_dir = Path(sweep_dir)
+    rows = collect(sweep_dir)
+    best = best_row(rows)
+    metric = sweep_metric(rows, best)
+    header, body = table(rows)
+    write_text(sweep_dir / "summary.csv", to_csv(header, body))
+    # the blank line ends the table; without it Markdown reads the best line as one more row
+    write_text(sweep_dir / "summary.md", to_markdown(header, body) + "\n" + best_line(best, metric) + "\n")
+    write_json(sweep_dir / "best.json", {k: (best or {}).get(k) for k in BEST_KEYS})
+    keys = varying_keys(rows)
+    if len(keys) == 2:
+        mode = (best or {}).get("mode") or FALLBACK_MODES.get(metric, "max")
+        plot_heatmap(rows, keys, metric, mode, sweep_dir / "heatmap.png")
+    return best
+
+
+class SweepSummary(Callback):
+    """Hydra callback: once every job of a multirun has returned, summarize it beside the jobs;
+    then exit non-zero if any job diverged or failed (the others have finished by then)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            best = summarize(sweep_dir)
+        except UserError as err:  # the jobs' own results stand; only the summary is missing
+            log.error("no sweep summary: %s", err)
+            return
+        log.info("sweep summary in %s (best: %s)", sweep_dir / "summary.md",
+                 "none finished" if best is None else f"job {best['job']}")
+        unfinished = [r for r in collect(sweep_dir) if r["status"] != "finished"]
+        if unfinished:
+            from mlplab.cli.errors import FAILED_EXIT, fail
+
+            jobs = ", ".join(f"job {r['job']} {r['status']}" for r in unfinished)
+            fail(f"{len(unfinished)} of the sweep's jobs did not finish ({jobs}); see "
+                 f"{sweep_dir / 'summary.md'} and each job's metrics.json", code=FAILED_EXIT)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m mlplab.reporting.sweep <multirun dir>``: write the summary, print the table and
+    the best line."""
+    from mlplab.cli.errors import report
+
+    parser = argparse.ArgumentParser(prog="python -m mlplab.reporting.sweep",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. logs/multiruns/<time>")
+    sweep_dir = parser.parse_args(argv).sweep_dir
+    try:
+        summarize(sweep_dir)
+    except UserError as err:
+        report(err)
+    print((sweep_dir / "summary.md").read_text(), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Checkpoint files: written atomically, read without unpickling code, found again for a resume.
+
+    logs/runs/<time>/checkpoints/{best,last}.ckpt
+
+``ckpt_path=<file>`` resumes that run; ``ckpt_path=last`` the newest run under ``logs/runs`` whose
+command-line overrides equal this one's (ignoring the settings that say where files are:
+``mlplab.config.store.computing_overrides``).
+A resumed run continues in the folder of its checkpoint, so its checkpoints, best score,
+TensorBoard curves and ``metrics.json`` carry on where they stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from mlplab.config.store import computing_overrides
+from mlplab.errors import UserError
+from mlplab.files import atomic_path
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` into a sibling temporary file, then rename: a run killed while saving
+    leaves the previous checkpoint whole, never half of the new one."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint's tensors and plain values only (``weights_only=True``: no pickled code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"ckpt_path={path} does not exist; give a .ckpt under "
+                        f"logs/runs/<run>/checkpoints/, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any unpickling failure means "not a checkpoint we can trust"
+        raise UserError(f"ckpt_path={path} is not a readable mlplab checkpoint ({err})") from None
+    if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint:
+        raise UserError(f"ckpt_path={path} is not an mlplab checkpoint (no hyper_parameters); "
+                        f"give a .ckpt written by mlplab-train")
+    return checkpoint
+
+
+def newest_matching_run(runs_dir: Path, overrides: list[str], exclude: Path | None = None) -> Path:
+    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides``."""
+    wanted = computing_overrides(overrides)
+    runs = sorted((p for p in runs_dir.glob("*") if p.is_dir()), key=lambda p: p.name, reverse=True)
+    for run in runs:
+        saved = run / ".hydra" / "overrides.yaml"
+        last = run / "checkpoints" / "last.ckpt"
+        if run == exclude or not (saved.is_file() and last.is_file()):
+            continue
+        if computing_overrides([str(o) for o in yaml.safe_load(saved.read_text()) or []]) == wanted:
+            return last
+    shown = " ".join(wanted) or "no overrides"
+    raise UserError(f"ckpt_path=last: no run under {runs_dir} with the overrides '{shown}' has a "
+                    f"checkpoints/last.ckpt; give the file, ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+
+
+def resume_checkpoint(ckpt_path: str | None, runs_dir: Path, overrides: list[str] | None,
+                      current_run: Path | None = None) -> Path | None:
+    """The checkpoint a run resumes from (checked to be an mlplab checkpoint), or None."""
+    if ckpt_path is None:
+        return None
+    if str(ckpt_path) == "last":
+        if overrides is None:
+            raise UserError("ckpt_path=last finds the newest run of the same command, which needs "
+                            "mlplab-train; with the compose API give the file itself")
+        path = newest_matching_run(runs_dir, overrides, exclude=current_run)
+    else:
+        path = Path(ckpt_path)
+    load_checkpoint(path)  # a clear message for a missing or foreign file, before any training
+    return path

@@ -1,0 +1,48 @@
+"""Score a checkpoint written by mlplab-train on the test set (``mlplab-eval``).
+
+The model and the data settings (split, normalisation) are rebuilt from the checkpoint itself,
+so the number matches the run's own ``test/acc``. The command picks the data set (``data=…``,
+Fashion-MNIST by default), where its files are (the data settings declared ``where``) and the
+trainer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mlplab.config.schema import data_settings_class
+from mlplab.config.settings import specs
+from mlplab.errors import UserError
+from mlplab.files import write_json
+from mlplab.runtime.checkpoints import load_checkpoint
+from mlplab.training.module import MLPModule
+
+
+def check_data_matches(target: str, data_hparams: dict[str, Any], ckpt_path: str) -> None:
+    """The checkpoint's data settings must belong to the chosen data set (``data=…``)."""
+    accepted = {spec.name for spec in specs(data_settings_class(target))}
+    unknown = sorted(set(data_hparams) - accepted)
+    if unknown:
+        raise UserError(f"ckpt_path={ckpt_path} was trained on other data (settings {', '.join(unknown)} "
+                        f"are not {target.rsplit('.', 1)[-1]}'s); pick its data set, e.g. "
+                        f"data=polynomial or data=highdim_linear")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    where = {spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where}
+    data_hparams = {k: v for k, v in checkpoint.get("datamodule_hyper_parameters", {}).items()
+                    if k not in where}  # where the files are: this machine's say
+    check_data_matches(cfg.data._target_, data_hparams, cfg.ckpt_path)
+    datamodule = instantiate(cfg.data, **data_hparams)
+    module = MLPModule(**checkpoint["hyper_parameters"])
+    module.load_state_dict(checkpoint["state_dict"])
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    metrics = {k: float(v) for k, v in trainer.test(module, datamodule=datamodule)[0].items()}
+    write_json(Path(cfg.paths.output_dir) / "metrics.json",
+               {"ckpt_path": str(cfg.ckpt_path), "metrics": metrics})
+    return metrics

@@ -1,0 +1,179 @@
+"""Checks that run before any data is loaded or any job starts.
+
+``check_run(cfg)`` checks every setting against its declaration (``mlplab.config.schema``; the
+trainer's against Lightning's own signature) and the rules between groups, building nothing.
+``PreflightCheck``, a Hydra callback, runs it for every job of a multirun before the first job
+starts, so a typo in the fifth value of a sweep costs nothing; one bad job stops the sweep with one
+line naming the job.
+
+The multi-process guard: Lightning's ``strategy=ddp`` re-runs the command line in each child
+process; inside ``mlplab-train -m`` that restarts the whole sweep once per device. Sweeps therefore
+take one device per job; DDP is for single runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from typing import Any
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from mlplab.config.schema import (
+    MODULE_GROUPS,
+    ModuleSettings,
+    MonitorSettings,
+    RunSettings,
+    data_settings_class,
+)
+from mlplab.config.trainer import TrainerSettings
+from mlplab.errors import ConfigError
+
+MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")  # strategy names that start one process per device
+SWEEP_FIX = ("in a sweep give each job one device (trainer=default or trainer=gpu, "
+             "trainer.devices=1) and run jobs side by side with a launcher (hydra/launcher=joblib, "
+             "or hydra/launcher=slurm_gpu for one GPU per job); for data-parallel training start "
+             "one run without -m, e.g. `mlplab-train trainer=ddp`")
+
+
+def in_multirun() -> bool:
+    """Whether this process is a job of ``mlplab-train -m`` (a Hydra multirun)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def device_count(devices: Any) -> int | None:
+    """How many devices ``trainer.devices`` asks for; None when Lightning decides (auto, -1)."""
+    if isinstance(devices, str):
+        devices = devices.strip()
+        if devices in ("auto", "-1"):
+            return None
+        return len([d for d in devices.split(",") if d.strip()]) if "," in devices else int(devices)
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        return len(devices)
+    return None if devices == -1 else int(devices)
+
+
+def starts_processes(trainer: DictConfig) -> bool:
+    """Whether this trainer would start several processes (DDP and friends) for one run."""
+    strategy = str(trainer.get("strategy", "auto"))
+    count = device_count(trainer.get("devices", "auto"))
+    nodes = int(trainer.get("num_nodes", 1))
+    if strategy.startswith(MULTI_PROCESS):
+        return count != 1 or nodes > 1
+    return strategy == "auto" and (count is None or count > 1 or nodes > 1)
+
+
+def check_trainer(trainer: DictConfig, multirun: bool) -> None:
+    """Every trainer flag against Lightning's own types (``TrainerSettings``), and no multi-process
+    trainer inside a multirun."""
+    TrainerSettings.parse(plain(trainer))
+    if multirun and starts_processes(trainer):
+        raise ConfigError(
+            f"trainer.strategy={trainer.get('strategy', 'auto')} with "
+            f"trainer.devices={trainer.get('devices', 'auto')} starts several processes per job, "
+            f"but a sweep takes one device per job (Lightning's ddp re-runs the command line, "
+            f"which would restart the whole sweep in every process); {SWEEP_FIX}")
+
+
+def plain(node: Any) -> dict[str, Any]:
+    """A config node as a plain dict, its interpolations resolved where they can be: before a
+    sweep starts, values that point at a job's own folder (``${hydra:runtime.output_dir}``) have
+    no value yet and stay as written (they are where files go, not what is computed)."""
+    if not OmegaConf.is_config(node):
+        return dict(node or {})
+    written = OmegaConf.to_container(node, resolve=False)
+    values = {}
+    for key in written:
+        try:
+            value = node[key]
+        except OmegaConfBaseException:
+            values[key] = written[key]
+            continue
+        values[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return values
+
+
+def check_run(cfg: DictConfig, multirun: bool = False) -> None:
+    """Every check that needs no data, in the order a reader meets the settings: the run's own
+    keys, the data, the module's groups, the trainer; then the rules between them."""
+    top = {f: cfg.get(f) for f in RunSettings.__dataclass_fields__}
+    RunSettings.parse(top)
+    MonitorSettings.parse(plain(cfg.monitor))
+    data = plain(cfg.data)
+    data_settings = data_settings_class(data.pop("_target_", "")).parse(data)
+    ModuleSettings.parse(*(plain(cfg[group]) for group in MODULE_GROUPS))
+    check_trainer(cfg.trainer, multirun)
+    if cfg.test_ckpt == "best" and data_settings.validates_on_test:
+        raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "
+                          "validates on it (e.g. data.val_size=0); use test_ckpt=last as the d2l "
+                          "experiments do, or keep a validation split (data.val_size=5000)")
+
+
+def job_overrides(config: DictConfig) -> list[list[str]] | None:
+    """The overrides of every job Hydra's basic sweeper will launch, in job order (its cartesian
+    product of the sweep values, later values of a key replacing earlier ones); None for other
+    sweepers (Optuna draws its jobs as it goes: each is checked when it starts). The parser gets
+    Hydra's config loader, so ``glob(…)`` sweeps over group options expand too."""
+    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    params = config.hydra.sweeper.get("params") or {}
+    arguments = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
+    loader = GlobalHydra.instance().config_loader()
+    choices: dict[str, list[str]] = {}
+    for override in OverridesParser.create(config_loader=loader).parse_overrides(arguments):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
+def check_sweep(config: DictConfig) -> None:
+    """Compose and check every job of a multirun (or, for a search, its base config)."""
+    jobs = job_overrides(config)
+    if jobs is None:
+        check_run(config, multirun=True)
+        return
+    loader = GlobalHydra.instance().config_loader()
+    for number, overrides in enumerate(jobs):
+        try:
+            check_run(loader.load_sweep_config(config, overrides), multirun=True)
+        except Exception as err:
+            raise JobError(number, overrides, err) from err
+
+
+class JobError(Exception):
+    """A job of a sweep that would fail: which one, and why."""
+
+    def __init__(self, number: int, overrides: list[str], err: Exception) -> None:
+        super().__init__(f"job {number} ({' '.join(overrides) or 'no overrides'})")
+        self.cause = err
+
+
+class PreflightCheck(Callback):
+    """Hydra callback: check every job before a multirun starts its first one. Hydra turns an
+    exception of a callback into a warning and goes on, so every outcome but success ends the
+    process here: a bad job with its one line (exit 2), a failure of the check itself with its
+    traceback (exit 1) — a sweep never starts unchecked."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlplab.cli.errors import FAILED_EXIT, report
+
+        try:
+            check_sweep(config)
+        except JobError as err:
+            try:
+                report(err.cause, note=f"{err}: ", then="no job was started")
+            except Exception:  # not a mistake of the user's: the check itself failed
+                traceback.print_exc()
+                raise SystemExit(FAILED_EXIT) from None
+        except Exception:
+            traceback.print_exc()
+            raise SystemExit(FAILED_EXIT) from None

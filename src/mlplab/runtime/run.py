@@ -1,0 +1,183 @@
+"""One run of ``mlplab-train``: build from the config, fit, score the test set once, write the
+run's outputs (the entry point, ``mlplab.cli.train``, only wraps this).
+
+    logs/runs/<time>/  .hydra/  tensorboard/  checkpoints/  metrics.json  curves.png
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from mlplab.config.schema import MODULE_GROUPS
+from mlplab.errors import Diverged
+from mlplab.files import write_json
+from mlplab.reporting.curves import plot_curves
+from mlplab.runtime.checkpoints import AtomicCheckpointIO, resume_checkpoint
+from mlplab.runtime.interrupt import GracefulStop, Interrupted
+from mlplab.runtime.preflight import check_run, in_multirun
+from mlplab.training.module import MLPModule
+
+log = logging.getLogger(__name__)
+
+
+def module_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The groups ``MLPModule`` takes (those of ``ModuleSettings``), as plain dicts."""
+    return {group: OmegaConf.to_container(cfg[group], resolve=True) for group in MODULE_GROUPS}
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """Instantiate the data, the module (shaped by the data) and the trainer from ``cfg``."""
+    datamodule = instantiate(cfg.data, _convert_="all")
+    module = MLPModule(**module_settings(cfg), max_loss=cfg.max_loss, **datamodule.shape)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.runtime.interrupt)
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+                          plugins=[AtomicCheckpointIO()])
+    return datamodule, module, trainer
+
+
+def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
+    """The file a ModelCheckpoint wrote: ``best`` (the one with a monitor) or ``last`` (without)."""
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and (callback.monitor is None) == (which == "last"):
+            return callback.best_model_path or None
+    log.warning("no %s checkpoint is configured: scoring the test set with the final weights", which)
+    return None
+
+
+def monitor_summary(trainer: L.Trainer) -> dict[str, Any] | None:
+    """The validation metric that chose the best checkpoint, its mode and its best value."""
+    for callback in trainer.checkpoint_callbacks:
+        score = getattr(callback, "best_model_score", None)
+        if isinstance(callback, ModelCheckpoint) and callback.monitor and score is not None:
+            return {"name": callback.monitor, "mode": callback.mode,
+                    "best": float(score)}
+    return None
+
+
+def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """After a ``ddp_spawn`` fit, which ran in child processes: give this process's module its
+    epoch history and the checkpoint callbacks their best scores back, from the last checkpoint
+    the children wrote (Lightning returns only the weights and the final metrics). The fit ran
+    elsewhere when this process's module never saw ``on_train_start``."""
+    if getattr(module, "fit_process", None) is not None:
+        return
+    callbacks = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+    last = [Path(c.dirpath) / f"{c.filename}{c.FILE_EXTENSION}" for c in callbacks if c.monitor is None]
+    if not last or not last[0].is_file():
+        return
+    checkpoint = torch.load(last[0], map_location="cpu", weights_only=True)
+    module.on_load_checkpoint(checkpoint)
+    for callback in callbacks:
+        state = checkpoint.get("callbacks", {}).get(callback.state_key)
+        if state:
+            callback.load_state_dict(state)
+
+
+def resume_from(cfg: DictConfig) -> Path | None:
+    """The checkpoint named by ``ckpt_path`` (a file, or ``last``), checked before any training;
+    a resumed run continues in its checkpoint's run folder (``paths.output_dir`` points there)."""
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else None
+    path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides,
+                             current_run=Path(hydra_cfg.runtime.output_dir) if hydra_cfg else None)
+    if path is not None:
+        cfg.paths.output_dir = str(path.resolve().parent.parent)
+        log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
+    return path
+
+
+def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
+        resume: Path | None) -> tuple[str, str | None]:
+    """``trainer.fit`` → (status, error): finished, diverged (the loss blew up) or interrupted
+    (SIGINT/SIGTERM: at an epoch's end, or at once on a second signal)."""
+    stopper = next((c for c in trainer.callbacks if isinstance(c, GracefulStop)), None)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    except Diverged as err:
+        return "diverged", str(err)
+    except Interrupted as err:
+        done = trainer.current_epoch
+        return "interrupted", (f"{err} during epoch {done + 1} of {trainer.max_epochs}; its updates "
+                               f"are dropped, last.ckpt holds the {done} complete epoch(s)")
+    if stopper and stopper.requested and trainer.current_epoch < trainer.max_epochs:
+        return "interrupted", (f"stopped by {stopper.signal_name} after {trainer.current_epoch} of "
+                               f"{trainer.max_epochs} epochs")
+    return "finished", None
+
+
+def resume_command() -> str:
+    """What to type to continue this run: the same overrides, ``ckpt_path=last``."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [o for o in overrides if not o.startswith("ckpt_path=")]
+    return " ".join(["mlplab-train", *kept, "ckpt_path=last"])
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``.
+
+    A run whose loss blows up ends early with ``status: "diverged"``, one stopped by a signal
+    with ``"interrupted"``; neither scores the test set."""
+    check_run(cfg, multirun=in_multirun())
+    resume = resume_from(cfg)
+    out = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule, module, trainer = build(cfg)
+    start = time.perf_counter()
+    status, error = fit(trainer, module, datamodule, resume)
+    if error:
+        log.error("%s", error)
+    fit_seconds = time.perf_counter() - start
+    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    adopt_spawned_fit(trainer, module)
+    # testing a checkpoint loads that epoch's (shorter) history: keep the fit's
+    history = list(module.history)
+    ckpt_path, test_metrics = None, {}
+    if status == "finished":
+        ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
+        test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
+                                    verbose=False, weights_only=True)[0]
+    result = {
+        "status": status,
+        **({"error": error} if error else {}),
+        **({"resume": resume_command()} if status == "interrupted" and history else {}),
+        "epochs": len(history),
+        "seconds": round(time.perf_counter() - start, 2),
+        "fit_seconds": round(fit_seconds, 2),
+        "threads": torch.get_num_threads(),
+        "resumed_from": str(resume) if resume else None,
+        "test_checkpoint": ckpt_path,
+        "monitor": monitor_summary(trainer),
+        "metrics": {**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}},
+        "history": history,
+        "hparams": OmegaConf.to_container(cfg, resolve=True),
+    }
+    if trainer.is_global_zero:
+        write_json(out / "metrics.json", result)
+        if history:  # a run that diverged in its first epoch has no curve to draw
+            plot_curves(history, out / "curves.png")
+    return result
+
+
+def record_failure(cfg: DictConfig, error: str) -> dict[str, Any]:
+    """A sweep job that raised: ``metrics.json`` says ``failed`` and why, so the sweep goes on and
+    its summary lists the job."""
+    try:
+        hparams = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # the failure may be an unresolvable value
+        hparams = OmegaConf.to_container(cfg, resolve=False)
+    result = {"status": "failed", "error": error, "epochs": 0, "monitor": None, "metrics": {},
+              "history": [], "hparams": hparams}
+    write_json(Path(cfg.paths.output_dir) / "metrics.json", result)
+    return result

@@ -1,0 +1,144 @@
+"""TensorBoardDashboard: what a real fit+test writes, read back with TensorBoard's own reader."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import lightning as L
+import pytest
+import torch
+from helpers import mlp_module
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from mlplab.config.schema import FashionMNISTSettings, ModelSettings, RegularizerSettings, SGDSettings
+from mlplab.data.batches import minibatch_loader
+from mlplab.data.fashion_mnist import FashionMNISTDataModule
+from mlplab.reporting.dashboard import TensorBoardDashboard, best_validation, run_hparams
+from mlplab.reporting.hparams import settings_row
+
+KNOBS = {"hidden": [64, 32], "activation": {"name": "tanh"}, "dropout": 0.2, "weight_decay": 1e-3,
+         "lr": 0.2}
+
+
+def test_the_hparams_row_is_every_declared_setting_but_where_files_are():
+    row = settings_row([ModelSettings(hidden=[256, 256]), RegularizerSettings(dropout=[0.2, 0.5]),
+                        SGDSettings(lr=0.1), FashionMNISTSettings(train_subset=None, seed=7, data_dir="/x")])
+    assert row["model.hidden"] == "256,256" and row["regularizer.dropout"] == "0.2,0.5"
+    assert row["optimizer.lr"] == 0.1 and row["regularizer.label_smoothing"] == 0.0
+    assert row["data.train_subset"] == "None" and row["data.seed"] == 7
+    assert "data.data_dir" not in row and "data.debian_dir" not in row and "data.download" not in row
+    module = mlp_module(hidden=[8], label_smoothing=0.1, scheduler={"name": "cosine"})
+    assert {"regularizer.label_smoothing", "scheduler.name", "scheduler.min_ratio", "optimizer.nesterov",
+            "trainer.max_epochs"} <= set(run_hparams(module, None, 3))
+
+
+def test_best_validation_takes_max_accuracy_and_min_loss_of_any_epoch():
+    history = [{"val/acc": 0.70, "val/loss": 0.80}, {"val/acc": 0.75, "val/loss": 0.90},
+               {"val/acc": 0.72, "val/loss": 0.60}, {"train/loss": 0.5}]
+    assert best_validation(history, ("acc", "loss")) == {"hp/val_acc": 0.75, "hp/val_loss": 0.60}
+    assert best_validation(history, ("loss",)) == {"hp/val_loss": 0.60}
+    assert best_validation([], ("acc", "loss")) == {}
+
+
+def _trainer(logger, tmp_path) -> L.Trainer:
+    return L.Trainer(max_epochs=2, limit_train_batches=5, logger=logger, callbacks=[TensorBoardDashboard()],
+                     enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
+                     log_every_n_steps=1, default_root_dir=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One tiny real fit+test, and what TensorBoard reads back from it."""
+    tmp_path = tmp_path_factory.mktemp("dashboard")
+    L.seed_everything(0, verbose=False)
+    data = FashionMNISTDataModule(data_dir=os.environ["MLPLAB_DATA_DIR"], train_subset=1024, val_size=512,
+                                  batches_per_step=1)
+    module = mlp_module(**KNOBS)
+    logger = TensorBoardLogger(tmp_path, name="tb", version="", default_hp_metric=False)
+    trainer = _trainer(logger, tmp_path)
+    trainer.fit(module, datamodule=data)
+    training_after_fit, fit_steps = module.training, trainer.global_step
+    test = trainer.test(module, datamodule=data, verbose=False)[0]
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0, "histograms": 0,
+                                                                  "images": 0, "tensors": 0})
+    return SimpleNamespace(module=module, test=test, training_after_fit=training_after_fit,
+                           fit_steps=fit_steps, events=events.Reload())
+
+
+def _hparams(events: EventAccumulator) -> dict[str, HParamsPluginData]:
+    content = events.PluginTagToContent("hparams")
+    return {tag.split("/")[-1]: HParamsPluginData.FromString(data) for tag, data in content.items()}
+
+
+@pytest.mark.dataset
+def test_hparams_session_holds_the_knobs_and_registers_the_metrics(run):
+    plugin = _hparams(run.events)
+    start = plugin["session_start_info"].session_start_info.hparams
+    assert start["activation.name"].string_value == "tanh"
+    assert start["model.hidden"].string_value == "64,32"
+    assert start["optimizer.lr"].number_value == pytest.approx(0.2)
+    assert start["regularizer.weight_decay"].number_value == pytest.approx(1e-3)
+    assert start["regularizer.dropout"].number_value == pytest.approx(0.2)
+    assert start["data.train_subset"].number_value == 1024 and start["trainer.max_epochs"].number_value == 2
+    registered = {m.name.tag for m in plugin["experiment"].experiment.metric_infos}
+    assert registered == {"hp/val_acc", "hp/val_loss", "hp/test_acc", "hp/test_loss"}
+
+
+@pytest.mark.dataset
+def test_hparams_metrics_are_the_best_validation_and_the_test_values(run):
+    events, history = run.events, run.module.history
+    last = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"] if tag.startswith("hp/")}
+    assert last["hp/val_acc"] == pytest.approx(max(row["val/acc"] for row in history), rel=1e-6)
+    assert last["hp/val_loss"] == pytest.approx(min(row["val/loss"] for row in history), rel=1e-6)
+    assert last["hp/test_acc"] == pytest.approx(run.test["test/acc"], rel=1e-6)
+    assert last["hp/test_loss"] == pytest.approx(run.test["test/loss"], rel=1e-6)
+    placeholder, final = events.Scalars("hp/val_acc")[0], events.Scalars("hp/val_acc")[-1]
+    assert (placeholder.step, placeholder.value) == (0, 0.0)  # written when the session opened
+    assert final.step == run.fit_steps > 0  # written when fit ended
+
+
+@pytest.mark.dataset
+def test_a_histogram_per_weight_matrix_per_epoch(run):
+    histograms = set(run.events.Tags()["histograms"])
+    assert histograms == {"weights/W1", "weights/W2", "weights/W3"}  # biases left out
+    for tag in histograms:
+        assert [event.step for event in run.events.Histograms(tag)] == [0, 1]
+
+
+@pytest.mark.dataset
+def test_pictures_of_the_activation_and_the_validation_set(run):
+    events = run.events
+    images = set(events.Tags()["images"])
+    assert {"activation/tanh", "val/confusion_matrix", "val/misclassified"} <= images
+    grid = events.Images("val/misclassified")[-1]
+    assert (grid.width, grid.height) == (8 * 30 + 2, 4 * 30 + 2)  # 32 images of 28 px, padding 2
+    assert events.Images("val/confusion_matrix")[-1].width > 300
+    assert run.training_after_fit  # the validation pass at fit end put the module back in train mode
+
+
+class RandomImages(L.LightningDataModule):
+    """64 random images in three batches: enough to run every hook without the real data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.rand(64, 1, 28, 28, generator=generator)
+        self.y = torch.randint(0, 10, (64,), generator=generator)
+
+    def train_dataloader(self):
+        return minibatch_loader(self.x, self.y, batch_size=24)
+
+    val_dataloader = test_dataloader = train_dataloader
+
+
+@pytest.mark.parametrize("logger", ["csv", "none"])
+def test_without_tensorboard_it_writes_nothing(tmp_path, logger):
+    trainer = _trainer(CSVLogger(tmp_path, name="csv") if logger == "csv" else False, tmp_path)
+    module, data = mlp_module(hidden=[8]), RandomImages()
+    trainer.fit(module, datamodule=data)
+    trainer.test(module, datamodule=data, verbose=False)
+    assert not list(tmp_path.rglob("events.out.tfevents*"))
+    assert [p.name for p in tmp_path.rglob("*.csv")] == (["metrics.csv"] if logger == "csv" else [])

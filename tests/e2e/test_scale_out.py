@@ -1,0 +1,101 @@
+"""Scaling out as a user does it: Hydra's joblib and submitit launchers, the Optuna search, the
+guard that keeps DDP out of sweeps, and a 2-process DDP run on the CPU (d2l 4.2's model)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+from helpers import REPO, run_main
+
+from mlplab.cli.train import main as train_main
+
+GRID = ["regularizer.weight_decay=0,0.001", "regularizer.dropout=0,0.5"]
+FAST = ["data.train_subset=2000", "data.val_size=1000", "trainer.max_epochs=1",
+        "model.hidden=[64]"]
+
+
+def summary_rows(sweep_dir):
+    with (sweep_dir / "summary.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def metrics(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+@pytest.mark.parametrize(("launcher", "threads"), [
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 1),  # 2 cpus / 2 jobs
+    (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"], 1),
+])
+def test_launcher_runs_the_grid_and_the_summary_lists_every_job(launcher, threads, tmp_path, cli):
+    sweep = tmp_path / "sweep"
+    result = cli("mlplab-train", "-m", *launcher, *GRID, *FAST, f"hydra.sweep.dir={sweep}", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = summary_rows(sweep)
+    assert [(r["regularizer.weight_decay"], r["regularizer.dropout"]) for r in rows] == [
+        ("0", "0"), ("0", "0.5"), ("0.001", "0"), ("0.001", "0.5")]
+    assert all(r["status"] == "finished" and 0.1 < float(r["val/acc"]) <= 1 for r in rows)
+    # each job got its share of the cpus, not one thread per core each
+    assert {metrics(sweep / r["job"])["threads"] for r in rows} == {threads}
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_optuna_search_writes_the_best_parameters_and_survives_diverged_trials(tmp_path, cli):
+    sweep = tmp_path / "search"
+    # lr is part of the search here only so that some trials diverge (seeded: trials 1–3 do)
+    result = cli("mlplab-train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=4",
+                 "optimizer.lr=choice(0.1,1e6)", *FAST, f"hydra.sweep.dir={sweep}", cwd=REPO)
+    statuses = [r["status"] for r in summary_rows(sweep)]
+    assert len(statuses) == 4 and "finished" in statuses and "diverged" in statuses
+    assert result.returncode == 1 and "did not finish" in result.stderr  # the study itself completed
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == {"regularizer.weight_decay", "regularizer.dropout", "optimizer.lr"}
+    assert 1e-6 <= best["best_params"]["regularizer.weight_decay"] <= 1e-2
+    assert 0 <= best["best_params"]["regularizer.dropout"] <= 0.6
+    finished = [r for r in summary_rows(sweep) if r["status"] == "finished"]
+    assert best["best_value"] == pytest.approx(max(float(r["val/acc"]) for r in finished))
+
+
+@pytest.mark.parametrize(("sweep_overrides", "message"), [
+    (["trainer=ddp_cpu", "regularizer.dropout=0,0.5"],
+     "error: job 0 (trainer=ddp_cpu regularizer.dropout=0): trainer.strategy=ddp_spawn with "
+     "trainer.devices=2 starts several processes per job"),
+    (["regularizer.dropout=0,0.2,1.5"],
+     "error: job 2 (regularizer.dropout=1.5): regularizer.dropout=1.5 must be in [0, 1)"),
+    (["experiment=glob(*)", "trainer=ddp_cpu"],  # glob over a group: expanded with Hydra's loader
+     "error: job 0 (experiment=best_mlp trainer=ddp_cpu): trainer.strategy=ddp_spawn"),
+    (["optimizer.lr=range(1,3)", "trainer.max_epochs=0"],
+     "error: job 0 (optimizer.lr=1 trainer.max_epochs=0): trainer.max_epochs=0 must be"),
+])
+def test_a_bad_job_anywhere_in_the_sweep_stops_it_before_the_first_job(sweep_overrides, message, tmp_path):
+    sweep = tmp_path / "sweep"
+    code, _, stderr = run_main(train_main, "-m", *sweep_overrides, f"hydra.sweep.dir={sweep}", cwd=REPO)
+    assert code == 2 and "Traceback" not in stderr
+    assert message in stderr and stderr.rstrip().endswith("no job was started")
+    assert not sweep.exists()
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch(tmp_path, cli):
+    # 2 processes × 128 = the single run's 256: each update sees the same 256 examples (the
+    # shards interleave one permutation), so the two runs agree up to float summation order.
+    common = [*FAST, "trainer.max_epochs=2"]
+    ddp, single = tmp_path / "ddp", tmp_path / "single"
+    for run_dir, extra in ((ddp, ["trainer=ddp_cpu", "data.batch_size=128"]),
+                           (single, ["data.batch_size=256"])):
+        result = cli("mlplab-train", *common, *extra, f"hydra.run.dir={run_dir}", cwd=REPO)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (ddp / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert len(list(ddp.rglob("metrics.json"))) == 1
+    got, want = metrics(ddp), metrics(single)
+    assert got["status"] == "finished" and got["epochs"] == 2 and len(got["history"]) == 2
+    assert got["monitor"]["best"] == pytest.approx(want["monitor"]["best"], abs=2e-3)
+    for key in ("val/acc", "test/acc", "train/loss"):
+        assert got["metrics"][key] == pytest.approx(want["metrics"][key], abs=2e-3), key

@@ -1,0 +1,83 @@
+"""mlplab-train and mlplab-eval run as a user runs them, on the real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import event_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+FAST = ["data.train_subset=2048", "data.val_size=1000", "trainer.max_epochs=2"]
+METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
+           "weights/l2_norm"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from helpers import REPO, run_cli
+
+    out = tmp_path_factory.mktemp("train") / "run"
+    # mode=min makes the "best" checkpoint the worst epoch (epoch 0), so the run must report
+    # every epoch's history and score the test set with weights older than the last ones.
+    result = run_cli("mlplab-train", "model=concise", "activation=sigmoid", *FAST,
+                     "callbacks.checkpoint.mode=min", f"hydra.run.dir={out}", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"outputs in {out}" in result.stdout
+    return out
+
+
+@pytest.mark.dataset
+def test_run_writes_every_output(run_dir):
+    for path in (".hydra/config.yaml", ".hydra/overrides.yaml", "checkpoints/best.ckpt",
+                 "checkpoints/last.ckpt", "metrics.json", "curves.png"):
+        assert (run_dir / path).is_file(), path
+    result = json.loads((run_dir / "metrics.json").read_text())
+    assert result["status"] == "finished" and result["epochs"] == 2
+    assert set(METRICS) <= set(result["metrics"])
+    assert 0.1 < result["metrics"]["test/acc"] <= 1.0
+    assert result["hparams"]["model"]["name"] == "concise"
+    assert result["hparams"]["activation"]["name"] == "sigmoid"
+    assert [row["epoch"] for row in result["history"]] == [0, 1]  # all epochs, not the best's
+    assert result["history"][-1]["val/acc"] == pytest.approx(result["metrics"]["val/acc"])
+    assert result["monitor"]["best"] == pytest.approx(result["history"][0]["val/acc"])
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.dataset
+def test_tensorboard_events_hold_each_epoch_metric(run_dir):
+    events = EventAccumulator(str(event_dir(run_dir)))
+    assert "activation=sigmoid" in event_dir(run_dir).name  # the run is listed by its overrides
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    for tag in METRICS:
+        assert tag in scalars, tag
+    assert len(events.Scalars("train/loss")) == 2  # once per epoch
+    losses = [e.value for e in events.Scalars("val/loss")]
+    assert all(0 < v < 5 for v in losses)
+
+
+@pytest.mark.dataset
+def test_eval_reproduces_the_runs_test_accuracy(run_dir, tmp_path, cli):
+    from helpers import REPO
+
+    result = cli("mlplab-eval", f"ckpt_path={run_dir}/checkpoints/best.ckpt",
+                 f"paths.log_dir={tmp_path}/logs", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (eval_dir,) = (tmp_path / "logs" / "evals").iterdir()  # logs/evals/<time>/, not logs/runs/
+    assert not (tmp_path / "logs" / "runs").exists()
+    expected = json.loads((run_dir / "metrics.json").read_text())["metrics"]["test/acc"]
+    got = json.loads((eval_dir / "metrics.json").read_text())["metrics"]["test/acc"]
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.dataset
+def test_d2l_scratch_recipe_reaches_083(tmp_path, cli):
+    """d2l 4.2: 784-256-10, SGD 0.1, batch 256, 10 epochs (the book's run: 0.837)."""
+    result = cli("mlplab-train", "experiment=d2l_mlp_scratch", f"hydra.run.dir={tmp_path}/run",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs"] == 10
+    assert metrics["metrics"]["test/acc"] >= 0.83

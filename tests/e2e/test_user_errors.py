@@ -1,0 +1,100 @@
+"""Bad input ends in one clear message, a non-zero exit and no traceback, before any training."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import run_main
+
+from mlplab.cli.evaluate import main as eval_main
+from mlplab.cli.train import main as train_main
+
+
+def one_line(code: int, stderr: str, *needles: str) -> str:
+    """The run stopped with exit status 2 and one ``error:`` line holding every needle."""
+    assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+    (line,) = [row for row in stderr.strip().splitlines() if row.startswith("error: ")]
+    for needle in needles:
+        assert needle in stderr, stderr[-2000:]
+    return line
+
+
+def test_unknown_group_option_lists_the_choices(tmp_path):
+    code, _, stderr = run_main(train_main, "activation=swish", cwd=tmp_path)
+    one_line(code, stderr, "activation=swish is not an option of the activation group; choose one of "
+                           "identity, relu, sigmoid, tanh")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_missing_data_names_all_three_ways(tmp_path):
+    code, _, stderr = run_main(train_main, f"data.data_dir={tmp_path}/nothing", "data.download=false",
+                               f"data.debian_dir={tmp_path}/no-debian", f"hydra.run.dir={tmp_path}/run",
+                               cwd=tmp_path)
+    assert code == 2 and "Traceback" not in stderr
+    for needle in ("Fashion-MNIST not found", "data.data_dir=", "apt-get install dataset-fashion-mnist",
+                   "torchvision's download"):
+        assert needle in stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_eval_of_a_missing_checkpoint(tmp_path):
+    code, _, stderr = run_main(eval_main, f"ckpt_path={tmp_path}/nope.ckpt", f"hydra.run.dir={tmp_path}/e",
+                               cwd=tmp_path)
+    one_line(code, stderr, f"ckpt_path={tmp_path}/nope.ckpt does not exist")
+
+
+def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
+    bogus = tmp_path / "notes.ckpt"
+    bogus.write_text("not a checkpoint")
+    code, _, stderr = run_main(eval_main, f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    one_line(code, stderr, "is not a readable mlplab checkpoint")
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("optimizer.lr=fast", "optimizer.lr=fast is not a number; e.g. optimizer.lr=0.1"),
+    ("model.hidden=[a]", "model.hidden=[a] is not a list of integers; e.g. model.hidden=[256,256]"),
+    ("data.batch_size=1.5", "data.batch_size=1.5 is not an integer; e.g. data.batch_size=256"),
+    ("trainer.max_epochs=x", "trainer.max_epochs=x is not an integer or null; e.g. trainer.max_epochs="),
+    ("regularizer.dropout=1.0", "regularizer.dropout=1.0 must be in [0, 1); e.g. regularizer.dropout=0.5"),
+    ("regularizer.dropout=-0.1", "regularizer.dropout=-0.1 must be in [0, 1)"),
+    ("regularizer.dropout=[0.2,0.5]", "has 2 values but the model has 1 hidden layers"),
+    ("regularizer.weight_decay=-0.001", "regularizer.weight_decay=-0.001 must be ≥ 0"),
+    ("model.hidden=256", "model.hidden=256 is not a list of integers"),
+    ("optimizer.lr=-1", "optimizer.lr=-1 must be > 0"),
+    ("data.val_size=-5", "data.val_size=-5 must be in [0, 59999]"),
+    ("data.batch_size=0", "data.batch_size=0 must be ≥ 1"),
+    ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
+    ("test_ckpt=first", "test_ckpt=first is not one of best, last; e.g. test_ckpt=best"),
+    ("scheduler.gamma=0.5", "scheduler.gamma is not a setting of NoSchedule"),
+    ("optimizer=adamw optimizer.momentum=0.9", "optimizer.momentum is not a setting of AdamWSettings"),
+    ("data.nonsense=1", "data.nonsense is not a setting of FashionMNISTSettings"),
+    ("model.hidden=[256", "no viable alternative at input '[256'"),
+])
+def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, message, tmp_path):
+    code, _, stderr = run_main(train_main, *override.split(), f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    line = one_line(code, stderr)
+    assert message.replace("1.0", "1") in line.replace("1.0", "1"), line
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_the_installed_command_gives_the_same_line_and_keeps_the_traceback_on_request(tmp_path, cli):
+    result = cli("mlplab-train", "optimizer.lr=fast", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: optimizer.lr=fast is not a number; e.g. optimizer.lr=0.1"
+    full = cli("mlplab-train", "optimizer.lr=fast", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert full.returncode != 0 and "Traceback" in full.stderr and "optimizer.lr" in full.stderr
+
+
+def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
+    code, stdout, _ = run_main(train_main, "--help", cwd=tmp_path)
+    assert code == 0
+    for line in ("optimizer.lr", "regularizer.dropout", "data.batch_size", "trainer.max_epochs",
+                 "model.hidden", "scheduler.step_size"):
+        assert line in stdout, line
+    row = next(r for r in stdout.splitlines() if r.strip().startswith("regularizer.dropout "))
+    assert "in [0, 1)" in row and "a number or a list of numbers" in row
+
+
+def test_eval_without_a_checkpoint_says_it_is_required(tmp_path):
+    code, _, stderr = run_main(eval_main, f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    one_line(code, stderr, "ckpt_path is required")

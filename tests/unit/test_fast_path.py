@@ -1,0 +1,168 @@
+"""The in-memory fast path as Lightning drives it: which examples each epoch sees, in what order,
+on which device and at which precision. Correctness only; speed is `make bench`'s job."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from helpers import mlp_module, write_fake_fashion_mnist
+
+from mlplab.data.fashion_mnist import FashionMNISTDataModule
+from mlplab.training.updates import hooks_are_silent
+
+N_TRAIN, N_TEST, VAL = 100, 30, 20
+
+
+class RecordBatches(L.Callback):
+    """Remembers the image ids (pixel (0, 0) of the fake images) of every batch, per stage."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[list[int]]] = {"train": [], "val": [], "test": []}
+
+    def _record(self, stage, batch):
+        self.seen[stage].append(torch.round(batch[0][:, 0, 0, 0] * 255).long().tolist())
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self._record("train", batch)
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        if not trainer.sanity_checking:
+            self._record("val", batch)
+
+    def on_test_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0):
+        self._record("test", batch)
+
+
+def fit(data_dir, epochs=2, seed=0, drop_last=False, **trainer_kwargs) -> RecordBatches:
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL,
+                                        seed=seed, drop_last=drop_last, download=False,
+                                        check_counts=False, batches_per_step=1, eval_batch_size=None)
+    recorder = RecordBatches()
+    module = mlp_module(hidden=[16])
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[recorder], **trainer_kwargs)
+    trainer.fit(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    return recorder
+
+
+def epochs_of(batches, per_epoch):
+    flat = [batches[i : i + per_epoch] for i in range(0, len(batches), per_epoch)]
+    return [[i for batch in epoch for i in batch] for epoch in flat]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_fake_fashion_mnist(tmp_path_factory.mktemp("fake"), N_TRAIN, N_TEST)
+
+
+def test_each_epoch_sees_every_training_example_once_in_a_new_order(data_dir):
+    seen = fit(data_dir).seen["train"]
+    first, second = epochs_of(seen, per_epoch=3)  # 80 = 32 + 32 + 16: the short batch is kept
+    assert [len(b) for b in seen] == [32, 32, 16] * 2
+    assert sorted(first) == sorted(second) and len(set(first)) == N_TRAIN - VAL
+    assert first != second
+
+
+def test_same_seed_same_batches_other_seed_other_batches(data_dir):
+    assert fit(data_dir, seed=0).seen["train"] == fit(data_dir, seed=0).seen["train"]
+    assert fit(data_dir, seed=0).seen["train"] != fit(data_dir, seed=1).seen["train"]
+
+
+def test_drop_last_drops_the_short_batch(data_dir):
+    assert [len(b) for b in fit(data_dir, drop_last=True).seen["train"]] == [32, 32] * 2
+
+
+def test_val_and_test_batches_are_complete_and_in_order(data_dir):
+    seen = fit(data_dir, epochs=2).seen
+    val_epochs = epochs_of(seen["val"], per_epoch=1)
+    assert val_epochs[0] == val_epochs[1] and len(val_epochs[0]) == VAL
+    test_ids = [i for batch in seen["test"] for i in batch]
+    assert test_ids == list(range(N_TEST))  # file order, nothing dropped
+
+
+def test_bf16_mixed_precision_steps_on_cpu(data_dir):
+    seen = fit(data_dir, epochs=1, precision="bf16-mixed", limit_train_batches=2).seen
+    assert len(seen["train"]) == 2
+
+
+def fit_grouped(data_dir, k, callbacks=(), **kwargs):
+    """Two epochs with ``batches_per_step=k`` and an eval batch size unlike the training one."""
+    torch.manual_seed(0)
+    module = mlp_module(hidden=[16], dropout=0.3)  # dropout: the random stream must match too
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=VAL,
+                                        batches_per_step=k, eval_batch_size=7, download=False,
+                                        check_counts=False, **kwargs)
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=list(callbacks))
+    trainer.fit(module, datamodule=datamodule)
+    return module, trainer
+
+
+def test_grouped_steps_make_exactly_the_same_updates(data_dir):
+    plain, plain_trainer = fit_grouped(data_dir, k=1)
+    grouped, grouped_trainer = fit_grouped(data_dir, k=4)  # 80 images = 10 batches = 3 groups
+    for (name, a), b in zip(plain.state_dict().items(), grouped.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert grouped_trainer.global_step == plain_trainer.global_step == 2 * 10  # optimizer steps
+    assert plain.history == grouped.history
+
+
+@pytest.mark.gpu
+def test_data_lives_on_the_gpu_and_fit_runs_there(data_dir):
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL,
+                                        download=False, check_counts=False)
+    trainer = L.Trainer(max_epochs=1, accelerator="gpu", devices=1, precision="bf16-mixed",
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(mlp_module(hidden=[16]), datamodule=datamodule)
+    assert datamodule.train[0].is_cuda and datamodule.val[0].is_cuda
+    x, _ = next(iter(datamodule.train_dataloader()))
+    assert x.is_cuda and x.dtype == torch.float32
+
+
+@pytest.mark.slow
+def test_compiled_network_matches_the_plain_one_and_keeps_its_state_dict_keys():
+    torch.manual_seed(0)
+    plain = mlp_module(hidden=[32])
+    compiled = mlp_module(hidden=[32], compile=True)
+    compiled.load_state_dict(plain.state_dict())
+    assert list(compiled.state_dict()) == list(plain.state_dict())
+    x = torch.rand(8, 1, 28, 28)
+    torch.testing.assert_close(compiled(x), plain(x))
+
+
+class CountUpdates(L.Callback):
+    """Listens to a per-update hook, so the module must take Lightning's full update path."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_after_backward(self, trainer, module):
+        self.calls += 1
+
+
+def test_direct_updates_equal_lightning_hooked_updates_and_listeners_still_hear_them(data_dir):
+    direct, direct_trainer = fit_grouped(data_dir, k=4)
+    listener = CountUpdates()
+    hooked, hooked_trainer = fit_grouped(data_dir, k=4, callbacks=[listener])
+    assert direct._direct_updates and not hooked._direct_updates
+    assert listener.calls == hooked_trainer.global_step == direct_trainer.global_step == 2 * 10
+    for (name, a), b in zip(direct.state_dict().items(), hooked.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_hooks_are_silent_only_without_listeners_scalers_or_several_devices():
+    module = mlp_module(hidden=[4])
+    quiet = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    assert hooks_are_silent(quiet, module)
+    listening = L.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[CountUpdates()])
+    assert not hooks_are_silent(listening, module)
+    spawned = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False)
+    assert not hooks_are_silent(spawned, module)
+    double = L.Trainer(accelerator="cpu", devices=1, precision="64-true", logger=False)
+    assert not hooks_are_silent(double, module)

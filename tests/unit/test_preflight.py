@@ -1,0 +1,120 @@
+"""What is checked before any data is loaded: trainer settings and the multi-process guard."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf, open_dict
+
+from mlplab.cli.errors import user_message
+from mlplab.config.store import config_dir
+from mlplab.errors import ConfigError
+from mlplab.runtime.preflight import check_run, check_trainer, device_count, job_overrides, starts_processes
+from mlplab.runtime.threads import threads_per_job
+
+
+def trainer(**kwargs):
+    return OmegaConf.create({"accelerator": "cpu", "devices": 1, "max_epochs": 1, **kwargs})
+
+
+@pytest.mark.parametrize(("devices", "count"), [(1, 1), (2, 2), ("2", 2), ("0,1", 2), ([0, 1, 2], 3),
+                                                ("auto", None), (-1, None), ("-1", None)])
+def test_device_count(devices, count):
+    assert device_count(devices) == count
+
+
+@pytest.mark.parametrize(("settings", "multi"), [
+    ({}, False),
+    ({"strategy": "ddp", "devices": 2}, True),
+    ({"strategy": "ddp_spawn", "devices": 2}, True),
+    ({"strategy": "ddp", "devices": 1}, False),
+    ({"strategy": "ddp", "devices": 1, "num_nodes": 2}, True),
+    ({"strategy": "fsdp", "devices": 4}, True),
+    ({"strategy": "auto", "devices": "auto"}, True),  # Lightning may pick DDP over every device
+    ({"strategy": "auto", "devices": 2}, True),
+    ({"strategy": "auto", "devices": 1}, False),
+])
+def test_starts_processes(settings, multi):
+    assert starts_processes(trainer(**settings)) is multi
+
+
+def test_multi_process_trainer_is_fine_alone_and_refused_in_a_sweep():
+    ddp = trainer(strategy="ddp", devices=2)
+    check_trainer(ddp, multirun=False)
+    with pytest.raises(ConfigError, match="restart the whole sweep"):
+        check_trainer(ddp, multirun=True)
+
+
+@pytest.mark.parametrize(("epochs", "shown"), [(0, "0"), (-1, "-1"), (1.5, "1.5"), (None, "null")])
+def test_max_epochs_must_be_a_positive_whole_number(epochs, shown):
+    with pytest.raises(ConfigError, match=f"trainer.max_epochs={shown} "):
+        check_trainer(trainer(max_epochs=epochs), multirun=False)
+
+
+@pytest.mark.parametrize(("launcher", "cpus", "threads"), [
+    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2}, 2, 1),
+    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 2}, 16, 8),
+    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": -1}, 8, 1),
+    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": -2}, 8, 1),
+    ({"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 3}, 2, 1),
+    ({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+      "cpus_per_task": 3}, 16, 3),
+    ({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+      "cpus_per_task": None}, 16, None),
+    ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, 16, None),
+    (None, 16, None),
+])
+def test_threads_per_job(launcher, cpus, threads):
+    assert threads_per_job(OmegaConf.create(launcher) if launcher else None, cpus) == threads
+
+
+# The same check runs for every job of a sweep before it starts (PreflightCheck), and at the start
+# of a single run; tests/e2e/test_user_errors.py drives mlplab-train itself for a sample of these.
+@pytest.mark.parametrize(("override", "message"), [
+    ("optimizer.lr=0", "optimizer.lr=0 must be > 0"),
+    ("model.hidden=[0]", "model.hidden=[0] has 0; each value must be ≥ 1"),
+    ("model.hidden=[256,-5]", "model.hidden=[256,-5] has -5; each value must be ≥ 1"),
+    ("model.hidden=null", "model.hidden=null is not a list of integers"),
+    ("data.val_size=60000", "data.val_size=60000 must be in [0, 59999]"),
+    ("data.train_subset=0", "data.train_subset=0 must be in [1, 60000]"),
+    ("data.train_subset=70000", "data.train_subset=70000 must be in [1, 60000]"),
+    ("data.batch_size=-3", "data.batch_size=-3 must be ≥ 1"),
+    ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a whole number of epochs ≥ 1"),
+    ("activation.name=swish", "activation.name=swish is not one of relu, sigmoid, tanh, identity"),
+    ("model.name=cnn", "model.name=cnn is not one of scratch, concise"),
+    ("max_loss=-1", "max_loss=-1 must be > 0"),
+    ("regularizer.dropout=[0.1,0.2,0.3]", "has 3 values but the model has 1 hidden layers"),
+    ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
+    ("trainer.limit_train_batches=[1]", "trainer.limit_train_batches=[1] is not a number or null"),
+])
+def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
+    """Refused while Hydra merges the override (a wrong type) or by ``check_run`` (the rest)."""
+    with pytest.raises((ConfigError, ConfigCompositionException)) as err:  # noqa: PT012
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x", override])
+        check_run(cfg)
+    line = user_message(err.value)
+    assert line is not None and message in line and "\n" not in line and "e.g." in line or "test_ckpt" in line
+
+
+def with_sweep(cfg, *task):
+    """``cfg`` as a multirun launched with the overrides ``task`` sees it (compose takes no sweeps)."""
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = list(task)
+    return cfg
+
+
+def test_the_grid_expands_as_hydras_basic_sweeper_numbers_its_jobs():
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True)
+        grid = job_overrides(with_sweep(cfg, "regularizer.weight_decay=0,1e-3", "regularizer.dropout=0,0.5",
+                                        "optimizer.lr=0.2"))
+        globbed = job_overrides(with_sweep(cfg, "activation=glob(*)", "optimizer.lr=range(1,3)"))
+    assert grid == [
+        ["regularizer.weight_decay=0", "regularizer.dropout=0", "optimizer.lr=0.2"],
+        ["regularizer.weight_decay=0", "regularizer.dropout=0.5", "optimizer.lr=0.2"],
+        ["regularizer.weight_decay=0.001", "regularizer.dropout=0", "optimizer.lr=0.2"],
+        ["regularizer.weight_decay=0.001", "regularizer.dropout=0.5", "optimizer.lr=0.2"]]
+    # glob() over a group's options needs Hydra's config loader, which the check hands the parser
+    assert len(globbed) == 4 * 2 and ["activation=identity", "optimizer.lr=1"] in globbed

@@ -1,0 +1,162 @@
+"""The knobs beyond the chapter (d2l's later chapters): momentum/Nesterov and AdamW, learning-rate
+schedules, label smoothing and on-device augmentation. Each checked against its formula."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import mlp_module, write_fake_fashion_mnist
+
+from mlplab.config.schema import SCHEDULES
+from mlplab.data.augment import ShiftFlip
+from mlplab.data.fashion_mnist import FashionMNISTDataModule
+from mlplab.errors import ConfigError
+from mlplab.training.schedules import lr_factor
+
+# ---- schedules --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("schedule", "update", "epoch", "factor"), [
+    ({"name": "none"}, 50, 3, 1.0),
+    ({"name": "step", "step_size": 10, "gamma": 0.1}, 0, 9, 1.0),
+    ({"name": "step", "step_size": 10, "gamma": 0.1}, 0, 10, 0.1),
+    ({"name": "step", "step_size": 10, "gamma": 0.1}, 0, 25, 0.01),
+    ({"name": "cosine"}, 0, 0, 1.0),
+    ({"name": "cosine"}, 50, 0, 0.5),
+    ({"name": "cosine", "min_ratio": 0.1}, 100, 0, 0.1),
+    ({"name": "onecycle"}, 0, 0, 1 / 25),
+    ({"name": "onecycle"}, 30, 0, 1.0),  # the peak at pct_start = 0.3
+    ({"name": "onecycle"}, 65, 0, (1 / 25 / 1e4) + (1 - 1 / 25 / 1e4) / 2),  # half way down
+    ({"name": "onecycle"}, 100, 0, 1 / 25 / 1e4),
+])
+def test_schedule_factor_follows_its_formula(schedule, update, epoch, factor):
+    assert lr_factor(SCHEDULES[schedule["name"]].parse(schedule), update, 100, epoch) == pytest.approx(factor)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_fake_fashion_mnist(tmp_path_factory.mktemp("fake"), 100, 30)
+
+
+def fit(data_dir, epochs=2, **module_kwargs):
+    torch.manual_seed(0)
+    module = mlp_module(hidden=[16], **module_kwargs)
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20,
+                                        batches_per_step=4, download=False, check_counts=False)
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=datamodule)
+    return module, trainer
+
+
+def test_the_schedule_sets_the_learning_rate_of_every_update(data_dir):
+    module, trainer = fit(data_dir, lr=0.5, scheduler={"name": "cosine", "min_ratio": 0.0})
+    total = trainer.global_step
+    assert total == module._total_updates == 2 * 10  # 80 images, batch 8, 2 epochs
+    last_factor = (1 + math.cos(math.pi * (total - 1) / total)) / 2  # set before the last update
+    for group in trainer.optimizers[0].param_groups:
+        assert group["lr"] == pytest.approx(0.5 * last_factor)
+    assert trainer.callback_metrics["train/lr"] == pytest.approx(0.5 * last_factor)
+
+
+# ---- optimizers and label smoothing -----------------------------------------------------------
+
+def test_adamw_decays_weights_not_biases_and_sgd_takes_nesterov(data_dir):
+    adamw, trainer = fit(data_dir, epochs=1, name="concise", optimizer={"name": "adamw", "lr": 1e-3},
+                         weight_decay=0.01)
+    optimizer = trainer.optimizers[0]
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
+    assert all(p.dim() == 1 for p in optimizer.param_groups[1]["params"])  # the biases
+    _, trainer = fit(data_dir, epochs=1, momentum=0.9, nesterov=True)
+    group = trainer.optimizers[0].param_groups[0]
+    assert isinstance(trainer.optimizers[0], torch.optim.SGD)
+    assert group["nesterov"] and group["momentum"] == 0.9
+
+
+def test_nesterov_needs_sgd_with_momentum():
+    with pytest.raises(ConfigError, match=r"optimizer.nesterov=true needs optimizer.momentum > 0"):
+        mlp_module(nesterov=True, momentum=0.0)
+
+
+def test_label_smoothing_shapes_the_training_loss_only():
+    torch.manual_seed(0)
+    eps = 0.1
+    module = mlp_module(hidden=[8], label_smoothing=eps)
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    log_p = F.log_softmax(module(x), dim=1)
+    nll = F.nll_loss(log_p, y)
+    smoothed = (1 - eps) * nll + eps * (-log_p.mean(dim=1)).mean()  # target 1−ε+ε/K on y, ε/K elsewhere
+    assert module._step((x, y), "train").item() == pytest.approx(smoothed.item(), rel=1e-5)
+    assert module._step((x, y), "val").item() == pytest.approx(nll.item(), rel=1e-5)
+
+
+def test_label_smoothing_outside_0_1_is_refused():
+    with pytest.raises(ConfigError, match=r"regularizer.label_smoothing=1 must be in \[0, 1\)"):
+        mlp_module(label_smoothing=1.0)
+
+
+# ---- augmentation -----------------------------------------------------------------------------
+
+def shifted(image, dy, dx):
+    """``image`` moved by (dy, dx), the uncovered border zero: the formula, written the slow way."""
+    out = torch.zeros_like(image)
+    h, w = image.shape[-2:]
+    for i in range(h):
+        for j in range(w):
+            if 0 <= i - dy < h and 0 <= j - dx < w:
+                out[..., i, j] = image[..., i - dy, j - dx]
+    return out
+
+
+def test_shift_moves_each_image_by_at_most_s_pixels_with_a_black_border():
+    x = torch.rand(16, 1, 10, 10)
+    out = ShiftFlip(max_shift=2, flip=False)(x, torch.Generator().manual_seed(0))
+    moves = []
+    for a, b in zip(x, out, strict=True):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if torch.equal(shifted(a, dy, dx), b)]
+        assert matches, "not a shift of its image"
+        moves.append(matches[0])
+    assert len(set(moves)) > 3  # each image draws its own shift
+
+
+def test_flip_mirrors_about_half_the_images():
+    x = torch.rand(64, 1, 6, 6)
+    out = ShiftFlip(max_shift=0, flip=True)(x, torch.Generator().manual_seed(0))
+    mirrored = [torch.equal(b, a.flip(-1)) for a, b in zip(x, out, strict=True)]
+    kept = [torch.equal(b, a) for a, b in zip(x, out, strict=True)]
+    assert all(m or k for m, k in zip(mirrored, kept, strict=True))
+    assert 16 < sum(mirrored) < 48
+
+
+def batches(loader):
+    return [x.clone() for x, _ in loader]
+
+
+def same(first, second):
+    return all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_augmentation_touches_training_batches_only_and_follows_seed_and_epoch(data_dir):
+    def module(augment):
+        dm = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
+                                    batches_per_step=1,
+                                    check_counts=False, augment=augment)
+        dm.setup("fit")
+        return dm
+
+    plain, aug, again = module(False), module(True), module(True)
+    assert same(batches(plain.val_dataloader()), batches(aug.val_dataloader()))
+    assert same(batches(plain.test_dataloader()), batches(aug.test_dataloader()))
+    first = batches(aug.train_dataloader())
+    assert not same(batches(plain.train_dataloader()), first)
+    assert same(first, batches(again.train_dataloader()))  # the same seed, the same draws
+    loader = aug.train_dataloader()
+    loader.sampler.set_epoch(1)
+    assert not same(first, batches(loader))

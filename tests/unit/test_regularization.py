@@ -1,0 +1,83 @@
+"""Weight decay as a penalty and as SGD's weight_decay: the same step, weights only."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mlplab.config.schema import RegularizerSettings
+from mlplab.nets import build_net
+from mlplab.training.regularization import l2_penalty, param_groups, weight_l2_norm
+
+LR, LAM = 0.5, 0.1
+
+
+def make_model(name):
+    torch.manual_seed(0)
+    net = build_net(name, hidden=[32, 16], init_std=0.1)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.dim() == 1:
+                p.fill_(1.0)  # non-zero biases, so decaying them would show
+    return net
+
+
+def sgd_step(net, mode, lam, data_loss):
+    """One SGD step with weight decay λ applied either way."""
+    groups = param_groups(net, lam if mode == "optimizer" else 0.0)
+    opt = torch.optim.SGD(groups, lr=LR)
+    loss = data_loss(net)
+    if mode == "penalty":
+        loss = loss + l2_penalty(net, lam)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def cross_entropy(net):
+    torch.manual_seed(1)
+    x, y = torch.randn(32, 784), torch.randint(0, 10, (32,))
+    return F.cross_entropy(net(x), y)
+
+
+@pytest.mark.parametrize("name", ["scratch", "concise"])
+def test_penalty_and_optimizer_give_the_same_step(name):
+    net = make_model(name)
+    by_penalty = sgd_step(copy.deepcopy(net), "penalty", LAM, cross_entropy)
+    by_optimizer = sgd_step(copy.deepcopy(net), "optimizer", LAM, cross_entropy)
+    undecayed = sgd_step(copy.deepcopy(net), "penalty", 0.0, cross_entropy)
+    for a, b in zip(by_penalty, by_optimizer, strict=True):
+        torch.testing.assert_close(a, b)
+    weights = [(a, c) for a, c in zip(by_penalty, undecayed) if a.dim() >= 2]
+    assert weights and all(not torch.allclose(a, c) for a, c in weights)
+
+
+@pytest.mark.parametrize("mode", ["penalty", "optimizer"])
+@pytest.mark.parametrize("name", ["scratch", "concise"])
+def test_weights_shrink_and_biases_stay_without_data_gradient(name, mode):
+    net = make_model(name)
+    before = [p.detach().clone() for p in net.parameters()]
+    after = sgd_step(net, mode, LAM, lambda n: 0 * n(torch.randn(4, 784)).sum())
+    assert sum(p.dim() == 1 for p in before) == 3
+    for p0, p1 in zip(before, after, strict=True):
+        expected = p0 * (1 - LR * LAM) if p0.dim() >= 2 else p0
+        torch.testing.assert_close(p1, expected)
+
+
+@pytest.mark.parametrize("name", ["scratch", "concise"])
+def test_weight_l2_norm_over_weight_matrices(name):
+    net = make_model(name)
+    matrices = [p for p in net.parameters() if p.dim() == 2]
+    assert len(matrices) == 3
+    expected = torch.cat([w.flatten() for w in matrices]).norm()
+    torch.testing.assert_close(weight_l2_norm(net), expected)
+    torch.testing.assert_close(l2_penalty(net, LAM), LAM / 2 * expected**2)
+
+
+def test_auto_decay_mode_follows_the_book():
+    auto = RegularizerSettings()
+    assert auto.decay_mode("scratch") == "penalty" and auto.decay_mode("concise") == "optimizer"
+    assert RegularizerSettings(weight_decay_mode="optimizer").decay_mode("scratch") == "optimizer"
+    assert RegularizerSettings(weight_decay_mode="penalty").decay_mode("concise") == "penalty"

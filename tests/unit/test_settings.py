@@ -1,0 +1,156 @@
+"""The schema: every setting is declared once, and that declaration checks it (type, range,
+choices, the rules between settings), words the message (key, value, example), and feeds the
+HParams keys, the run names and --help."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from mlplab.config import schema
+from mlplab.config.settings import Range, Settings, matches, show, specs, type_name
+from mlplab.config.store import computing_overrides, config_dir, run_name, where_keys
+from mlplab.config.trainer import TrainerSettings, argument_docs
+from mlplab.errors import ConfigError
+
+
+@pytest.mark.parametrize(("kind", "values", "message"), [
+    (schema.SGDSettings, {"lr": 0}, "optimizer.lr=0 must be > 0; e.g. optimizer.lr=0.1"),
+    (schema.SGDSettings, {"lr": "fast"}, "optimizer.lr=fast is not a number; e.g. optimizer.lr=0.1"),
+    (schema.SGDSettings, {"momentum": -0.5}, "optimizer.momentum=-0.5 must be ≥ 0"),
+    (schema.SGDSettings, {"nesterov": True}, "optimizer.nesterov=true needs optimizer.momentum > 0"),
+    (schema.AdamWSettings, {"momentum": 0.9}, "optimizer.momentum is not a setting of AdamWSettings"),
+    (schema.ModelSettings, {"hidden": [0]}, "model.hidden=[0] has 0; each value must be ≥ 1"),
+    (schema.ModelSettings, {"hidden": [256, -5]}, "model.hidden=[256,-5] has -5; each value must be ≥ 1"),
+    (schema.ModelSettings, {"hidden": None}, "model.hidden=null is not a list of integers"),
+    (schema.ModelSettings, {"hidden": ["a"]}, "model.hidden=[a] is not a list of integers"),
+    (schema.ModelSettings, {"name": "cnn"}, "model.name=cnn is not one of scratch, concise"),
+    (schema.ActivationSettings, {"name": "swish"}, "activation.name=swish is not one of relu, sigmoid, tanh"),
+    (schema.RegularizerSettings, {"dropout": 1.0}, "regularizer.dropout=1 must be in [0, 1)"),
+    (schema.RegularizerSettings, {"dropout": [0.2, 1.5]}, "regularizer.dropout=[0.2,1.5] has 1.5"),
+    (schema.RegularizerSettings, {"dropout": "half"}, "regularizer.dropout=half is not a number or a list"),
+    (schema.RegularizerSettings, {"weight_decay": -0.1}, "regularizer.weight_decay=-0.1 must be ≥ 0"),
+    (schema.RegularizerSettings, {"label_smoothing": 1.0}, "regularizer.label_smoothing=1 must be in [0, 1)"),
+    (schema.RegularizerSettings, {"weight_decay_mode": "sometimes"},
+     "is not one of auto, penalty, optimizer"),
+    (schema.StepSchedule, {"step_size": 0}, "scheduler.step_size=0 must be ≥ 1"),
+    (schema.OneCycleSchedule, {"pct_start": 1.5}, "scheduler.pct_start=1.5 must be in (0, 1)"),
+    (schema.CosineSchedule, {"gamma": 0.5}, "scheduler.gamma is not a setting of CosineSchedule (its "
+                                           "settings: name, min_ratio); StepSchedule has it: scheduler=step"),
+    (schema.FashionMNISTSettings, {"val_size": 60000}, "data.val_size=60000 must be in [0, 59999]"),
+    (schema.FashionMNISTSettings, {"batch_size": 1.5}, "data.batch_size=1.5 is not an integer"),
+    (schema.FashionMNISTSettings, {"train_subset": 0}, "data.train_subset=0 must be in [1, 60000]"),
+    (schema.FashionMNISTSettings, {"augment_shift": 9}, "data.augment_shift=9 must be in [0, 8]"),
+    (schema.PolynomialSettings, {"num_features": 21}, "data.num_features=21 exceeds data.max_degree=20"),
+    (schema.HighDimLinearSettings, {"noise": -1.0}, "data.noise=-1 must be ≥ 0"),
+    (schema.RunSettings, {"max_loss": -1}, "max_loss=-1 must be > 0"),
+    (schema.RunSettings, {"test_ckpt": "first"}, "test_ckpt=first is not one of best, last"),
+    (TrainerSettings, {"max_epochs": 0}, "trainer.max_epochs=0 must be a whole number of epochs ≥ 1"),
+    (TrainerSettings, {"max_epochs": 10, "limit_train_batches": "abc"},
+     "trainer.limit_train_batches=abc is not a number or null"),
+    (TrainerSettings, {"max_epochs": 10, "precision": "17"}, "trainer.precision=17 is not one of"),
+])
+def test_a_bad_value_is_refused_in_one_line_naming_key_value_and_example(kind, values, message):
+    with pytest.raises(ConfigError) as err:
+        kind.parse(values)
+    text = str(err.value)
+    assert message in text and "\n" not in text
+    assert "e.g." in text or "its settings" in text or "exceeds" in text
+
+
+def test_dropout_takes_one_value_or_one_per_hidden_layer():
+    regularizer = schema.RegularizerSettings(dropout=[0.2, 0.5])
+    assert regularizer.probabilities(2) == [0.2, 0.5]
+    assert schema.RegularizerSettings(dropout=0.3).probabilities(3) == [0.3, 0.3, 0.3]
+    with pytest.raises(ConfigError, match=r"regularizer.dropout=\[0.2,0.5\] has 2 values but the model "
+                                          r"has 1 hidden layers"):
+        schema.ModuleSettings.parse(regularizer={"dropout": [0.2, 0.5]})
+
+
+def test_every_declared_setting_has_help_a_valid_default_and_an_example():
+    for kind in Settings.kinds():
+        for spec in specs(kind):
+            assert spec.help and not spec.help.endswith(" "), (kind, spec.name)
+            assert spec.shown_example not in ("", "…"), (kind, spec.name)
+            if spec.default not in (None, "???") and not str(spec.default).startswith("${"):
+                assert matches(spec.default, spec.type), (kind, spec.name, spec.default)
+                if spec.within is not None and not isinstance(spec.default, list):
+                    assert spec.default in spec.within, (kind, spec.name)
+
+
+def test_defaults_of_every_group_pass_their_own_checks():
+    for kind in [*schema.OPTIMIZERS.values(), *schema.SCHEDULES.values(), *schema.DATA.values(),
+                 schema.ModelSettings, schema.ActivationSettings, schema.RegularizerSettings,
+                 schema.RunSettings, schema.MonitorSettings]:
+        assert isinstance(kind(), Settings)
+
+
+def test_the_trainer_schema_is_lightnings_signature():
+    import inspect
+
+    import lightning as L
+
+    arguments = set(inspect.signature(L.Trainer.__init__).parameters) - {"self", "logger", "callbacks",
+                                                                          "plugins"}
+    declared = {spec.name for spec in specs(TrainerSettings)}
+    assert declared == arguments
+    by_name = {spec.name: spec for spec in specs(TrainerSettings)}
+    assert by_name["max_steps"].default == -1 and by_name["accumulate_grad_batches"].default == 1
+    assert by_name["precision"].shown_example == "32-true"  # Lightning's documented default
+    docs = argument_docs("Args:\n    a: First. Second.\n        More.\n    b: Only")
+    assert docs == {"a": "First. Second. More.", "b": "Only"}
+
+
+@pytest.mark.parametrize(("value", "kind", "ok"), [
+    (3, float, True), (True, float, False), (True, bool, True), (3.5, int, False),
+    ([1, 2], list[int], True), ([1, "a"], list[int], False), (None, int | None, True),
+    (0.5, float | list[float], True), ([0.5], float | list[float], True), ("x", float | list[float], False),
+])
+def test_matches_follows_the_declared_type(value, kind, ok):
+    assert matches(value, kind) is ok
+
+
+def test_ranges_and_values_read_as_on_the_command_line():
+    assert str(Range(0, low_open=True)) == "> 0" and Range(0, 1, high_open=True).describe() == "in [0, 1)"
+    assert 0 not in Range(0, low_open=True) and 1 not in Range(0, 1, high_open=True)
+    assert float("nan") not in Range(0)
+    assert [show(v) for v in ([256, 256], None, True, 0.1, "x")] == ["[256,256]", "null", "true", "0.1", "x"]
+    assert type_name(list[int]) == "a list of integers" and type_name(int | None) == "an integer or null"
+
+
+def test_where_settings_stay_out_of_run_names_and_resume_matching():
+    assert {"data.data_dir", "data.debian_dir", "data.download", "ckpt_path"} <= where_keys()
+    overrides = ["regularizer.dropout=0.5", "data.data_dir=/x", "ckpt_path=last", "paths.log_dir=/l",
+                 "optimizer.lr=0.2"]
+    assert computing_overrides(overrides) == ["optimizer.lr=0.2", "regularizer.dropout=0.5"]
+    assert run_name(overrides) == "optimizer.lr=0.2,regularizer.dropout=0.5"
+
+
+@pytest.mark.parametrize("group", ["model", "regularizer", "optimizer", "scheduler", "data"])
+def test_presets_name_only_what_they_change(group):
+    """A preset that repeats a schema default would be a second declaration of that setting."""
+    for preset in sorted((Path(config_dir()) / group).glob("*.yaml")):
+        values = yaml.safe_load(preset.read_text()) or {}
+        values = values.get(group, values)  # @package _global_ presets nest their group
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose("train", overrides=[f"{group}={preset.stem}"])
+        kind = OmegaConf.get_type(cfg[group])
+        defaults = {spec.name: spec.default for spec in specs(kind)}
+        for key, value in values.items():
+            if key in defaults and key != "name":
+                assert value != defaults[key], f"{preset}: {key}: {value} is the schema's default"
+
+
+def test_compose_types_every_group_against_the_schema():
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=["optimizer=adamw", "scheduler=step", "data=polynomial"])
+    assert dataclasses.is_dataclass(schema.TrainConfig)
+    assert OmegaConf.get_type(cfg.optimizer) is schema.AdamWSettings
+    assert OmegaConf.get_type(cfg.scheduler) is schema.StepSchedule
+    assert OmegaConf.get_type(cfg.data) is schema.PolynomialSettings
+    assert OmegaConf.get_type(cfg.trainer) is TrainerSettings
