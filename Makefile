@@ -40,10 +40,10 @@ tensorboard: $(INSTALLED)
 	$(BIN)/tensorboard --logdir logs
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
 
 clean:
 	rm -rf logs .pytest_cache
 
 bench: setup
-	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python -m benchmarks $(ARGS)

@@ -1,0 +1,93 @@
+"""``python -m benchmarks``: run (a), (b), (c) [(c')] and (d)/(e), print the table, write the JSON.
+
+    python -m benchmarks [--device cpu|cuda] [--repeats 3] [--epochs 3] [--out benchmark.json]
+                         [--data-dir data] [--compile] [--skip-whole] [--seed 42]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.common import BATCH_SIZE, D2L_WORKERS, LR, pick_device, raw_files
+from benchmarks.d2l import run_d2l
+from benchmarks.lightning_fit import run_mlplab
+from benchmarks.raw import run_raw
+from benchmarks.report import environment, format_report, goals, pipeline_ratios, pipeline_results, same_init
+from benchmarks.whole import run_whole
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="How fast mlplab trains d2l 4.2, next to the d2l pipeline and a raw in-memory loop.")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each pipeline (default 3)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
+    parser.add_argument("--out", type=Path, default=Path("benchmark.json"), help="the JSON report")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="holds FashionMNIST/raw")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time (c') mlplab with model.compile=true (torch.compile)")
+    parser.add_argument("--skip-whole", action="store_true", help="skip (d) and (e), the subprocesses")
+    parser.add_argument("--seed", type=int, default=42, help="init and batch order (mlplab's default)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.epochs < 1:
+        parser.error("--repeats and --epochs must be at least 1")
+    return args
+
+
+def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: int,
+                  seed: int, compiled: bool = False) -> dict[str, dict[str, Any]]:
+    """(a), (b), (c) [and (c')] interleaved per repeat, so machine noise falls on all alike."""
+    pipelines: dict[str, Callable[..., dict[str, Any]]] = {
+        "d2l": run_d2l, "raw": run_raw, "mlplab": run_mlplab}
+    if compiled:
+        pipelines["mlplab_compiled"] = functools.partial(run_mlplab, extra=("model.compile=true",))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pipelines}
+    for _ in range(repeats):
+        for name, run in pipelines.items():
+            runs[name].append(run(data_dir, device, epochs, seed))
+    return pipeline_results(runs)
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything the report holds: settings, environment, pipelines, ratios, whole runs, goals."""
+    device, data_dir = pick_device(args.device), args.data_dir.resolve()
+    raw_files(data_dir)  # a missing data set stops us here, not after minutes of other pipelines
+    start = time.perf_counter()
+    report: dict[str, Any] = {
+        "settings": {"repeats": args.repeats, "epochs": args.epochs, "seed": args.seed,
+                     "data_dir": str(data_dir), "batch_size": BATCH_SIZE, "lr": LR,
+                     "d2l_workers": D2L_WORKERS, "model": "ScratchMLP 784-256-10 relu"},
+        "environment": environment(device)}
+    pipelines = run_pipelines(data_dir, device, args.repeats, args.epochs, args.seed, args.compile)
+    report["pipelines"] = pipelines
+    report["same_init"] = same_init(pipelines)
+    report["ratios"] = pipeline_ratios(pipelines)
+    if not args.skip_whole:
+        report["whole"] = run_whole(data_dir, device, args.repeats)
+    report["goals"] = goals(report)
+    report["total_seconds"] = time.perf_counter() - start
+    report["load_average_at_end"] = os.getloadavg()  # 1, 5, 15 min: other users' load on this machine
+    return report
+
+
+def main() -> None:
+    args = parse_args()
+    report = benchmark(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(format_report(report))
+    print(f"report written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

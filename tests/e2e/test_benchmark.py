@@ -1,0 +1,77 @@
+"""The benchmarks package: its pure helpers (benchmarks.report), and one tiny run of
+``python -m benchmarks`` end to end (a check of the report's shape and arithmetic, not of any timing)."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import sys
+
+import pytest
+from helpers import REPO
+
+from benchmarks import report
+
+GOAL_NAMES = ("mlplab/raw", "d2l/mlplab", "whole mlplab/raw", "RSS delta MB")
+
+
+def test_summarize_gives_median_min_max():
+    assert report.summarize([3.0, 1.0, 10.0, 2.0]) == {"median": 2.5, "min": 1.0, "max": 10.0}
+    assert report.summarize([4.0]) == {"median": 4.0, "min": 4.0, "max": 4.0}
+    assert report.flatten([[1.0, 2.0], [3.0]]) == [1.0, 2.0, 3.0]
+
+
+def test_ratio_is_none_when_a_side_is_missing():
+    assert report.ratio(3.0, 2.0) == 1.5
+    assert report.ratio(None, 2.0) is None
+    assert report.ratio(1.0, None) is None
+    assert report.ratio(1.0, 0.0) is None
+
+
+def test_check_goal_pass_fail_skip():
+    assert report.check_goal("a", 1.25, "<=", 1.25)["status"] == "PASS"  # the limit itself passes
+    assert report.check_goal("a", 1.26, "<=", 1.25)["status"] == "FAIL"
+    assert report.check_goal("b", 8.0, ">=", 8.0)["status"] == "PASS"
+    assert report.check_goal("b", 7.9, ">=", 8.0)["status"] == "FAIL"
+    assert report.check_goal("c", None, "<=", 2.0) == {"name": "c", "value": None, "op": "<=",
+                                                      "limit": 2.0, "status": "SKIP"}
+
+
+def test_goals_read_the_report():
+    numbers = {"ratios": {"mlplab/raw": 1.1, "d2l/mlplab": 5.0},
+               "whole": {"ratio": 2.5, "rss_delta_mb": 120.0}}
+    statuses = {g["name"]: g["status"] for g in report.goals(numbers)}
+    assert statuses == {"mlplab/raw": "PASS", "d2l/mlplab": "FAIL", "whole mlplab/raw": "FAIL",
+                        "RSS delta MB": "PASS"}
+    without_whole = {g["name"]: g["status"] for g in report.goals({"ratios": numbers["ratios"]})}
+    assert without_whole["whole mlplab/raw"] == without_whole["RSS delta MB"] == "SKIP"
+
+
+@pytest.mark.slow
+@pytest.mark.dataset
+def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
+    out = tmp_path / "b.json"
+    command = [sys.executable, "-m", "benchmarks", "--repeats", "1", "--epochs", "1", "--skip-whole",
+               "--out", str(out), "--data-dir", str(REPO / "data")]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = json.loads(out.read_text())
+    pipes = written["pipelines"]
+    assert set(pipes) == {"d2l", "raw", "mlplab"}
+    for name, pipe in pipes.items():
+        times = report.flatten(pipe["epoch_seconds"])
+        assert len(times) == 1 and times[0] > 0, name
+        assert pipe["median"] == pytest.approx(statistics.median(times)), name
+        assert 0.5 < pipe["test_acc"][0] <= 1.0, name  # one epoch of d2l 4.2 reaches ~0.75
+    assert written["same_init"] is True
+    ratios = written["ratios"]
+    assert ratios["mlplab/raw"] == pytest.approx(pipes["mlplab"]["median"] / pipes["raw"]["median"])
+    assert ratios["d2l/mlplab"] == pytest.approx(pipes["d2l"]["median"] / pipes["mlplab"]["median"])
+    assert "whole" not in written
+    goals = result.stdout[result.stdout.rindex("goals:"):]
+    for name in GOAL_NAMES:
+        assert re.search(rf"^\s+(PASS|FAIL|SKIP)\s+{re.escape(name)}\s", goals, re.M), name
+    assert "median s" in result.stdout and "(c) mlplab: Lightning fit" in result.stdout
+
