@@ -50,7 +50,7 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("optimizer.lr=fast", "optimizer.lr=fast is not a number; e.g. optimizer.lr=0.1"),
+    ("optimizer.lr=fast", "optimizer.lr=fast is not a number or a Tensor; e.g. optimizer.lr=0.001"),
     ("model.hidden=[a]", "model.hidden=[a] is not a list of integers; e.g. model.hidden=[256,256]"),
     ("data.batch_size=1.5", "data.batch_size=1.5 is not an integer; e.g. data.batch_size=256"),
     ("trainer.max_epochs=x", "trainer.max_epochs=x is not an integer or null; e.g. trainer.max_epochs="),
@@ -59,13 +59,21 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("regularizer.dropout=[0.2,0.5]", "has 2 values but the model has 1 hidden layers"),
     ("regularizer.weight_decay=-0.001", "regularizer.weight_decay=-0.001 must be ≥ 0"),
     ("model.hidden=256", "model.hidden=256 is not a list of integers"),
-    ("optimizer.lr=-1", "optimizer.lr=-1 must be > 0"),
+    ("optimizer.lr=-1", "optimizer.lr=-1 must be > 0 (an update must move the weights); e.g. "
+                        "optimizer.lr=0.1"),
+    ("optimizer.nesterov=true", "optimizer: Nesterov momentum requires a momentum and zero dampening"),
+    ("optimizer.weight_decay=0.1", "λ is regularizer.weight_decay, which decays the weights, not the biases"),
+    ("optimizer=any", "optimizer._target_ is required: the torch.optim.Optimizer class to use"),
     ("data.val_size=-5", "data.val_size=-5 must be in [0, 59999]"),
     ("data.batch_size=0", "data.batch_size=0 must be ≥ 1"),
     ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
     ("test_ckpt=first", "test_ckpt=first is not one of best, last; e.g. test_ckpt=best"),
-    ("scheduler.gamma=0.5", "scheduler.gamma is not a setting of NoSchedule"),
-    ("optimizer=adamw optimizer.momentum=0.9", "optimizer.momentum is not a setting of AdamWSettings"),
+    ("scheduler.gamma=0.5", "Could not override 'scheduler.gamma'. To append to your config use "
+                            "+scheduler.gamma"),
+    ("scheduler=cosine scheduler.gamma=0.5", "scheduler.gamma is not a setting of Cosine (its settings: "
+                                             "interval"),
+    ("optimizer=adamw optimizer.momentum=0.9", "optimizer.momentum is not a setting of AdamW (its "
+                                               "settings: lr"),
     ("data.nonsense=1", "data.nonsense is not a setting of FashionMNISTSettings"),
     ("model.hidden=[256", "no viable alternative at input '[256'"),
 ])
@@ -80,7 +88,8 @@ def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, me
 def test_the_installed_command_gives_the_same_line_and_keeps_the_traceback_on_request(tmp_path, cli):
     result = cli("mlplab-train", "optimizer.lr=fast", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: optimizer.lr=fast is not a number; e.g. optimizer.lr=0.1"
+    assert result.stderr.strip() == ("error: optimizer.lr=fast is not a number or a Tensor; e.g. "
+                                     "optimizer.lr=0.001")
     full = cli("mlplab-train", "optimizer.lr=fast", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert full.returncode != 0 and "Traceback" in full.stderr and "optimizer.lr" in full.stderr
 

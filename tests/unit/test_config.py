@@ -28,6 +28,11 @@ def compose_train(tmp_path, *overrides: str):
                                      *overrides])
 
 
+ANY_CLASS = {"optimizer": ("optimizer._target_=torch.optim.RMSprop", "+optimizer.alpha=0.9"),
+             "scheduler": ("scheduler._target_=torch.optim.lr_scheduler.ExponentialLR",
+                           "+scheduler.gamma=0.9")}
+
+
 def test_every_group_has_its_options():
     assert options("model") == ["concise", "scratch"]
     assert options("activation") == ["identity", "relu", "sigmoid", "tanh"]
@@ -39,7 +44,8 @@ def test_every_group_has_its_options():
                                    "callbacks", "experiment", "debug", "data"])
 def test_group_option_builds_data_module_and_trainer(group, tmp_path):
     for option in options(group):
-        cfg = compose_train(tmp_path, f"{group}={option}")
+        named = ANY_CLASS.get(group, ()) if option == "any" else ()  # optimizer=any: name a class
+        cfg = compose_train(tmp_path, f"{group}={option}", *named)
         datamodule, module, trainer = build(cfg)
         assert isinstance(datamodule, L.LightningDataModule)
         assert isinstance(module, MLPModule)

@@ -11,30 +11,48 @@ import torch
 import torch.nn.functional as F
 from helpers import mlp_module, write_fake_fashion_mnist
 
-from mlplab.config.schema import SCHEDULES
+from mlplab.config.schema import scheduler_settings
+from mlplab.config.signature import locate
 from mlplab.data.augment import ShiftFlip
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
 from mlplab.errors import ConfigError
-from mlplab.training.schedules import lr_factor
 
 # ---- schedules --------------------------------------------------------------------------------
 
+COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedules.OneCycle"
 
-@pytest.mark.parametrize(("schedule", "update", "epoch", "factor"), [
-    ({"name": "none"}, 50, 3, 1.0),
-    ({"name": "step", "step_size": 10, "gamma": 0.1}, 0, 9, 1.0),
-    ({"name": "step", "step_size": 10, "gamma": 0.1}, 0, 10, 0.1),
-    ({"name": "step", "step_size": 10, "gamma": 0.1}, 0, 25, 0.01),
-    ({"name": "cosine"}, 0, 0, 1.0),
-    ({"name": "cosine"}, 50, 0, 0.5),
-    ({"name": "cosine", "min_ratio": 0.1}, 100, 0, 0.1),
-    ({"name": "onecycle"}, 0, 0, 1 / 25),
-    ({"name": "onecycle"}, 30, 0, 1.0),  # the peak at pct_start = 0.3
-    ({"name": "onecycle"}, 65, 0, (1 / 25 / 1e4) + (1 - 1 / 25 / 1e4) / 2),  # half way down
-    ({"name": "onecycle"}, 100, 0, 1 / 25 / 1e4),
+
+def learning_rates(target: str, steps: int, **kwargs) -> list[float]:
+    """The learning rate of updates 0 … steps − 1 under the scheduler ``target`` (base lr 1)."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = locate(target)(optimizer, **kwargs)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+@pytest.mark.parametrize(("target", "kwargs", "update", "factor"), [
+    (COSINE, {"total_steps": 100}, 0, 1.0),
+    (COSINE, {"total_steps": 100}, 50, 0.5),
+    (COSINE, {"total_steps": 100, "min_ratio": 0.1}, 100, 0.1),
+    (ONECYCLE, {"total_steps": 100}, 0, 1 / 25),
+    (ONECYCLE, {"total_steps": 100}, 30, 1.0),  # the peak at pct_start = 0.3
+    (ONECYCLE, {"total_steps": 100}, 65, (1 / 25 / 1e4) + (1 - 1 / 25 / 1e4) / 2),  # half way down
+    (ONECYCLE, {"total_steps": 100}, 100, 1 / 25 / 1e4),
+    ("torch.optim.lr_scheduler.StepLR", {"step_size": 10}, 9, 1.0),  # the step preset, per epoch
+    ("torch.optim.lr_scheduler.StepLR", {"step_size": 10}, 10, 0.1),
+    ("torch.optim.lr_scheduler.StepLR", {"step_size": 10}, 25, 0.01),
 ])
-def test_schedule_factor_follows_its_formula(schedule, update, epoch, factor):
-    assert lr_factor(SCHEDULES[schedule["name"]].parse(schedule), update, 100, epoch) == pytest.approx(factor)
+def test_schedule_follows_its_formula(target, kwargs, update, factor):
+    assert learning_rates(target, update + 1, **kwargs)[update] == pytest.approx(factor)
+
+
+def test_a_schedule_over_no_updates_is_refused():
+    with pytest.raises(ConfigError, match=r"scheduler: total_steps=0: the number of updates"):
+        scheduler_settings({"_target_": COSINE, "total_steps": 0})
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +60,11 @@ def data_dir(tmp_path_factory):
     return write_fake_fashion_mnist(tmp_path_factory.mktemp("fake"), 100, 30)
 
 
-def fit(data_dir, epochs=2, **module_kwargs):
+def fit(data_dir, epochs=2, group=4, **module_kwargs):
     torch.manual_seed(0)
     module = mlp_module(hidden=[16], **module_kwargs)
     datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20,
-                                        batches_per_step=4, download=False, check_counts=False)
+                                        batches_per_step=group, download=False, check_counts=False)
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0)
@@ -54,21 +72,23 @@ def fit(data_dir, epochs=2, **module_kwargs):
     return module, trainer
 
 
-def test_the_schedule_sets_the_learning_rate_of_every_update(data_dir):
-    module, trainer = fit(data_dir, lr=0.5, scheduler={"name": "cosine", "min_ratio": 0.0})
+@pytest.mark.parametrize("group", [4, 1])  # grouped steps, Lightning's loop
+def test_the_schedule_sets_the_learning_rate_of_every_update(data_dir, group):
+    module, trainer = fit(data_dir, group=group, lr=0.5, scheduler={"_target_": COSINE, "interval": "step"})
     total = trainer.global_step
-    assert total == module._total_updates == 2 * 10  # 80 images, batch 8, 2 epochs
+    assert module.loop["name"] == ("grouped" if group > 1 else "lightning")
+    assert total == module.total_updates() == 2 * 10  # 80 images, batch 8, 2 epochs
     last_factor = (1 + math.cos(math.pi * (total - 1) / total)) / 2  # set before the last update
-    for group in trainer.optimizers[0].param_groups:
-        assert group["lr"] == pytest.approx(0.5 * last_factor)
     assert trainer.callback_metrics["train/lr"] == pytest.approx(0.5 * last_factor)
+    for param_group in trainer.optimizers[0].param_groups:  # stepped once more after it
+        assert param_group["lr"] == pytest.approx(0.5 * (1 + math.cos(math.pi)) / 2, abs=1e-12)
 
 
 # ---- optimizers and label smoothing -----------------------------------------------------------
 
 def test_adamw_decays_weights_not_biases_and_sgd_takes_nesterov(data_dir):
-    adamw, trainer = fit(data_dir, epochs=1, name="concise", optimizer={"name": "adamw", "lr": 1e-3},
-                         weight_decay=0.01)
+    adamw, trainer = fit(data_dir, epochs=1, name="concise",
+                         optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3}, weight_decay=0.01)
     optimizer = trainer.optimizers[0]
     assert isinstance(optimizer, torch.optim.AdamW)
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
@@ -79,9 +99,11 @@ def test_adamw_decays_weights_not_biases_and_sgd_takes_nesterov(data_dir):
     assert group["nesterov"] and group["momentum"] == 0.9
 
 
-def test_nesterov_needs_sgd_with_momentum():
-    with pytest.raises(ConfigError, match=r"optimizer.nesterov=true needs optimizer.momentum > 0"):
+def test_torchs_own_checks_speak_before_any_data_loads():
+    with pytest.raises(ConfigError, match=r"optimizer: Nesterov momentum requires a momentum"):
         mlp_module(nesterov=True, momentum=0.0)
+    with pytest.raises(ConfigError, match=r"optimizer.lr=0 must be > 0"):
+        mlp_module(lr=0.0)
 
 
 def test_label_smoothing_shapes_the_training_loss_only():

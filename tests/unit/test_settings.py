@@ -14,17 +14,28 @@ from omegaconf import OmegaConf
 
 from mlplab.config import schema
 from mlplab.config.settings import Range, Settings, matches, show, specs, type_name
+from mlplab.config.signature import argument_docs
 from mlplab.config.store import computing_overrides, config_dir, run_name, where_keys
-from mlplab.config.trainer import TrainerSettings, argument_docs
+from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
+
+OPTIMIZER, SCHEDULER = schema.optimizer_settings, schema.scheduler_settings
+COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedules.OneCycle"
 
 
 @pytest.mark.parametrize(("kind", "values", "message"), [
-    (schema.SGDSettings, {"lr": 0}, "optimizer.lr=0 must be > 0; e.g. optimizer.lr=0.1"),
-    (schema.SGDSettings, {"lr": "fast"}, "optimizer.lr=fast is not a number; e.g. optimizer.lr=0.1"),
-    (schema.SGDSettings, {"momentum": -0.5}, "optimizer.momentum=-0.5 must be ≥ 0"),
-    (schema.SGDSettings, {"nesterov": True}, "optimizer.nesterov=true needs optimizer.momentum > 0"),
-    (schema.AdamWSettings, {"momentum": 0.9}, "optimizer.momentum is not a setting of AdamWSettings"),
+    (OPTIMIZER, {"lr": 0}, "optimizer.lr=0 must be > 0 (an update must move the weights); e.g. "
+                           "optimizer.lr=0.1"),
+    (OPTIMIZER, {"lr": "fast"}, "optimizer.lr=fast is not a number or a Tensor; e.g. "
+                                "optimizer.lr=0.001"),
+    (OPTIMIZER, {"momentum": -0.5}, "optimizer: Invalid momentum value: -0.5 (torch.optim.SGD)"),
+    (OPTIMIZER, {"nesterov": True}, "optimizer: Nesterov momentum requires a momentum and zero dampening"),
+    (OPTIMIZER, {"_target_": "torch.optim.AdamW", "momentum": 0.9},
+     "optimizer.momentum is not a setting of AdamW (its settings: lr, betas"),
+    (OPTIMIZER, {"weight_decay": 0.1}, "; λ is regularizer.weight_decay, which decays the weights"),
+    (OPTIMIZER, {"_target_": "torch.optim.Nope"},
+     "optimizer._target_=torch.optim.Nope is not an importable torch.optim.Optimizer; e.g. "
+     "optimizer._target_=torch.optim.SGD"),
     (schema.ModelSettings, {"hidden": [0]}, "model.hidden=[0] has 0; each value must be ≥ 1"),
     (schema.ModelSettings, {"hidden": [256, -5]}, "model.hidden=[256,-5] has -5; each value must be ≥ 1"),
     (schema.ModelSettings, {"hidden": None}, "model.hidden=null is not a list of integers"),
@@ -38,10 +49,13 @@ from mlplab.errors import ConfigError
     (schema.RegularizerSettings, {"label_smoothing": 1.0}, "regularizer.label_smoothing=1 must be in [0, 1)"),
     (schema.RegularizerSettings, {"weight_decay_mode": "sometimes"},
      "is not one of auto, penalty, optimizer"),
-    (schema.StepSchedule, {"step_size": 0}, "scheduler.step_size=0 must be ≥ 1"),
-    (schema.OneCycleSchedule, {"pct_start": 1.5}, "scheduler.pct_start=1.5 must be in (0, 1)"),
-    (schema.CosineSchedule, {"gamma": 0.5}, "scheduler.gamma is not a setting of CosineSchedule (its "
-                                           "settings: name, min_ratio); StepSchedule has it: scheduler=step"),
+    (SCHEDULER, {"_target_": "torch.optim.lr_scheduler.StepLR"}, "scheduler.step_size=null is required by "
+                                                                "StepLR; e.g. scheduler.step_size=1"),
+    (SCHEDULER, {"_target_": ONECYCLE, "pct_start": 1.5}, "scheduler: pct_start=1.5 must be in (0, 1)"),
+    (SCHEDULER, {"_target_": COSINE, "gamma": 0.5}, "scheduler.gamma is not a setting of Cosine (its "
+                                                   "settings: interval, monitor, total_steps, min_ratio)"),
+    (SCHEDULER, {"_target_": COSINE, "interval": "batch"},
+     "scheduler.interval=batch is not one of step, epoch"),
     (schema.FashionMNISTSettings, {"val_size": 60000}, "data.val_size=60000 must be in [0, 59999]"),
     (schema.FashionMNISTSettings, {"batch_size": 1.5}, "data.batch_size=1.5 is not an integer"),
     (schema.FashionMNISTSettings, {"train_subset": 0}, "data.train_subset=0 must be in [1, 60000]"),
@@ -57,10 +71,11 @@ from mlplab.errors import ConfigError
 ])
 def test_a_bad_value_is_refused_in_one_line_naming_key_value_and_example(kind, values, message):
     with pytest.raises(ConfigError) as err:
-        kind.parse(values)
+        kind(values) if kind in (OPTIMIZER, SCHEDULER) else kind.parse(values)
     text = str(err.value)
     assert message in text and "\n" not in text
-    assert "e.g." in text or "its settings" in text or "exceeds" in text
+    assert "e.g." in text or "its settings" in text or "exceeds" in text or text.startswith(("optimizer:",
+                                                                                             "scheduler:"))
 
 
 def test_dropout_takes_one_value_or_one_per_hidden_layer():
@@ -84,10 +99,15 @@ def test_every_declared_setting_has_help_a_valid_default_and_an_example():
 
 
 def test_defaults_of_every_group_pass_their_own_checks():
-    for kind in [*schema.OPTIMIZERS.values(), *schema.SCHEDULES.values(), *schema.DATA.values(),
-                 schema.ModelSettings, schema.ActivationSettings, schema.RegularizerSettings,
-                 schema.RunSettings, schema.MonitorSettings]:
+    for kind in [*schema.DATA.values(), schema.ModelSettings, schema.ActivationSettings,
+                 schema.RegularizerSettings, schema.RunSettings, schema.MonitorSettings]:
         assert isinstance(kind(), Settings)
+    for group, presets in schema.TORCH_PRESETS.items():  # each preset's class builds with its values
+        for option, target in presets.items():
+            values = {"_target_": target, **schema.preset(group, option)}
+            parse = schema.optimizer_settings if group == "optimizer" else schema.scheduler_settings
+            settings = parse(values)
+            assert type(settings) is schema.preset_class(group, option)
 
 
 def test_the_trainer_schema_is_lightnings_signature():
@@ -135,6 +155,8 @@ def test_where_settings_stay_out_of_run_names_and_resume_matching():
 def test_presets_name_only_what_they_change(group):
     """A preset that repeats a schema default would be a second declaration of that setting."""
     for preset in sorted((Path(config_dir()) / group).glob("*.yaml")):
+        if preset.stem in ("any", "none"):  # a class named on the command line; no settings
+            continue
         values = yaml.safe_load(preset.read_text()) or {}
         values = values.get(group, values)  # @package _global_ presets nest their group
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
@@ -150,7 +172,7 @@ def test_compose_types_every_group_against_the_schema():
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=["optimizer=adamw", "scheduler=step", "data=polynomial"])
     assert dataclasses.is_dataclass(schema.TrainConfig)
-    assert OmegaConf.get_type(cfg.optimizer) is schema.AdamWSettings
-    assert OmegaConf.get_type(cfg.scheduler) is schema.StepSchedule
+    assert OmegaConf.get_type(cfg.optimizer) is schema.preset_class("optimizer", "adamw")
+    assert OmegaConf.get_type(cfg.scheduler) is schema.preset_class("scheduler", "step")
     assert OmegaConf.get_type(cfg.data) is schema.PolynomialSettings
     assert OmegaConf.get_type(cfg.trainer) is TrainerSettings

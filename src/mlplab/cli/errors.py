@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
-from hydra.errors import MissingConfigException, OverrideParseException
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
@@ -68,7 +68,8 @@ def user_message(err: BaseException) -> str | None:
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):
             return " ".join(str(cause).split())
-    return None
+    hydra = [cause for cause in causes(err) if isinstance(cause, ConfigCompositionException)]
+    return " ".join(str(hydra[0]).split()) if hydra else None  # Hydra's own words, on one line
 
 
 def fail(message: str, code: int = USER_EXIT, then: str | None = None) -> NoReturn:

@@ -37,7 +37,7 @@ def row(key: str, spec: Spec) -> str:
 def sections(schema: type) -> list[tuple[str, type[Settings]]]:
     """(title, settings class) in the order of ``schema``'s fields: the top-level keys first, a
     group whose options differ once per option (``optimizer=sgd``, ``optimizer=adamw``)."""
-    from mlplab.config.schema import OPTIONS
+    from mlplab.config.schema import options
 
     hints = typing.get_type_hints(schema)
     found = [("top level", schema)]
@@ -45,7 +45,7 @@ def sections(schema: type) -> list[tuple[str, type[Settings]]]:
         kind = hints[f.name]
         if isinstance(kind, type) and issubclass(kind, Settings):
             found.append((f.name, kind))
-        for option, option_kind in OPTIONS.get(f.name, {}).items():
+        for option, option_kind in options().get(f.name, {}).items():
             found.append((f"{f.name}={option}", option_kind))
     return found
 

@@ -16,19 +16,26 @@ from __future__ import annotations
 import os
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
+import yaml
 from omegaconf import MISSING
+from torch.optim.lr_scheduler import LRScheduler
 
 from mlplab.config.settings import (
     AT_LEAST_ONE,
+    MOVED,
     NON_NEGATIVE,
     POSITIVE,
     PROBABILITY,
     Range,
     Settings,
     setting,
+    specs,
 )
+from mlplab.config.signature import class_settings, locate
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 
@@ -93,76 +100,114 @@ class RegularizerSettings(Settings):
 
 
 # ---- how it learns ---------------------------------------------------------------------------
+# An optimizer and a learning-rate schedule are any torch class, named by ``_target_`` as Hydra
+# instantiates it (``_partial_``: mlplab gives the parameters, or the optimizer); their settings
+# are the class's own arguments (``mlplab.config.signature``). The presets under conf/optimizer and
+# conf/scheduler name a class and the values mlplab's experiments use.
 
-class OptimizerSettings(Settings):
-    """An optimizer (built in ``MLPModule.configure_optimizers``), picked by ``optimizer.name``."""
-
-    group: ClassVar[str] = "optimizer"
-
-
-@dataclass
-class SGDSettings(OptimizerSettings):
-    name: str = setting("sgd", "minibatch SGD: w ← w − η·(g + momentum buffer)", choices=("sgd",))
-    lr: float = setting(0.1, "the learning rate η (d2l: 0.1)", within=POSITIVE, example=0.1)
-    momentum: float = setting(0.0, "heavy-ball momentum; 0 = plain SGD", within=NON_NEGATIVE, example=0.9)
-    nesterov: bool = setting(False, "Nesterov momentum (needs momentum > 0)")
-
-    def rules(self) -> None:
-        if self.nesterov and not self.momentum > 0:
-            self.fail("nesterov", f"needs optimizer.momentum > 0 (it is {self.momentum:g})",
-                      example="true optimizer.momentum=0.9")
+OPTIMIZER_BUILT_BY_MLPLAB = ("params", "weight_decay")  # the net's, by parameter group (regularizer)
+SCHEDULER_BUILT_BY_MLPLAB = ("optimizer", "last_epoch", "verbose")
+MOVED.update({"optimizer.weight_decay": "λ is regularizer.weight_decay, which decays the weights, not the "
+                                         "biases"})
 
 
-@dataclass
-class AdamWSettings(OptimizerSettings):
-    name: str = setting("adamw", "Adam with decoupled weight decay (λ = regularizer.weight_decay)",
-                        choices=("adamw",))
-    lr: float = setting(1e-3, "the learning rate η", within=POSITIVE, example=1e-3)
+def scheduler_extras() -> list[tuple[str, Any, Any]]:
+    """What Lightning needs to know of a scheduler besides the class's own arguments."""
+    return [("interval", str, setting("epoch", "when Lightning steps it: after every update (step) or "
+                                                "every epoch (epoch)", choices=("step", "epoch"))),
+            ("monitor", str | None, setting(None, "the validation metric a ReduceLROnPlateau watches",
+                                            example="val/loss"))]
 
 
-OPTIMIZERS: dict[str, type[Settings]] = {"sgd": SGDSettings, "adamw": AdamWSettings}
+BUILT_BY_MLPLAB = {"optimizer": OPTIMIZER_BUILT_BY_MLPLAB, "scheduler": SCHEDULER_BUILT_BY_MLPLAB}
+EXAMPLE_TARGETS = {"optimizer": "torch.optim.SGD", "scheduler": "torch.optim.lr_scheduler.StepLR"}
+BASE_NAMES = {"optimizer": "torch.optim.Optimizer", "scheduler": "torch.optim.lr_scheduler.LRScheduler"}
 
 
-class ScheduleSettings(Settings):
-    """A learning-rate schedule (``mlplab.training.schedules``), picked by ``scheduler.name``."""
-
-    group: ClassVar[str] = "scheduler"
-
-
-@dataclass
-class NoSchedule(ScheduleSettings):
-    name: str = setting("none", "the learning rate stays optimizer.lr (d2l)", choices=("none",))
-
-
-@dataclass
-class StepSchedule(ScheduleSettings):
-    name: str = setting("step", "lr · gamma^⌊epoch / step_size⌋, per epoch", choices=("step",))
-    step_size: int = setting(10, "epochs between two cuts", within=AT_LEAST_ONE, example=10)
-    gamma: float = setting(0.1, "the factor of each cut", within=Range(0, 1, low_open=True), example=0.1)
-
-
-@dataclass
-class CosineSchedule(ScheduleSettings):
-    name: str = setting("cosine", "lr · (r + (1 − r)(1 + cos πt)/2), t = fraction of updates done",
-                        choices=("cosine",))
-    min_ratio: float = setting(0.0, "r: the final learning rate as a fraction of optimizer.lr",
-                               within=Range(0, 1), example=0.1)
+def torch_settings(group: str, values: dict[str, Any] | Settings, base: type) -> Settings:
+    """The settings of a torch optimizer or scheduler: its class (``_target_``) checked to be a
+    ``base``, its arguments checked against the class's signature, then the class built once on a
+    stand-in so that torch's own checks (``Invalid learning rate``, …) speak before any data loads."""
+    if isinstance(values, Settings):
+        return values
+    values = dict(values or {})
+    target = str(values.get("_target_"))
+    if target in ("None", "???"):
+        raise ConfigError(f"{group}._target_ is required: the {BASE_NAMES[group]} class to use, e.g. "
+                          f"{group}._target_={EXAMPLE_TARGETS[group]}")
+    try:
+        built = locate(target)
+    except (ImportError, AttributeError, ValueError):
+        built = None
+    if not (isinstance(built, type) and issubclass(built, base)):
+        raise ConfigError(f"{group}._target_={target} is not an importable {BASE_NAMES[group]}; e.g. "
+                          f"{group}._target_={EXAMPLE_TARGETS[group]}")
+    extras = scheduler_extras if group == "scheduler" else None
+    settings = class_settings(target, group, BUILT_BY_MLPLAB[group], extras).parse(values)  # type: ignore
+    try_build(group, settings, built)
+    return settings
 
 
-@dataclass
-class OneCycleSchedule(ScheduleSettings):
-    name: str = setting("onecycle", "warm up from lr/div_factor to lr, then a cosine down",
-                        choices=("onecycle",))
-    pct_start: float = setting(0.3, "fraction of the updates spent warming up",
-                               within=Range(0, 1, low_open=True, high_open=True), example=0.3)
-    div_factor: float = setting(25.0, "the first lr is optimizer.lr / div_factor", within=Range(1),
-                                example=25)
-    final_div_factor: float = setting(1e4, "the last lr is the first / final_div_factor", within=Range(1),
-                                      example=1e4)
+def arguments(settings: Settings) -> dict[str, Any]:
+    """The class's own arguments among ``settings`` (not ``_target_``, ``interval``, …)."""
+    own = {spec.name for spec in specs(type(settings))} - {name for name, *_ in scheduler_extras()}
+    return {name: getattr(settings, name) for name in own}
 
 
-SCHEDULES: dict[str, type[Settings]] = {"none": NoSchedule, "step": StepSchedule, "cosine": CosineSchedule,
-                                        "onecycle": OneCycleSchedule}
+def try_build(group: str, settings: Settings, built: type) -> None:
+    """Build the class on a stand-in parameter (and optimizer): torch's own argument checks."""
+    if group == "optimizer" and not getattr(settings, "lr", 1) > 0:
+        settings.fail("lr", "must be > 0 (an update must move the weights)", example=0.1)
+    stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    kwargs = arguments(settings)
+    try:
+        if group == "optimizer":
+            built([torch.zeros(1, requires_grad=True)], **kwargs)
+        else:
+            filled = {"total_steps": 1} if "total_steps" in kwargs and kwargs["total_steps"] is None else {}
+            built(stand_in, **{**kwargs, **filled})  # total_steps=None: mlplab fills in the run's updates
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{group}: {err} ({settings._target_}); see mlplab-train --help for its "
+                          f"settings") from None
+
+
+# The presets' classes: their schemas go to Hydra's ConfigStore (optimizer/_sgd, …), so that every
+# argument of the class is a key without "+" and a wrong type is refused while Hydra merges.
+# optimizer=any takes any other class (its arguments then need "+": Hydra cannot know them).
+TORCH_PRESETS = {"optimizer": {"sgd": "torch.optim.SGD", "adamw": "torch.optim.AdamW",
+                               "adam": "torch.optim.Adam"},
+                 "scheduler": {"step": "torch.optim.lr_scheduler.StepLR",
+                               "cosine": "mlplab.training.schedules.Cosine",
+                               "onecycle": "mlplab.training.schedules.OneCycle"}}
+
+
+def preset_class(group: str, option: str) -> type[Settings]:
+    """The settings class of a preset's torch class (``optimizer=sgd`` → SGD's)."""
+    extras = scheduler_extras if group == "scheduler" else None
+    return class_settings(TORCH_PRESETS[group][option], group, BUILT_BY_MLPLAB[group], extras)
+
+
+def optimizer_settings(values: dict[str, Any] | Settings | None) -> Settings:
+    """The optimizer's settings; without a ``_target_``, over the ``sgd`` preset (d2l's SGD, lr 0.1)."""
+    if not isinstance(values, Settings) and not (values or {}).get("_target_"):
+        sgd = {"_target_": TORCH_PRESETS["optimizer"]["sgd"], **preset("optimizer", "sgd")}
+        values = {**sgd, **(values or {})}
+    return torch_settings("optimizer", values, torch.optim.Optimizer)
+
+
+def scheduler_settings(values: dict[str, Any] | Settings | None) -> Settings | None:
+    """None for ``scheduler=none`` (an empty group): the learning rate stays the optimizer's."""
+    if not values:
+        return None
+    return torch_settings("scheduler", values, LRScheduler)
+
+
+def preset(group: str, option: str) -> dict[str, Any]:
+    """A preset's values, as mlplab's default where Python code gives none (``MLPModule()``)."""
+    from mlplab.config.store import config_dir
+
+    values = yaml.safe_load((Path(config_dir()) / group / f"{option}.yaml").read_text()) or {}
+    return {k: v for k, v in values.items() if k != "defaults"}
 
 
 # ---- the data --------------------------------------------------------------------------------
@@ -293,8 +338,8 @@ class TrainConfig(RunSettings):
     model: ModelSettings = field(default_factory=ModelSettings)
     activation: ActivationSettings = field(default_factory=ActivationSettings)
     regularizer: RegularizerSettings = field(default_factory=RegularizerSettings)
-    optimizer: Any = MISSING  # one of OPTIMIZERS, by name
-    scheduler: Any = MISSING  # one of SCHEDULES, by name
+    optimizer: Any = MISSING  # a torch.optim class and its arguments (torch_settings)
+    scheduler: Any = field(default_factory=dict)  # an lr_scheduler class and its arguments; {}: none
     trainer: TrainerSettings = MISSING  # conf/trainer presets; its defaults are Lightning's
     logger: Any = None  # Lightning loggers by _target_ (conf/logger)
     callbacks: Any = field(default_factory=dict)  # Lightning callbacks by _target_ (conf/callbacks)
@@ -316,9 +361,10 @@ class EvalConfig(Settings):
     paths: PathsSettings = field(default_factory=PathsSettings)
 
 
-# the groups whose options have settings of their own, each option by its name
-OPTIONS: dict[str, dict[str, type[Settings]]] = {"data": DATA, "optimizer": OPTIMIZERS,
-                                                 "scheduler": SCHEDULES}
+def options() -> dict[str, dict[str, type[Settings]]]:
+    """The groups whose options have settings of their own: each option's settings class."""
+    return {"data": DATA, **{group: {option: preset_class(group, option) for option in presets}
+                             for group, presets in TORCH_PRESETS.items()}}
 
 
 # ---- the groups the module takes -------------------------------------------------------------
@@ -331,32 +377,33 @@ class ModuleSettings:
     activation: ActivationSettings
     regularizer: RegularizerSettings
     optimizer: Settings
-    scheduler: Settings
+    scheduler: Settings | None
 
     @classmethod
     def parse(cls, model: Any = None, activation: Any = None, regularizer: Any = None,
               optimizer: Any = None, scheduler: Any = None) -> ModuleSettings:
-        settings = cls(*(values if isinstance(values, Settings) else group_class(group, values).parse(values)
-                         for group, values in zip(MODULE_GROUPS, (model, activation, regularizer, optimizer,
-                                                                  scheduler))))
+        def own(kind: type[Settings], values: Any) -> Settings:
+            return values if isinstance(values, kind) else kind.parse(values)
+
+        settings = cls(own(ModelSettings, model), own(ActivationSettings, activation),
+                       own(RegularizerSettings, regularizer), optimizer_settings(optimizer),
+                       scheduler_settings(scheduler))
         settings.regularizer.probabilities(len(settings.model.hidden))  # one p per hidden layer
         return settings
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: getattr(self, name).as_dict() for name in self.__dataclass_fields__}
+        return {name: getattr(self, name).as_dict() if getattr(self, name) else {}
+                for name in self.__dataclass_fields__}
 
 
 MODULE_GROUPS = tuple(ModuleSettings.__dataclass_fields__)
 
 
 def group_class(group: str, values: dict[str, Any] | None) -> type[Settings]:
-    """The settings class of one of the module's groups: the declared type, or, for a group whose
-    options differ, the option its ``name`` picks (``optimizer.name=adamw`` → ``AdamWSettings``)."""
-    if group not in OPTIONS:
-        return typing.get_type_hints(ModuleSettings)[group]
-    registry = OPTIONS[group]
-    name = (values or {}).get("name", next(iter(registry)))
-    if name not in registry:
-        raise ConfigError(f"{group}.name={name} is not one of {', '.join(registry)}; e.g. {group}="
-                          f"{next(iter(registry))}")
-    return registry[name]
+    """The settings class of one of the module's groups (for the optimizer and the scheduler:
+    that of the class its ``_target_`` names, SGD by default)."""
+    if group == "optimizer":
+        return type(optimizer_settings(values))
+    if group == "scheduler":
+        return type(scheduler_settings(values)) if values else preset_class("scheduler", "cosine")
+    return typing.get_type_hints(ModuleSettings)[group]

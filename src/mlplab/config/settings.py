@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from mlplab.errors import ConfigError
 
 WHERE = "where"  # metadata flag: says where files are read or written, not what the run computes
+MOVED: dict[str, str] = {}  # a key that looks like a setting here but is declared elsewhere: where
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,12 @@ PROBABILITY = Range(0, 1, high_open=True)  # [0, 1): p = 1 would leave nothing
 
 def setting(default: Any, help: str, *, within: Range | None = None,
             choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
-            example: Any = None, where: bool = False, kind: Any = None) -> Any:
+            example: Any = None, where: bool = False, kind: Any = None, required: bool = False) -> Any:
     """A dataclass field that declares one setting (lists and dicts get a default factory).
     ``kind`` is the type ``check`` enforces where the annotation must stay looser for Hydra
     (OmegaConf has no unions: ``dropout: Any`` with ``kind=float | list[float]``)."""
     metadata = {"help": help, "within": within, "choices": choices, "example": example, WHERE: where,
-                "kind": kind}
+                "kind": kind, "required": required}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -151,6 +152,7 @@ class Spec:
     choices: tuple[str, ...] | None
     example: Any
     where: bool
+    required: bool = False
 
     @property
     def shown_example(self) -> str:
@@ -183,7 +185,7 @@ def specs(cls: type) -> Iterator[Spec]:
         kind = f.metadata["kind"] if f.metadata["kind"] is not None else hints[f.name]
         yield Spec(f.name, kind, default, f.metadata["help"], f.metadata["within"],
                    choices() if callable(choices) else choices, f.metadata["example"],
-                   f.metadata[WHERE])
+                   f.metadata[WHERE], f.metadata.get("required", False))
 
 
 # ---- checking ------------------------------------------------------------------------------------
@@ -231,6 +233,8 @@ def check(obj: Settings) -> None:
     """Type, range and choice of every declared field of ``obj``; the first bad one is raised."""
     for spec in specs(type(obj)):
         value = getattr(obj, spec.name)
+        if value is None and spec.required:
+            obj.fail(spec.name, f"is required by {type(obj).__name__}")
         if not matches(value, spec.type):
             obj.fail(spec.name, f"is not {type_name(spec.type)}")
         if spec.within is not None:
@@ -277,4 +281,6 @@ def describe_unknown_key(kind: type[Settings], name: str) -> str:
     others = [k for k in Settings.kinds() if k.group == kind.group and k is not kind
               and any(spec.name == name for spec in specs(k))]
     options = [f"{kind.group}={k.name}" for k in others if isinstance(getattr(k, "name", None), str)]
-    return text + (f"; {others[0].__name__} has it: {options[0]}" if options else "")
+    moved = MOVED.get(f"{prefix}{name}")
+    return text + (f"; {others[0].__name__} has it: {options[0]}" if options else "") + \
+        (f"; {moved}" if moved else "")

@@ -1,8 +1,8 @@
 """Hydra's view of the schema: the conf/ folder, the ConfigStore entries and the resolvers.
 
     _train_schema, _eval_schema          what conf/train.yaml and conf/eval.yaml compose against
-    data/_<name>, optimizer/_<name>,     the schema of each option of a group whose options differ;
-    scheduler/_<name>                    a preset names it first in its defaults list
+    data/_<name>, optimizer/_<name>,     the schema of each option of a group whose options differ
+    scheduler/_<name>                    (a torch class's arguments); a preset names it first
     ${mlplab.run_name:…}                 the overrides that change what a run computes, as a name
     ${mlplab.help:train|eval}            the --help page
 """
@@ -71,11 +71,9 @@ def register() -> None:
     store = ConfigStore.instance()
     store.store(name="_train_schema", node=schema.TrainConfig)
     store.store(name="_eval_schema", node=schema.EvalConfig)
-    for group, registry in (("optimizer", schema.OPTIMIZERS), ("scheduler", schema.SCHEDULES)):
-        for name, kind in registry.items():
+    for group, option_classes in schema.options().items():
+        for name, kind in option_classes.items():
             store.store(group=group, name=f"_{name}", node=kind)
-    for name, kind in schema.DATA.items():
-        store.store(group="data", name=f"_{name}", node=kind)
     OmegaConf.register_new_resolver("mlplab.run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("mlplab.help", lambda app: help_text(app, config_dir()), replace=True)
 

@@ -13,7 +13,7 @@ Under DDP (``world_size`` processes) each process takes a disjoint share: shuffl
 gets ``perm[:n − n mod w][r::w]`` (equal shares, so every process makes the same number of
 updates); in order (val/test), the contiguous rows ``[n·r/w, n·(r+1)/w)``, so the shares together
 are the whole split. The sampler is a ``DistributedSampler``: Lightning keeps a distributed
-sampler the loader already has instead of injecting its own.
+sampler the loader already has instead of injecting its own (``use_distributed_sampler``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 from mlplab.data.augment import ShiftFlip
 
@@ -104,6 +104,12 @@ class EpochBatches(DistributedSampler):
             yield group
 
 
+class InOrderBatches(EpochBatches, SequentialSampler):
+    """``EpochBatches`` without shuffling, which Lightning also sees as a ``SequentialSampler``:
+    with ``overfit_batches`` it then keeps this sampler instead of replacing it (its replacement
+    would hand out single examples)."""
+
+
 class MinibatchSet(Dataset):
     """Inputs and targets in memory; an item is a whole minibatch (or a list of them)."""
 
@@ -146,7 +152,8 @@ def minibatch_loader(inputs: Tensor, targets: Tensor, batch_size: int, shuffle: 
                      rank: int = 0, world_size: int = 1, augment: ShiftFlip | None = None,
                      group: int = 1) -> DataLoader:
     """A ``DataLoader`` over ``(inputs, targets)`` in minibatches (``group`` of them per item)."""
-    sampler = EpochBatches(len(inputs), batch_size, shuffle, seed, drop_last, rank, world_size, group)
+    kind = EpochBatches if shuffle else InOrderBatches
+    sampler = kind(len(inputs), batch_size, shuffle, seed, drop_last, rank, world_size, group)
     sampler.device = inputs.device
     # A generator of its own: each new iterator draws a worker seed from it, which would
     # otherwise come from the global RNG and shift the dropout masks of every later epoch.

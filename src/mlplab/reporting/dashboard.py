@@ -36,7 +36,8 @@ def run_hparams(pl_module: L.LightningModule, datamodule: Any, max_epochs: int |
     groups: list[Settings] = []
     module_settings = getattr(pl_module, "settings", None)
     if module_settings is not None:
-        groups += [getattr(module_settings, name) for name in module_settings.__dataclass_fields__]
+        groups += [getattr(module_settings, name) for name in module_settings.__dataclass_fields__
+                   if getattr(module_settings, name) is not None]  # scheduler=none: no group
     if isinstance(getattr(datamodule, "settings", None), Settings):
         groups.append(datamodule.settings)
     return {**settings_row(groups), "trainer.max_epochs": max_epochs if max_epochs is not None else -1}

@@ -156,6 +156,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - start, 2),
         "fit_seconds": round(fit_seconds, 2),
         "threads": torch.get_num_threads(),
+        "loop": getattr(module, "loop", None),  # grouped steps or Lightning's loop, and why
         "resumed_from": str(resume) if resume else None,
         "test_checkpoint": ckpt_path,
         "monitor": monitor_summary(trainer),

@@ -16,13 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mlplab.config.schema import ModuleSettings, RunSettings
+from mlplab.config.schema import ModuleSettings, RunSettings, arguments
+from mlplab.config.signature import locate
 from mlplab.data.batches import updates_per_epoch
 from mlplab.errors import Diverged
 from mlplab.nets import build_net
+from mlplab.training.loop import grouping_blockers
 from mlplab.training.metrics import EpochAverages
 from mlplab.training.regularization import l2_penalty, param_groups, weight_l2_norm
-from mlplab.training.schedules import lr_factor
 from mlplab.training.updates import hooks_are_silent, update
 
 STAGES = ("train", "val", "test")
@@ -52,7 +53,6 @@ class MLPModule(L.LightningModule):
         self.max_loss = RunSettings(max_loss=max_loss).max_loss  # checked where it is declared
         self.save_hyperparameters({**self.settings.as_dict(), "max_loss": max_loss,
                                    "num_inputs": num_inputs, "num_outputs": num_outputs, "task": task})
-        self.automatic_optimization = False  # see training_step
         s = self.settings
         self.net = build_net(s.model.name, num_inputs=num_inputs, hidden=s.model.hidden,
                              num_outputs=num_outputs, activation=s.activation.name,
@@ -66,7 +66,8 @@ class MLPModule(L.LightningModule):
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
         self._last_val: dict[str, float] = {}
         self._direct_updates = False  # decided in on_train_start (mlplab.training.updates)
-        self._total_updates = 1  # counted in on_train_start, for the schedules
+        self.loop: dict[str, Any] = {"name": "lightning"}  # decided in setup (mlplab.training.loop)
+        self._lr = s.optimizer.lr  # the learning rate of the latest update, logged per epoch
         self._resume_rng: dict[str, Any] | None = None  # set by on_load_checkpoint
         self.fit_process: int | None = None  # the pid that ran on_train_start (ddp_spawn: a child)
 
@@ -95,41 +96,73 @@ class MLPModule(L.LightningModule):
         self.epoch_metrics[stage].update(loss, output, y)
         return loss
 
-    def training_step(self, batch: Batch | list[Batch], batch_idx: int) -> None:
-        """One SGD update per minibatch: ``w ← w − η ∇(loss + λ/2‖w‖²)`` (the penalty only in
-        penalty mode). A step may carry several minibatches (``data.batches_per_step``), hence
-        manual optimization: Lightning's automatic loop makes exactly one update per step.
-        ``mlplab.updates`` decides whether an update goes through Lightning's per-update hooks."""
-        optimizer = self.optimizers()
+    @property
+    def takes_groups(self) -> bool:
+        """Whether this fit's training loader should hand over several minibatches per step."""
+        return self.loop["name"] == "grouped"
+
+    def setup(self, stage: str) -> None:
+        """Choose the loop (``mlplab.training.loop``): grouped steps when the data offer several
+        minibatches per step and nothing in the fit acts per Lightning step, else Lightning's loop
+        with automatic optimization. Runs after Lightning's own checks of the loop's flags."""
+        if stage != "fit":
+            return
+        group = getattr(getattr(self.trainer.datamodule, "settings", None), "batches_per_step", 1)
+        scheduler = self.settings.scheduler
+        blockers = grouping_blockers(self.trainer, scheduler._target_ if scheduler else None)
+        if group > 1 and not blockers:
+            self.loop = {"name": "grouped", "minibatches_per_step": group}
+        else:
+            self.loop = {"name": "lightning", "because": blockers or ["data.batches_per_step=1"]}
+        self.automatic_optimization = not self.takes_groups
+
+    def objective(self, batch: Batch) -> Tensor:
+        """The training loss of one minibatch: ``loss + λ/2‖w‖²`` (the penalty in penalty mode)."""
+        loss = self._step(batch, "train")
         decay = self.settings.regularizer.weight_decay if self.decay_mode == "penalty" else 0.0
+        return loss + l2_penalty(self.net, decay) if decay > 0 else loss
+
+    def training_step(self, batch: Batch | list[Batch], batch_idx: int) -> Tensor | None:
+        """Lightning's loop: the loss of one minibatch; Lightning makes the update (clipping,
+        accumulation, precision, schedulers as it documents). Grouped steps: one update per
+        minibatch of the group, ``w ← optimizer(w, ∇loss)``, made here (``mlplab.training.updates``)
+        with the schedulers stepped as Lightning would (per update, or after the epoch's last)."""
+        optimizer = self.optimizers()
+        self._lr = optimizer.param_groups[0]["lr"]
+        if self.automatic_optimization:
+            loss = self.objective(batch)
+            self.check_finite(loss.detach().reshape(1), first_update=self.trainer.global_step + 1)
+            return loss
+        schedulers = self.schedulers_by_interval()
         losses = []
         for minibatch in batch if is_group(batch) else [batch]:
-            loss = self._step(minibatch, "train")
-            if decay > 0:
-                loss = loss + l2_penalty(self.net, decay)
-            if self.settings.scheduler.name != "none":
-                self.set_lr(optimizer.optimizer)
+            self._lr = optimizer.param_groups[0]["lr"]
+            loss = self.objective(minibatch)
             update(self, optimizer, loss, direct=self._direct_updates)
+            for scheduler in schedulers["step"]:
+                scheduler.step()
             losses.append(loss.detach())
-        self.check_finite(torch.stack(losses))
+        if batch_idx == self.trainer.num_training_batches - 1:  # the epoch's last update
+            for scheduler in schedulers["epoch"]:
+                scheduler.step()
+        self.check_finite(torch.stack(losses), first_update=self.trainer.global_step - len(losses) + 1)
+        return None
 
-    def set_lr(self, optimizer: torch.optim.Optimizer) -> None:
-        """``lr = optimizer.lr · factor(update, epoch)`` before each update (see ``schedules``)."""
-        factor = lr_factor(self.settings.scheduler, self.trainer.global_step, self._total_updates,
-                           self.current_epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = self.settings.optimizer.lr * factor
+    def schedulers_by_interval(self) -> dict[str, list[Any]]:
+        configs = self.trainer.lr_scheduler_configs
+        return {interval: [c.scheduler for c in configs if c.interval == interval]
+                for interval in ("step", "epoch")}
 
-    def check_finite(self, losses: Tensor) -> None:
-        """Stop at the first loss of this step's updates that is NaN, ±inf or above ``max_loss``
+    def check_finite(self, losses: Tensor, first_update: int) -> None:
+        """Stop at the first of these updates' losses that is NaN, ±inf or above ``max_loss``
         (one host sync per step, not per update), naming the update and the fix."""
         bounded = losses.abs() <= self.max_loss  # False for NaN too
         if bool(bounded.all()):
             return
         first = int((~bounded).nonzero()[0])
-        update_number = self.trainer.global_step - len(losses) + first + 1
         lr = self.settings.optimizer.lr
-        raise Diverged(f"the training loss reached {float(losses[first]):.3g} at update {update_number} "
+        raise Diverged(f"the training loss reached {float(losses[first]):.3g} at update "
+                       f"{first_update + first} "
                        f"(epoch {self.current_epoch}): optimizer.lr={lr} is too large for this "
                        f"model; try optimizer.lr={lr / 10:g} or smaller (d2l uses 0.1)")
 
@@ -156,21 +189,38 @@ class MLPModule(L.LightningModule):
         row = {"epoch": self.current_epoch, **self._log_epoch("train")}
         norm = weight_l2_norm(self.net)
         self.log("weights/l2_norm", norm, sync_dist=self.trainer.world_size > 1)  # equal on every rank
-        self.log("train/lr", self.optimizers().optimizer.param_groups[0]["lr"])
+        self.log("train/lr", self._lr)
         self.history.append({**row, **self._last_val, "weights/l2_norm": float(norm)})
         self._last_val = {}  # an epoch without validation must not repeat the previous one's
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """The optimizer of ``optimizer.name`` (its settings: ``mlplab.config.schema.OPTIMIZERS``)."""
-        opt = self.settings.optimizer
-        decay = self.settings.regularizer.weight_decay if self.decay_mode == "optimizer" else 0.0
-        groups = param_groups(self.net, decay)
-        if opt.name == "adamw":  # decoupled decay: w ← w − ηλw next to Adam's step
-            return torch.optim.AdamW(groups, lr=opt.lr)
-        return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov)
+    def configure_optimizers(self) -> Any:
+        """The ``optimizer._target_`` class on the net's parameters (weights decayed by λ in
+        optimizer mode, biases never), and the ``scheduler._target_`` class on it, stepped by
+        Lightning at its ``interval`` (Lightning's configure_optimizers contract)."""
+        s = self.settings
+        decay = s.regularizer.weight_decay if self.decay_mode == "optimizer" else 0.0
+        optimizer = locate(s.optimizer._target_)(param_groups(self.net, decay), **arguments(s.optimizer))
+        if s.scheduler is None:
+            return optimizer
+        kwargs = arguments(s.scheduler)
+        if "total_steps" in kwargs and kwargs["total_steps"] is None:
+            kwargs["total_steps"] = self.total_updates()
+        scheduler = {"scheduler": locate(s.scheduler._target_)(optimizer, **kwargs),
+                     "interval": s.scheduler.interval}
+        if s.scheduler.monitor:
+            scheduler["monitor"] = s.scheduler.monitor
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def total_updates(self) -> int:
+        """The updates this fit makes: Lightning's estimate of its optimizer steps (max_steps,
+        limits and accumulation included); on grouped steps, minibatches × epochs."""
+        steps = self.trainer.estimated_stepping_batches  # also sets up the training loader
+        if not self.takes_groups:
+            return int(steps)
+        return updates_per_epoch(self.trainer.train_dataloader) * self.trainer.max_epochs
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The history for metrics.json, and the random state that draws the next epoch's dropout
@@ -186,8 +236,7 @@ class MLPModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.fit_process = os.getpid()
-        self._direct_updates = hooks_are_silent(self.trainer, self)
-        self._total_updates = self.trainer.max_epochs * updates_per_epoch(self.trainer.train_dataloader)
+        self._direct_updates = self.takes_groups and hooks_are_silent(self.trainer, self)
         if self._resume_rng:  # resuming: the next epoch's dropout masks as the checkpoint left them
             torch.set_rng_state(self._resume_rng["cpu"])
             if "cuda" in self._resume_rng and torch.cuda.is_available():

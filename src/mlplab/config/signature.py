@@ -1,0 +1,109 @@
+"""Settings read from a signature: when a library already declares a set of arguments (Lightning's
+``Trainer``, a ``torch.optim`` optimizer, an ``lr_scheduler``), mlplab does not declare them again.
+
+Each plain-valued argument becomes a setting: its type is the library's annotation (checked by
+``mlplab.config.settings``), its default the library's, its help the first sentence of the
+library's docstring entry, its example the entry's documented default.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import field, make_dataclass
+from typing import Any
+
+from mlplab.config.settings import Settings, setting
+
+PLAIN = (int, float, bool, str)
+
+
+def argument_docs(doc: str) -> dict[str, str]:
+    """``{argument: its whole description}`` from the ``Args:`` block of a Google-style docstring
+    (``name: text`` or ``name (type, optional): text``)."""
+    docs, name = {}, None
+    for line in doc.split("Args:", 1)[-1].splitlines():
+        match = re.match(r"^    (\w+)(?: \([^)]*\))?: (.*)", line)
+        if match:
+            name, text = match.groups()
+            docs[name] = text
+        elif name and line.startswith("        "):
+            docs[name] += " " + line.strip()
+        elif line.strip() and not line.startswith(" "):  # the next section: Example:, Note:, …
+            break
+    return docs
+
+
+def first_sentence(text: str) -> str:
+    return re.split(r"(?<=\.)\s", text.replace("``", ""), maxsplit=1)[0]
+
+
+def documented_default(text: str) -> Any:
+    """The value after ``Default:`` in a description (``'32-true'`` → ``32-true``)."""
+    match = re.search(r"Default: ``'?([^`']+)'?``", text)
+    return match.group(1) if match else None
+
+
+def omegaconf_type(annotation: Any) -> Any:
+    """What Hydra can enforce while merging: plain types and ``X | None``; ``Any`` for the unions
+    a library allows (``int | float``, ``str | Accelerator``, …), which ``check`` enforces."""
+    if annotation in PLAIN:
+        return annotation
+    args = typing.get_args(annotation)
+    if len(args) == 2 and type(None) in args:
+        inner = next(a for a in args if a is not type(None))
+        if inner in PLAIN:
+            return inner | None
+    return Any
+
+
+def signature_settings(target: Callable[..., Any], name: str, group: str, skip: tuple[str, ...] = (),
+                       defaults: dict[str, Any] | None = None, extra: list[tuple[str, Any, Any]] = (),
+                       rules: Callable[[Settings], None] | None = None) -> type[Settings]:
+    """A ``Settings`` dataclass with one field per argument of ``target`` (a class: its
+    ``__init__``), but those in ``skip`` (built by mlplab) and ``*args``/``**kwargs``. ``defaults``
+    replaces a library default that has none; ``extra`` adds fields first (``_target_``, …)."""
+    function = target.__init__ if inspect.isclass(target) else target
+    signature = inspect.signature(function)
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # an annotation that does not evaluate: check nothing but presence
+        hints = {}
+    docs = argument_docs(inspect.getdoc(target) or "") | argument_docs(inspect.getdoc(function) or "")
+    fields: list[tuple[str, Any, Any]] = list(extra)
+    for argument, parameter in signature.parameters.items():
+        if argument in ("self", *skip) or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        default = (defaults or {}).get(argument, parameter.default)
+        required = default is inspect.Parameter.empty
+        default = None if required else default
+        annotation = hints.get(argument, Any)
+        doc = docs.get(argument, f"an argument of {getattr(target, '__qualname__', target)}.")
+        fields.append((argument, omegaconf_type(annotation) if default is not None else Any,
+                       setting(default, first_sentence(doc), kind=annotation, required=required,
+                               example=documented_default(doc))))
+    namespace = {"group": group, "__module__": __name__}
+    if rules is not None:
+        namespace["rules"] = rules
+    return make_dataclass(name, fields, bases=(Settings,), namespace=namespace)
+
+
+def locate(target: str) -> Any:
+    """The object a dotted name (``torch.optim.SGD``) names; ImportError or AttributeError if none."""
+    module, _, name = target.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+@functools.cache
+def class_settings(target: str, group: str, skip: tuple[str, ...],
+                   extras: Callable[[], list[tuple[str, Any, Any]]] | None = None) -> type[Settings]:
+    """The settings of the class named ``target`` (``torch.optim.SGD``) as an option of ``group``:
+    ``_target_`` and ``_partial_`` (as Hydra instantiates it), ``extras()``, then its arguments."""
+    kind = locate(target)
+    extra = [("_target_", str, field(default=target)), ("_partial_", bool, field(default=True)),
+             *(extras() if extras else [])]
+    return signature_settings(kind, kind.__name__, group, skip=skip, extra=extra)
