@@ -39,7 +39,8 @@ def train_job(cfg: DictConfig) -> float | None:
     shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
              if k in metrics]
     print(f"{'  '.join(shown)}  outputs in {cfg.paths.output_dir}")
-    return (result["monitor"] or {}).get("best")
+    # without a checkpoint callback (callbacks=none, fast_dev_run) the monitor's last value
+    return (result["monitor"] or {}).get("best", metrics.get(cfg.monitor.name))
 
 
 def main() -> None:

@@ -5,6 +5,7 @@
     scheduler/_<name>                    (a torch class's arguments); a preset names it first
     ${mlplab.run_name:…}                 the overrides that change what a run computes, as a name
     ${mlplab.help:train|eval}            the --help page
+    ${mlplab.direction:max|min}          an Optuna direction from the monitor's mode
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def run_name(overrides: list[str]) -> str:
     return short_name(",".join(computing_overrides([str(o) for o in overrides])))
 
 
+def direction(mode: str) -> str:
+    """An Optuna study's direction for a monitor's mode: max → maximize, min → minimize."""
+    return {"max": "maximize", "min": "minimize"}.get(str(mode), str(mode))
+
+
 def register() -> None:
     """Put the schema into Hydra's ConfigStore and register the resolvers (idempotent)."""
     store = ConfigStore.instance()
@@ -76,6 +82,7 @@ def register() -> None:
             store.store(group=group, name=f"_{name}", node=kind)
     OmegaConf.register_new_resolver("mlplab.run_name", run_name, replace=True)
     OmegaConf.register_new_resolver("mlplab.help", lambda app: help_text(app, config_dir()), replace=True)
+    OmegaConf.register_new_resolver("mlplab.direction", direction, replace=True)
 
 
 register()

@@ -16,11 +16,15 @@ BUILT_BY_MLPLAB = ("logger", "callbacks", "plugins")  # from the logger and call
 
 
 def trainer_rules(self: Settings) -> None:
-    """mlplab's rule on top of Lightning's types: a whole number of epochs (schedules and the
-    divergence guard count them)."""
-    epochs = self.max_epochs  # type: ignore[attr-defined]
+    """mlplab's rule on top of Lightning's types: the fit must end, after max_epochs ≥ 1 epochs or,
+    with max_epochs=-1 (Lightning's "no limit"), after max_steps ≥ 1 updates."""
+    epochs, steps = self.max_epochs, self.max_steps  # type: ignore[attr-defined]
+    if epochs == -1 and steps > 0:
+        return
     if epochs is None or epochs < 1:
-        self.fail("max_epochs", "must be a whole number of epochs ≥ 1", example=10)
+        problem = ("-1 needs trainer.max_steps ≥ 1 (the fit must end)" if epochs == -1
+                   else "must be a whole number of epochs ≥ 1, or -1 with trainer.max_steps")
+        self.fail("max_epochs", problem, example=10)
 
 
 TrainerSettings = signature_settings(L.Trainer, "TrainerSettings", "trainer", skip=BUILT_BY_MLPLAB,

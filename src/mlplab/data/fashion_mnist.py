@@ -207,6 +207,10 @@ class FashionMNISTDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test, training=False)
 
+    def predict_dataloader(self) -> DataLoader:
+        """``trainer.predict`` over the test images, in file order."""
+        return self._loader(self.test, training=False)
+
 
 def main() -> None:
     """``python -m mlplab.data.fashion_mnist [data_dir]``: unpack or download the files."""

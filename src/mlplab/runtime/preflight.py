@@ -135,11 +135,25 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
     return [list(job) for job in itertools.product(*choices.values())]
 
 
+def check_direction(config: DictConfig) -> None:
+    """A search must optimise the monitor the way the checkpoints rank it."""
+    wanted = {"max": "maximize", "min": "minimize"}[config.monitor.mode]
+    direction = config.hydra.sweeper.get("direction")
+    if direction is not None and str(direction) != wanted:
+        raise ConfigError(f"hydra.sweeper.direction={direction} but monitor.mode={config.monitor.mode} "
+                          f"({config.monitor.name}): the search would seek the worst runs; leave the "
+                          f"direction to follow the monitor, or set monitor.mode")
+
+
 def check_sweep(config: DictConfig) -> None:
     """Compose and check every job of a multirun (or, for a search, its base config)."""
     jobs = job_overrides(config)
     if jobs is None:
-        check_run(config, multirun=True)
+        try:
+            check_run(config, multirun=True)
+            check_direction(config)
+        except Exception as err:
+            raise JobError(None, [], err) from err
         return
     loader = GlobalHydra.instance().config_loader()
     for number, overrides in enumerate(jobs):
@@ -152,8 +166,9 @@ def check_sweep(config: DictConfig) -> None:
 class JobError(Exception):
     """A job of a sweep that would fail: which one, and why."""
 
-    def __init__(self, number: int, overrides: list[str], err: Exception) -> None:
-        super().__init__(f"job {number} ({' '.join(overrides) or 'no overrides'})")
+    def __init__(self, number: int | None, overrides: list[str], err: Exception) -> None:
+        super().__init__("the search" if number is None
+                         else f"job {number} ({' '.join(overrides) or 'no overrides'})")
         self.cause = err
 
 

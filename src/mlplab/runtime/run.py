@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.schema import MODULE_GROUPS
@@ -41,14 +41,19 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     module = MLPModule(**module_settings(cfg), max_loss=cfg.max_loss, **datamodule.shape)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.runtime.interrupt)
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]  # logger=[tensorboard,csv]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                           plugins=[AtomicCheckpointIO()])
     return datamodule, module, trainer
 
 
 def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
-    """The file a ModelCheckpoint wrote: ``best`` (the one with a monitor) or ``last`` (without)."""
+    """The file a ModelCheckpoint wrote: ``best`` (the one with a monitor) or ``last`` (without);
+    None (the weights in memory) under stochastic weight averaging, whose averaged weights are
+    what the fit produced and are in no checkpoint."""
+    if any(isinstance(c, StochasticWeightAveraging) for c in trainer.callbacks):
+        log.info("stochastic weight averaging: scoring the test set with the averaged weights")
+        return None
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and (callback.monitor is None) == (which == "last"):
             return callback.best_model_path or None
@@ -109,12 +114,23 @@ def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDa
         return "diverged", str(err)
     except Interrupted as err:
         done = trainer.current_epoch
-        return "interrupted", (f"{err} during epoch {done + 1} of {trainer.max_epochs}; its updates "
-                               f"are dropped, last.ckpt holds the {done} complete epoch(s)")
-    if stopper and stopper.requested and trainer.current_epoch < trainer.max_epochs:
-        return "interrupted", (f"stopped by {stopper.signal_name} after {trainer.current_epoch} of "
-                               f"{trainer.max_epochs} epochs")
+        return "interrupted", (f"{err} during epoch {done + 1}{of_epochs(trainer)}; its updates are dropped, "
+                               f"last.ckpt holds the {done} complete epoch(s)")
+    if stopper and stopper.requested and not reached_the_end(trainer):
+        return "interrupted", (f"stopped by {stopper.signal_name} after {trainer.current_epoch}"
+                               f"{of_epochs(trainer)} epochs")
     return "finished", None
+
+
+def of_epochs(trainer: L.Trainer) -> str:
+    """`` of 10`` for a fit of 10 epochs; nothing for one bounded by max_steps only."""
+    return f" of {trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+
+
+def reached_the_end(trainer: L.Trainer) -> bool:
+    """Whether the fit ran as long as it was asked to (max_epochs, or max_steps)."""
+    epochs, steps = trainer.max_epochs or -1, trainer.max_steps
+    return 0 < epochs <= trainer.current_epoch or 0 < steps <= trainer.global_step
 
 
 def resume_command() -> str:

@@ -15,28 +15,43 @@ fit does that; otherwise Lightning's loop, and ``metrics.json`` says which and w
 from __future__ import annotations
 
 import lightning as L
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ModelSummary, ProgressBar, Timer
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    ModelCheckpoint,
+    ModelSummary,
+    ProgressBar,
+    StochasticWeightAveraging,
+    Timer,
+)
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from mlplab.compat import saves_within_epochs
 from mlplab.config.signature import locate
+from mlplab.training.updates import overridden
 
-# Callbacks that act only at epoch ends (or not at all on training batches), by type; anything
-# else may act per step, so it gets Lightning's loop. mlplab's own are added by name below.
-EPOCH_LEVEL = (EarlyStopping, ModelSummary, ProgressBar)
-MLPLAB_EPOCH_LEVEL = ("TensorBoardDashboard", "GracefulStop")
+# A callback acts per step when it listens to training batches (a grouped step is one batch to
+# Lightning), except those known to act at epoch ends only; per-update hooks (on_after_backward,
+# …) still reach a callback on grouped steps, one call per update (mlplab.training.updates).
+PER_STEP_HOOKS = ("on_train_batch_start", "on_train_batch_end")
+EPOCH_LEVEL = (EarlyStopping, ModelSummary, ProgressBar)  # a progress bar then counts steps of k
 
 
 def per_step_callback(callback: L.Callback) -> bool:
     if isinstance(callback, ModelCheckpoint):
         return saves_within_epochs(callback)
-    return not (isinstance(callback, EPOCH_LEVEL) or type(callback).__name__ in MLPLAB_EPOCH_LEVEL)
+    if isinstance(callback, StochasticWeightAveraging):  # its SWALR is stepped by Lightning's loop
+        return True
+    if isinstance(callback, EPOCH_LEVEL):
+        return False
+    return any(overridden(callback, L.Callback, hook) for hook in PER_STEP_HOOKS)
 
 
 def grouping_blockers(trainer: L.Trainer, scheduler: str | None = None) -> list[str]:
     """The settings of this fit that act per Lightning step, each as ``key=value``; empty when
     grouped steps change nothing but the time taken. ``scheduler``: the scheduler's class name
     (a ReduceLROnPlateau is stepped by Lightning with a metric)."""
+    if trainer.fast_dev_run:  # which sets max_steps and the limits itself
+        return [f"trainer.fast_dev_run={trainer.fast_dev_run}"]
     found = []
     if scheduler and issubclass(locate(scheduler), ReduceLROnPlateau):
         found.append(f"scheduler._target_={scheduler}")
@@ -50,8 +65,6 @@ def grouping_blockers(trainer: L.Trainer, scheduler: str | None = None) -> list[
         found.append(f"trainer.overfit_batches={trainer.overfit_batches}")
     if trainer.val_check_interval != 1.0:
         found.append(f"trainer.val_check_interval={trainer.val_check_interval}")
-    if trainer.fast_dev_run:
-        found.append(f"trainer.fast_dev_run={trainer.fast_dev_run}")
     if trainer.gradient_clip_val:
         found.append(f"trainer.gradient_clip_val={trainer.gradient_clip_val}")
     if trainer.accumulate_grad_batches != 1:

@@ -166,6 +166,11 @@ class MLPModule(L.LightningModule):
                        f"(epoch {self.current_epoch}): optimizer.lr={lr} is too large for this "
                        f"model; try optimizer.lr={lr / 10:g} or smaller (d2l uses 0.1)")
 
+    def predict_step(self, batch: Batch | Tensor, batch_idx: int) -> Tensor:
+        """``trainer.predict``: class probabilities (softmax), or the regression output."""
+        output = self(batch[0] if isinstance(batch, (tuple, list)) else batch)
+        return output.softmax(dim=1) if self.hparams.task == "classification" else output
+
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
 

@@ -1,0 +1,89 @@
+"""The conventions of lightning-hydra-template, through mlplab-train as a user runs it: debug
+presets, composable callbacks and loggers, every experiment under fast_dev_run, a search with
+fast_dev_run, Lightning's per-step flags on the real data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from helpers import REPO, run_main
+
+from mlplab.cli.train import main as train_main
+
+SMALL = ["data.train_subset=1000", "data.val_size=500", "model.hidden=[32]"]
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+
+
+def train(tmp_path, *overrides):
+    code, stdout, stderr = run_main(train_main, *overrides, f"hydra.run.dir={tmp_path}/run", cwd=REPO)
+    assert code == 0, stderr[-3000:]
+    return json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
+@pytest.mark.dataset
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if not e.endswith("_search")])
+def test_every_experiment_runs_under_fast_dev_run(experiment, tmp_path):
+    result = train(tmp_path, f"experiment={experiment}", "debug=fdr")
+    assert result["status"] == "finished" and result["epochs"] == 1
+    assert result["loop"] == {"name": "lightning", "because": ["trainer.fast_dev_run=True"]}
+    assert any(k.startswith("test/") for k in result["metrics"])
+
+
+@pytest.mark.dataset
+@pytest.mark.parametrize(("preset", "epochs", "because"), [
+    ("fdr", 1, "trainer.fast_dev_run=True"),
+    ("limit", 3, "trainer.limit_train_batches=10"),
+    ("overfit", 20, "trainer.overfit_batches=3"),
+    ("profiler", 1, None),
+    ("fast", 1, "trainer.limit_train_batches=2"),
+])
+def test_debug_presets(preset, epochs, because, tmp_path):
+    result = train(tmp_path, f"debug={preset}", *SMALL)
+    assert result["status"] == "finished" and result["epochs"] == epochs
+    assert result["loop"]["name"] == ("grouped" if because is None else "lightning")
+    if because:
+        assert because in result["loop"]["because"]
+    if preset == "overfit":  # the same three batches every epoch: their loss goes down
+        losses = [row["train/loss"] for row in result["history"]]
+        assert losses[-1] < 0.75 * losses[0] and losses == sorted(losses, reverse=True)
+
+
+@pytest.mark.dataset
+def test_callbacks_and_loggers_compose_one_file_each(tmp_path):
+    result = train(tmp_path, *SMALL, "trainer.max_epochs=6", "callbacks=[default,early_stopping,lr_monitor]",
+                   "callbacks.early_stopping.patience=0", "callbacks.early_stopping.min_delta=0.5",
+                   "logger=[tensorboard,csv]")
+    assert result["epochs"] == 2  # no 0.5 gain in val/acc after epoch 1: stopped early
+    assert result["loop"]["because"] == ["callback LearningRateMonitor"]
+    run = tmp_path / "run"
+    assert (run / "checkpoints" / "best.ckpt").is_file() and list((run / "tensorboard").rglob("events.*"))
+    assert "lr-SGD" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.dataset
+def test_double_validation_and_accumulation_act_per_minibatch(tmp_path):
+    result = train(tmp_path, *SMALL, "trainer.max_epochs=1", "trainer.val_check_interval=0.5",
+                   "trainer.accumulate_grad_batches=2")
+    assert result["loop"]["because"] == ["trainer.val_check_interval=0.5",
+                                         "trainer.accumulate_grad_batches=2"]
+    assert result["status"] == "finished"
+
+
+@pytest.mark.dataset
+def test_a_search_with_fast_dev_run_returns_each_trials_value(tmp_path):
+    sweep = tmp_path / "search"
+    code, _, stderr = run_main(train_main, "hparams_search=optuna", "hydra.sweeper.n_trials=2", "debug=fdr",
+                               f"hydra.sweep.dir={sweep}", cwd=REPO)  # no -m: a search is a multirun
+    assert code == 0, stderr[-3000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    values = [json.loads((sweep / str(n) / "metrics.json").read_text())["metrics"]["val/acc"] for n in (0, 1)]
+    assert best["best_value"] == pytest.approx(max(values))
+
+
+def test_a_search_that_would_seek_the_worst_runs_is_refused(tmp_path):
+    code, _, stderr = run_main(train_main, "hparams_search=optuna", "hydra.sweeper.direction=minimize",
+                               f"hydra.sweep.dir={tmp_path}/s", cwd=REPO)
+    assert code == 2 and "hydra.sweeper.direction=minimize but monitor.mode=max" in stderr
+    assert not (tmp_path / "s").exists()
