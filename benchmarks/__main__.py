@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: run (a), (b), (c) [(c')] and (d)/(e), print the table, write the JSON.
+"""``python -m benchmarks``: run (a), (b), (c), (c'') [(c')] and (d)/(e), print the table, write the JSON.
 
     python -m benchmarks [--device cpu|cuda] [--repeats 3] [--epochs 3] [--out benchmark.json]
                          [--data-dir data] [--compile] [--skip-whole] [--seed 42]
@@ -46,9 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: int,
                   seed: int, compiled: bool = False) -> dict[str, dict[str, Any]]:
-    """(a), (b), (c) [and (c')] interleaved per repeat, so machine noise falls on all alike."""
+    """(a), (b), (c), (c'') [and (c')] interleaved per repeat, so machine noise falls on all alike."""
     pipelines: dict[str, Callable[..., dict[str, Any]]] = {
-        "d2l": run_d2l, "raw": run_raw, "mlplab": run_mlplab}
+        "d2l": run_d2l, "raw": run_raw, "mlplab": run_mlplab,
+        # what any per-step flag (max_steps, limits, clipping, accumulation, …) gives: Lightning's loop
+        "mlplab_lightning_loop": functools.partial(run_mlplab, extra=("data.batches_per_step=1",))}
     if compiled:
         pipelines["mlplab_compiled"] = functools.partial(run_mlplab, extra=("model.compile=true",))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pipelines}

@@ -146,6 +146,10 @@ def format_report(report: dict[str, Any]) -> str:
         row("    mlplab epoch incl. epoch-end hooks, ckpt", pipes["mlplab"]["full_epoch"],
             f"{ratio(pipes['mlplab']['full_epoch']['median'], pipes['raw']['median']):.2f} x raw"),
     ]
+    if "mlplab_lightning_loop" in pipes:  # the loop every per-step Trainer flag takes
+        loop = pipes["mlplab_lightning_loop"]
+        lines.append(row("(c'') mlplab, Lightning's loop (per-step flags)", loop,
+                         f"{ratio(loop['median'], pipes['raw']['median']):.2f} x raw"))
     if "mlplab_compiled" in pipes:  # the first epoch carries the compilation: see min and max
         lines.append(row("(c') mlplab, model.compile=true", pipes["mlplab_compiled"],
                          f"{ratio(pipes['mlplab_compiled']['median'], pipes['raw']['median']):.2f} x raw"))

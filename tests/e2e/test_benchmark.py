@@ -59,7 +59,7 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     written = json.loads(out.read_text())
     pipes = written["pipelines"]
-    assert set(pipes) == {"d2l", "raw", "mlplab"}
+    assert set(pipes) == {"d2l", "raw", "mlplab", "mlplab_lightning_loop"}
     for name, pipe in pipes.items():
         times = report.flatten(pipe["epoch_seconds"])
         assert len(times) == 1 and times[0] > 0, name
@@ -74,4 +74,5 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     for name in GOAL_NAMES:
         assert re.search(rf"^\s+(PASS|FAIL|SKIP)\s+{re.escape(name)}\s", goals, re.M), name
     assert "median s" in result.stdout and "(c) mlplab: Lightning fit" in result.stdout
+    assert "(c'') mlplab, Lightning's loop" in result.stdout
 

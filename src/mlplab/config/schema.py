@@ -7,8 +7,10 @@ value of the wrong type is refused while the command line is merged; building a 
 so the code that uses a setting reads it from the same declaration.
 
 Groups with one shape (model, activation, regularizer) are typed in ``TrainConfig``; groups whose
-options have different settings (data, optimizer, scheduler) pick their class by ``name`` or
-``_target_`` (``OPTIMIZERS``, ``SCHEDULES``, ``DATA``).
+options have different settings pick their class by ``_target_``: the data sets (``DATA``), and
+the optimizer and the scheduler, whose settings are the named torch class's own arguments
+(``torch_settings``; the presets' classes: ``TORCH_PRESETS``). The trainer's settings are
+Lightning's (``mlplab.config.trainer``).
 """
 
 from __future__ import annotations
