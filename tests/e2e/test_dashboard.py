@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from mlplab.config.schema import FashionMNISTSettings, ModelSettings, RegularizerSettings, SGDSettings
+from mlplab.config.schema import FashionMNISTSettings, ModelSettings, RegularizerSettings, optimizer_settings
 from mlplab.data.batches import minibatch_loader
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
 from mlplab.reporting.dashboard import TensorBoardDashboard, best_validation, run_hparams
@@ -25,13 +25,16 @@ KNOBS = {"hidden": [64, 32], "activation": {"name": "tanh"}, "dropout": 0.2, "we
 
 def test_the_hparams_row_is_every_declared_setting_but_where_files_are():
     row = settings_row([ModelSettings(hidden=[256, 256]), RegularizerSettings(dropout=[0.2, 0.5]),
-                        SGDSettings(lr=0.1), FashionMNISTSettings(train_subset=None, seed=7, data_dir="/x")])
+                        optimizer_settings({"lr": 0.1}),
+                        FashionMNISTSettings(train_subset=None, seed=7, data_dir="/x")])
     assert row["model.hidden"] == "256,256" and row["regularizer.dropout"] == "0.2,0.5"
     assert row["optimizer.lr"] == 0.1 and row["regularizer.label_smoothing"] == 0.0
+    assert row["optimizer._target_"] == "torch.optim.SGD"
     assert row["data.train_subset"] == "None" and row["data.seed"] == 7
     assert "data.data_dir" not in row and "data.debian_dir" not in row and "data.download" not in row
-    module = mlp_module(hidden=[8], label_smoothing=0.1, scheduler={"name": "cosine"})
-    assert {"regularizer.label_smoothing", "scheduler.name", "scheduler.min_ratio", "optimizer.nesterov",
+    module = mlp_module(hidden=[8], label_smoothing=0.1,
+                        scheduler={"_target_": "mlplab.training.schedules.Cosine", "interval": "step"})
+    assert {"regularizer.label_smoothing", "scheduler._target_", "scheduler.min_ratio", "optimizer.nesterov",
             "trainer.max_epochs"} <= set(run_hparams(module, None, 3))
 
 

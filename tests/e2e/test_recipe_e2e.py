@@ -24,5 +24,6 @@ def test_best_mlp_search_runs_and_picks_on_validation(tmp_path, cli):
     chosen = json.loads((sweep / "best.json").read_text())
     assert chosen["val"] == pytest.approx(best["best_value"])  # the summary ranks by validation too
     hp = json.loads((sweep / "0" / "metrics.json").read_text())["hparams"]
-    assert hp["data"]["augment"] and hp["optimizer"]["name"] == "adamw"
-    assert hp["scheduler"]["name"] == "cosine" and hp["model"]["hidden"] == [1024, 1024]
+    assert hp["data"]["augment"] and hp["optimizer"]["_target_"] == "torch.optim.AdamW"
+    assert hp["scheduler"]["_target_"] == "mlplab.training.schedules.Cosine"
+    assert hp["model"]["hidden"] == [1024, 1024]

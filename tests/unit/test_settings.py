@@ -5,16 +5,19 @@ HParams keys, the run names and --help."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from mlplab.config import schema
 from mlplab.config.settings import Range, Settings, matches, show, specs, type_name
-from mlplab.config.signature import argument_docs
+from mlplab.config.signature import argument_docs, signature_settings
 from mlplab.config.store import computing_overrides, config_dir, run_name, where_keys
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
@@ -176,3 +179,22 @@ def test_compose_types_every_group_against_the_schema():
     assert OmegaConf.get_type(cfg.scheduler) is schema.preset_class("scheduler", "step")
     assert OmegaConf.get_type(cfg.data) is schema.PolynomialSettings
     assert OmegaConf.get_type(cfg.trainer) is TrainerSettings
+
+
+def test_settings_travel_to_other_processes():
+    """ddp_spawn pickles the module (its settings by reference); joblib and submitit pickle the
+    config's classes by value, which brings back copies of dataclasses.MISSING."""
+    import pickle
+
+    import cloudpickle
+
+    settings = schema.optimizer_settings({"lr": 0.2})
+    assert pickle.loads(pickle.dumps(settings)) == settings
+    trainer = TrainerSettings(max_epochs=3)
+    assert pickle.loads(pickle.dumps(trainer)) == trainer
+    made = signature_settings(torch.optim.SGD, "NotImportable", "optimizer", skip=("params",))
+    read_back = ("import cloudpickle, sys; from mlplab.config.settings import specs; "
+                 "print([s.name for s in specs(cloudpickle.loads(sys.stdin.buffer.read()))])")
+    other = subprocess.run([sys.executable, "-c", read_back], input=cloudpickle.dumps(made),
+                           capture_output=True, check=True)
+    assert other.stdout.decode().strip() == str([spec.name for spec in specs(made)])

@@ -144,10 +144,27 @@ def torch_settings(group: str, values: dict[str, Any] | Settings, base: type) ->
     if not (isinstance(built, type) and issubclass(built, base)):
         raise ConfigError(f"{group}._target_={target} is not an importable {BASE_NAMES[group]}; e.g. "
                           f"{group}._target_={EXAMPLE_TARGETS[group]}")
-    extras = scheduler_extras if group == "scheduler" else None
-    settings = class_settings(target, group, BUILT_BY_MLPLAB[group], extras).parse(values)  # type: ignore
+    settings = torch_class_settings(group, target).parse(values)
     try_build(group, settings, built)
     return settings
+
+
+def torch_class_settings(group: str, target: str) -> type[Settings]:
+    """The settings class of the torch class ``target`` as an option of ``group``, importable as
+    ``mlplab.config.schema.<group>__<target with __ for .>`` (see ``__getattr__``), so that settings
+    objects pickle by reference (to ddp_spawn's processes, to a launcher's workers)."""
+    extras = scheduler_extras if group == "scheduler" else None
+    kind = class_settings(target, group, BUILT_BY_MLPLAB[group], extras)
+    kind.__module__, kind.__qualname__ = __name__, f"{group}__{target.replace('.', '__')}"
+    return kind
+
+
+def __getattr__(name: str) -> type[Settings]:
+    """``optimizer__torch__optim__SGD`` → the settings class of ``torch.optim.SGD`` (PEP 562)."""
+    group, _, target = name.partition("__")
+    if group not in BUILT_BY_MLPLAB or not target:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return torch_class_settings(group, target.replace("__", "."))
 
 
 def arguments(settings: Settings) -> dict[str, Any]:
@@ -185,8 +202,7 @@ TORCH_PRESETS = {"optimizer": {"sgd": "torch.optim.SGD", "adamw": "torch.optim.A
 
 def preset_class(group: str, option: str) -> type[Settings]:
     """The settings class of a preset's torch class (``optimizer=sgd`` → SGD's)."""
-    extras = scheduler_extras if group == "scheduler" else None
-    return class_settings(TORCH_PRESETS[group][option], group, BUILT_BY_MLPLAB[group], extras)
+    return torch_class_settings(group, TORCH_PRESETS[group][option])
 
 
 def optimizer_settings(values: dict[str, Any] | Settings | None) -> Settings:

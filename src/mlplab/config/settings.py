@@ -180,7 +180,10 @@ def specs(cls: type) -> Iterator[Spec]:
     for f in dataclasses.fields(cls):
         if "help" not in f.metadata:
             continue
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        # isinstance, not "is": a class pickled by value (to a launcher's or DDP's worker process)
+        # comes back with copies of dataclasses.MISSING
+        has_factory = not isinstance(f.default_factory, type(dataclasses.MISSING))
+        default = f.default_factory() if has_factory else f.default
         choices = f.metadata["choices"]
         kind = f.metadata["kind"] if f.metadata["kind"] is not None else hints[f.name]
         yield Spec(f.name, kind, default, f.metadata["help"], f.metadata["within"],
@@ -273,8 +276,8 @@ def describe_type_error(err: Any, override: str | None) -> str:
 
 
 def describe_unknown_key(kind: type[Settings], name: str) -> str:
-    """``scheduler.gamma is not a setting of CosineSchedule (its settings: name, min_ratio);
-    StepSchedule has it: scheduler=step``."""
+    """``data.max_degree is not a setting of FashionMNISTSettings (its settings: …)``, with a
+    pointer where the key is declared elsewhere (``MOVED``) or another option has it."""
     prefix = f"{kind.group}." if kind.group else ""
     text = (f"{prefix}{name} is not a setting of {kind.__name__} (its settings: "
             f"{', '.join(spec.name for spec in specs(kind))})")

@@ -21,6 +21,8 @@ def settings_row(groups: Iterable[Settings]) -> dict[str, HParam]:
     """``{group.name: value}`` over the settings objects, leaving out the ``where`` settings."""
     row = {}
     for settings in groups:
+        if getattr(settings, "_target_", None):  # which class: torch.optim.SGD, a DataModule, …
+            row[settings.key("_target_")] = settings._target_
         for spec in specs(type(settings)):
             if not spec.where:
                 row[settings.key(spec.name)] = plain(getattr(settings, spec.name))
