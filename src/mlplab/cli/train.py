@@ -26,6 +26,12 @@ def train_job(cfg: DictConfig) -> float | None:
     set_job_threads()
     # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
     result = run_guarded(train, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
+    if result.get("skipped"):  # a resumed sweep: this job ran before
+        print(f"{result['status']} before, not run again: {cfg.paths.output_dir}/metrics.json")
+        return monitored_value(result, cfg) if result["status"] == "finished" else None
+    if result["status"] == "pruned":  # a search's pruner stopped it: an outcome, not an error
+        print(f"{result['error']}  outputs in {cfg.paths.output_dir}")
+        return None
     if result["status"] != "finished":
         print(f"error: {result['error']}", file=sys.stderr)
         if "resume" in result:
@@ -39,8 +45,13 @@ def train_job(cfg: DictConfig) -> float | None:
     shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
              if k in metrics]
     print(f"{'  '.join(shown)}  outputs in {cfg.paths.output_dir}")
-    # without a checkpoint callback (callbacks=none, fast_dev_run) the monitor's last value
-    return (result["monitor"] or {}).get("best", metrics.get(cfg.monitor.name))
+    return monitored_value(result, cfg)
+
+
+def monitored_value(result: dict, cfg: DictConfig) -> float | None:
+    """The monitor's best value; without a checkpoint callback (callbacks=none, fast_dev_run) its
+    last one."""
+    return (result.get("monitor") or {}).get("best", (result.get("metrics") or {}).get(cfg.monitor.name))
 
 
 def main() -> None:

@@ -345,6 +345,8 @@ class RunSettings(Settings):
                              choices=("best", "last"))
     max_loss: float = setting(1e6, "a training loss above this, NaN or inf stops the run as diverged",
                               within=POSITIVE, example=1e6)
+    retry_failed: bool = setting(False, "resuming a sweep (hydra.sweep.dir=<it>): run its failed, diverged "
+                                 "and pruned jobs again", where=True)
 
 
 @dataclass

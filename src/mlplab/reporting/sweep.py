@@ -273,7 +273,7 @@ class SweepSummary(Callback):
             return
         log.info("sweep summary in %s (best: %s)", sweep_dir / "summary.md",
                  "none finished" if best is None else f"job {best['job']}")
-        unfinished = [r for r in collect(sweep_dir) if r["status"] != "finished"]
+        unfinished = [r for r in collect(sweep_dir) if r["status"] not in ("finished", "pruned")]
         if unfinished:
             from mlplab.cli.errors import FAILED_EXIT, fail
 

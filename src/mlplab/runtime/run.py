@@ -25,6 +25,8 @@ from mlplab.reporting.curves import plot_curves
 from mlplab.runtime.checkpoints import AtomicCheckpointIO, resume_checkpoint
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import check_run, in_multirun
+from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
+from mlplab.sweeps.trial import OptunaPruning, current_trial
 from mlplab.training.module import MLPModule
 
 log = logging.getLogger(__name__)
@@ -134,10 +136,26 @@ def reached_the_end(trainer: L.Trainer) -> bool:
 
 
 def resume_command() -> str:
-    """What to type to continue this run: the same overrides, ``ckpt_path=last``."""
+    """What to type to continue this run: the same overrides, ``ckpt_path=last``; for a job of a
+    sweep, the sweep's own command with its folder (``mlplab.runtime.sweep_jobs``)."""
+    if in_multirun() and (line := resume_line()):
+        return line
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     kept = [o for o in overrides if not o.startswith("ckpt_path=")]
     return " ".join(["mlplab-train", *kept, "ckpt_path=last"])
+
+
+def earlier_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """A sweep job run again (its sweep resumed): its recorded result when it is not to run again;
+    when it was interrupted, ``ckpt_path`` points at its ``last.ckpt`` and None is returned."""
+    earlier = earlier_result(cfg.paths.output_dir)
+    action, last = plan(earlier, cfg.paths.output_dir, cfg.retry_failed)
+    if action == "skip":
+        log.info("job ran before (%s): not run again", earlier["status"])
+        return {**earlier, "skipped": True}
+    if action == "resume":
+        cfg.ckpt_path = str(last)
+    return None
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -146,14 +164,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     A run whose loss blows up ends early with ``status: "diverged"``, one stopped by a signal
     with ``"interrupted"``; neither scores the test set."""
     check_run(cfg, multirun=in_multirun())
+    if in_multirun() and (earlier := earlier_job(cfg)) is not None:
+        return earlier
     resume = resume_from(cfg)
     out = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
+    pruning = None
+    if (trial := current_trial()) is not None:  # a job of an Optuna search: report, maybe prune
+        pruning = OptunaPruning(trial, cfg.monitor.name)
+        trainer.callbacks.append(pruning)
     start = time.perf_counter()
     status, error = fit(trainer, module, datamodule, resume)
+    if status == "finished" and pruning is not None and pruning.pruned_at is not None:
+        status, error = "pruned", pruning.tell_pruned()
     if error:
-        log.error("%s", error)
+        (log.info if status == "pruned" else log.error)("%s", error)
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     adopt_spawned_fit(trainer, module)

@@ -1,0 +1,116 @@
+"""Resuming a stopped multirun: the same command with ``hydra.sweep.dir=<that sweep>``.
+
+    <sweep>/sweep.json   the command's overrides and, for a grid, every job's overrides (written
+                         atomically when the sweep first starts; checked when it is resumed)
+    <sweep>/<job>/metrics.json   each job's status: what a resumed sweep does with it
+
+    finished              not run again: its recorded result feeds the summary and the sweeper
+    interrupted           resumed from its checkpoints/last.ckpt, into the same folder (bit-exact);
+                          also a job killed before it could say so (a requeue after a time limit)
+    failed, diverged      run again only with retry_failed=true
+    (no metrics.json)     run
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from mlplab.errors import ConfigError
+from mlplab.files import write_json
+
+log = logging.getLogger(__name__)
+RECORD = "sweep.json"
+
+
+def command(overrides: list[str], sweep_dir: str | Path) -> str:
+    """The command that resumes the sweep: its overrides, ``-m`` and its folder."""
+    return " ".join(["mlplab-train", "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"])
+
+
+def sweep_record(config: DictConfig, jobs: list[list[str]] | None) -> dict[str, Any]:
+    overrides = [str(o) for o in config.hydra.overrides.task]
+    return {"command": command(overrides, config.hydra.sweep.dir), "overrides": overrides,
+            "sweeper": str(config.hydra.sweeper.get("_target_", "")), "jobs": jobs}
+
+
+def record_or_check(config: DictConfig, jobs: list[list[str]] | None) -> None:
+    """Write ``sweep.json`` for a new sweep; for a resumed one, insist on the same sweep."""
+    path = Path(config.hydra.sweep.dir) / RECORD
+    record = sweep_record(config, jobs)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, record)
+        return
+    try:
+        saved = json.loads(path.read_text())
+        same = computing(saved["overrides"]) == computing(record["overrides"]) and \
+            [computing(j) for j in saved.get("jobs") or []] == [computing(j) for j in record["jobs"] or []]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path} is damaged ({err}); resume cannot tell which sweep this was: give a "
+                          f"new hydra.sweep.dir (the jobs' folders and metrics.json files are untouched)"
+                          ) from None
+    if not same:
+        raise ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} holds another sweep: resume it with "
+                          f"`{saved['command']}`, or give a new hydra.sweep.dir")
+    log.info("resuming the sweep in %s", config.hydra.sweep.dir)
+
+
+def computing(overrides: list[str]) -> list[str]:
+    """Overrides that change what is computed (``retry_failed=true`` and folders do not)."""
+    from mlplab.config.store import computing_overrides
+
+    return computing_overrides(overrides)
+
+
+def resume_line() -> str | None:
+    """What to type to continue the sweep this job belongs to (from its ``sweep.json``)."""
+    if not HydraConfig.initialized():
+        return None
+    path = Path(HydraConfig.get().sweep.dir) / RECORD
+    try:
+        return json.loads(path.read_text())["command"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def earlier_result(output_dir: str | Path) -> dict[str, Any] | None:
+    """The job's ``metrics.json`` from an earlier run of its sweep, if any (unreadable: None,
+    and the job runs again)."""
+    path = Path(output_dir) / "metrics.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        log.warning("%s is unreadable: the job runs again", path)
+        return None
+
+
+def plan(earlier: dict[str, Any] | None, output_dir: str | Path,
+         retry_failed: bool) -> tuple[str, Path | None]:
+    """``("skip", None)``, ``("resume", last.ckpt)`` or ``("run", None)`` for a sweep job."""
+    status = (earlier or {}).get("status")
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if status == "finished" or (status in ("failed", "diverged", "pruned") and not retry_failed):
+        return "skip", None
+    if status in ("interrupted", None) and last.is_file():  # None: killed before it could write one
+        return "resume", last
+    return "run", None
+
+
+class SweepRecord(Callback):
+    """Hydra callback, after the pre-flight check: write or check the sweep's ``sweep.json``."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlplab.cli.errors import report
+        from mlplab.runtime.preflight import job_overrides
+
+        try:
+            record_or_check(config, job_overrides(config))
+        except ConfigError as err:
+            report(err, then="no job was started")

@@ -1,0 +1,206 @@
+"""``hparams_search=optuna``: a Hydra sweeper on Optuna's ask-and-tell API (Optuna ≥ 4).
+
+    ask  a trial (its parameters drawn by the sampler) → launch it as a job with those overrides
+    tell its result: the monitored value (the job's return), or failed; the job itself tells
+         "pruned" when the pruner stops it (mlplab.sweeps.trial)
+
+The study lives in storage: by default ``<sweep>/optuna.db`` (SQLite, nothing to start), or any
+SQLAlchemy URL (``hydra.sweeper.storage=postgresql://…``) that several workers share. Rerunning the
+same command with ``hydra.sweep.dir=<that sweep>`` (or the same storage) continues the study:
+``n_trials`` counts its finished trials (complete or pruned), whoever ran them, and a trial that was
+interrupted resumes from its last.ckpt. A trial still running elsewhere keeps its place (a worker
+killed mid-trial holds it until its own sweep is resumed). A job's folder is
+named by its trial number, so workers sharing a study and a sweep folder never collide. Keys as
+in Hydra's Optuna sweeper: ``sampler``, ``direction``, ``storage``, ``study_name``, ``n_trials``,
+``n_jobs``, ``max_failure_rate``, ``params``; plus ``pruner``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, Transformer
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mlplab.errors import ConfigError
+from mlplab.files import write_text
+
+log = logging.getLogger(__name__)
+# Optuna is imported where it is used: Hydra imports this module at every start (plugin discovery).
+
+
+def distribution(override: Override) -> Any:
+    """The Optuna distribution of a sweep override (``choice``, ``range``, ``interval``, with
+    ``tag(log, …)``); None for a fixed value."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if not override.is_sweep_override():
+        return None
+    if override.is_choice_sweep() or (override.is_range_sweep() and override.value().shuffle):
+        return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
+    value = override.value()
+    if override.is_range_sweep():
+        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
+            return FloatDistribution(value.start, value.stop, step=value.step)
+        return IntDistribution(int(value.start), int(value.stop) - 1, step=int(value.step))
+    log_scale = "log" in value.tags
+    if isinstance(value.start, int) and isinstance(value.end, int):
+        return IntDistribution(value.start, value.end, log=log_scale)
+    return FloatDistribution(float(value.start), float(value.end), log=log_scale)
+
+
+def search_space(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """(distributions by key, the fixed overrides) of ``key=value`` arguments."""
+    distributions, fixed = {}, []
+    for override in OverridesParser.create().parse_overrides(arguments):
+        found = distribution(override)
+        if found is None:
+            fixed.append(override.input_line)
+        else:
+            distributions[override.get_key_element()] = found
+    return distributions, fixed
+
+
+def built(spec: Any) -> Any:
+    """A sampler or pruner: Hydra hands the sweeper its nested configs already instantiated."""
+    return instantiate(spec) if isinstance(spec, DictConfig) else spec
+
+
+def default_storage(sweep_dir: str | Path) -> str:
+    """The study's home when no storage is named: an SQLite file in the sweep folder."""
+    return f"sqlite:///{Path(sweep_dir).resolve() / 'optuna.db'}"
+
+
+def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
+    return str(storage) if storage else default_storage(sweep_dir)
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(self, sampler: Any = None, pruner: Any = None, direction: str = "maximize",
+                 storage: str | None = None, study_name: str = "mlplab", n_trials: int = 20, n_jobs: int = 1,
+                 max_failure_rate: float = 1.0, params: DictConfig | None = None) -> None:
+        if direction not in ("maximize", "minimize"):
+            raise ConfigError(f"hydra.sweeper.direction={direction} is not maximize or minimize")
+        if not 0.0 <= max_failure_rate <= 1.0:
+            raise ConfigError(f"hydra.sweeper.max_failure_rate={max_failure_rate} must be in [0, 1]")
+        self.sampler, self.pruner, self.direction = sampler, pruner, direction
+        self.storage, self.study_name, self.n_trials, self.n_jobs = storage, study_name, n_trials, n_jobs
+        self.max_failure_rate, self.params = max_failure_rate, params
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function)
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+
+    def study(self) -> Any:
+        """The study, created or loaded. Workers started together race to create its tables in
+        a new database; the loser finds them made and loads the study on its next try."""
+        import optuna
+        import sqlalchemy.exc
+
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        storage = storage_url(self.storage, self.sweep_dir)
+        for attempt in range(5):
+            try:
+                return optuna.create_study(study_name=self.study_name, direction=self.direction,
+                                           load_if_exists=True, storage=storage,
+                                           sampler=built(self.sampler), pruner=built(self.pruner))
+            except sqlalchemy.exc.SQLAlchemyError as err:
+                if attempt == 4:
+                    raise
+                log.info("the study's storage is busy (%s): trying again", type(err).__name__)
+                time.sleep(0.5 + random.random())
+        raise AssertionError("unreachable")
+
+    def sweep(self, arguments: list[str]) -> None:
+        params = [f"{k}={v}" for k, v in (self.params or {}).items()]
+        distributions, fixed = search_space([*params, *arguments])
+        study = self.study()
+        log.info("study %s in %s: %d of %d trials finished", study.study_name,
+                 storage_url(self.storage, self.sweep_dir), finished(study), self.n_trials)
+        failures = 0
+        if stopped := self.stopped_here(study):  # a resumed search: its interrupted trials first
+            log.info("resuming trial(s) %s from their last.ckpt", ", ".join(str(t.number) for t in stopped))
+            failures += self.run(study, stopped, fixed)
+        while (to_ask := self.n_trials - finished(study) - running(study)) > 0:
+            trials = [study.ask(distributions) for _ in range(min(self.n_jobs, to_ask))]
+            failures += self.run(study, trials, fixed)
+            if failures / max(1, len(study.trials)) > self.max_failure_rate:
+                raise ConfigError(f"{failures} trials failed: more than hydra.sweeper.max_failure_rate="
+                                  f"{self.max_failure_rate}; see each job's metrics.json")
+        self.write_results(study)
+
+    def stopped_here(self, study: Any) -> list[Any]:
+        """Trials still running in the study whose job, in this sweep's folder, was interrupted
+        (Ctrl-C, a requeue): run again, they resume from their last.ckpt (mlplab.runtime.sweep_jobs)."""
+        from optuna.trial import TrialState
+
+        from mlplab.runtime.sweep_jobs import earlier_result
+
+        def interrupted(number: int) -> bool:
+            folder = self.sweep_dir / str(number)
+            status = (earlier_result(folder) or {}).get("status", "interrupted")  # none yet: killed
+            return folder.is_dir() and status == "interrupted"
+
+        return [t for t in study.trials if t.state == TrialState.RUNNING and interrupted(t.number)]
+
+    def run(self, study: Any, trials: list[Any], fixed: list[str]) -> int:
+        """Launch ``trials`` as jobs named by their trial numbers; tell their results. Returns how
+        many failed. A stop in the middle (Ctrl-C) leaves the unfinished ones running in the study:
+        resuming the sweep resumes them (``stopped_here``)."""
+        from optuna.trial import TrialState
+
+        overrides = [tuple([*fixed, *(f"{k}={v}" for k, v in trial.params.items())]) for trial in trials]
+        numbers = [trial.number for trial in trials]
+        if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+            returns = self.launcher.launch(overrides, initial_job_idx=numbers[0])
+        else:  # another worker took numbers in between: one job at a time keeps folder = number
+            returns = [r for o, n in zip(overrides, numbers) for r in self.launcher.launch([o], n)]
+        failed = 0
+        for trial, ret in zip(trials, returns):
+            value = ret.return_value if ret.status.name == "COMPLETED" else None
+            if value is None:
+                told = study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+                failed += told.state == TrialState.FAIL  # not one the job told pruned
+            else:
+                study.tell(trial.number, float(value), skip_if_finished=True)  # a pruned one stays pruned
+        return failed
+
+    def write_results(self, study: Any) -> None:
+        """``<sweep>/optimization_results.yaml``: the best parameters and value (as Hydra's sweeper)."""
+        from optuna.trial import TrialState
+
+        complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name,
+                                   "storage": storage_url(self.storage, self.sweep_dir),
+                                   "n_finished": finished(study)}
+        if complete:
+            best = study.best_trial
+            results.update(best_params=best.params, best_value=best.value, best_trial=best.number)
+            log.info("best trial %d: %s = %s", best.number, best.params, best.value)
+        else:
+            log.error("no trial completed: see each job's metrics.json")
+        write_text(self.sweep_dir / "optimization_results.yaml", OmegaConf.to_yaml(OmegaConf.create(results)))
+
+
+def finished(study: Any) -> int:
+    """Trials that ran to their end: complete, or pruned."""
+    from optuna.trial import TrialState
+
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+
+
+def running(study: Any) -> int:
+    from optuna.trial import TrialState
+
+    return sum(t.state == TrialState.RUNNING for t in study.trials)

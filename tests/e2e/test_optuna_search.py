@@ -1,0 +1,107 @@
+"""hparams_search=optuna on Optuna ≥ 4: the study in storage (SQLite in the sweep folder, or
+PostgreSQL shared by several workers), resumed by the same command, pruning poor trials."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import time
+
+import optuna
+import pytest
+import yaml
+from helpers import BIN, REPO, run_main
+from helpers.services import postgres_database
+
+from mlplab.cli.train import main as train_main
+
+TRIAL = ["data.train_subset=2000", "data.val_size=1000", "model.hidden=[32]", "trainer.max_epochs=3"]
+
+
+def states(storage: str) -> list[str]:
+    (study,) = optuna.get_all_study_summaries(storage)  # one study, whoever ran its trials
+    return [t.state.name for t in optuna.load_study(study_name=study.study_name, storage=storage).trials]
+
+
+def search(sweep, *extra):
+    return [str(BIN / "mlplab-train"), "hparams_search=optuna", *TRIAL, *extra, f"hydra.sweep.dir={sweep}"]
+
+
+def test_optuna_is_current():
+    assert int(optuna.__version__.split(".")[0]) >= 4
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_a_search_stopped_after_two_of_four_trials_ends_with_four_in_one_study(tmp_path):
+    sweep = tmp_path / "search"
+    run = subprocess.Popen(search(sweep, "hydra.sweeper.n_trials=4"), cwd=REPO, text=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not (sweep / "2" / "checkpoints" / "last.ckpt").exists():  # trials 0, 1 done; 2 running
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()[-3000:]
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    stderr = run.communicate(timeout=300)[1]
+    assert run.returncode == 130, stderr[-3000:]
+    storage = f"sqlite:///{sweep / 'optuna.db'}"
+    assert states(storage) == ["COMPLETE", "COMPLETE", "RUNNING"]  # trial 2 waits to be resumed
+
+    code, _, stderr = run_main(train_main, *search(sweep, "hydra.sweeper.n_trials=4")[1:], cwd=REPO)
+    assert code == 0, stderr[-3000:]
+    assert [s for s in states(storage) if s in ("COMPLETE", "PRUNED")] == states(storage)
+    assert len(states(storage)) == 4  # one study, four finished trials: 0, 1, the resumed 2, and 3
+    resumed = json.loads((sweep / "2" / "metrics.json").read_text())
+    assert resumed["status"] in ("finished", "pruned")
+    assert resumed["resumed_from"] == str(sweep / "2" / "checkpoints" / "last.ckpt")
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert results["n_finished"] == 4 and results["storage"] == storage
+
+
+@pytest.mark.dataset
+def test_poor_trials_are_pruned_and_say_so(tmp_path):
+    sweep = tmp_path / "search"
+    overrides = search(sweep, "hydra.sweeper.n_trials=5", "optimizer.lr=choice(0.3,0.0003)",
+                       "hydra.sweeper.pruner.n_startup_trials=1")
+    code, _, stderr = run_main(train_main, *overrides[1:], cwd=REPO)
+    assert code == 0, stderr[-3000:]
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    pruned = [r for r in rows if r["status"] == "pruned"]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_trial"]
+    assert pruned and str(best) not in {r["job"] for r in pruned}
+    for row in pruned:  # stopped at an epoch's end; the test set is not scored
+        result = json.loads((sweep / row["job"] / "metrics.json").read_text())
+        assert result["epochs"] <= 3 and not any(k.startswith("test/") for k in result["metrics"])
+    assert states(f"sqlite:///{sweep / 'optuna.db'}").count("PRUNED") == len(pruned)
+    assert "pruned by the study's pruner" in (sweep / pruned[0]["job"] / "metrics.json").read_text()
+
+
+def two_workers(tmp_path, storage):
+    """Two processes on one study: each asks trials until the study has its four."""
+    workers = [subprocess.Popen(search(tmp_path / f"w{n}", "hydra.sweeper.n_trials=4",
+                                       f"hydra.sweeper.storage='{storage}'"),
+                                cwd=REPO, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               for n in (0, 1)]
+    for worker in workers:
+        stderr = worker.communicate(timeout=600)[1]
+        assert worker.returncode == 0, stderr[-3000:]
+    finished = [s for s in states(storage) if s in ("COMPLETE", "PRUNED")]
+    assert 4 <= len(finished) <= 5  # both may ask the fourth at once
+    assert all(any(p.name.isdigit() for p in (tmp_path / f"w{n}").iterdir()) for n in (0, 1))  # both worked
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_two_workers_share_one_sqlite_study(tmp_path):
+    two_workers(tmp_path, f"sqlite:///{tmp_path / 'shared.db'}")
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_workers_share_one_postgresql_study(tmp_path):
+    with postgres_database() as storage:
+        two_workers(tmp_path, storage)

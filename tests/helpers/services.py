@@ -1,0 +1,75 @@
+"""Real services the tests start themselves: a throw-away PostgreSQL cluster, the local SLURM
+cluster (``scripts/slurm_local.sh``). Each is skipped, with the reason, only where it cannot start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+
+
+def as_postgres(command: list[str]) -> list[str]:
+    """``command`` run as the ``postgres`` user when we are root (PostgreSQL refuses root)."""
+    if os.geteuid() != 0:
+        return command
+    return ["su", "-s", "/bin/sh", "postgres", "-c", " ".join(command)]
+
+
+@contextmanager
+def postgres_database(name: str = "optuna") -> Iterator[str]:
+    """A PostgreSQL cluster in a temporary folder, reached through a Unix socket only (no TCP), with
+    one database; yields its SQLAlchemy URL and removes everything afterwards."""
+    if not POSTGRES_BINS:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin); apt-get install postgresql")
+    binaries = POSTGRES_BINS[-1]
+    home = Path(tempfile.mkdtemp(prefix="mlplab-pg-"))
+    home.chmod(0o777)
+    data, port = home / "data", free_port()
+    if os.geteuid() == 0:
+        shutil.chown(home, "postgres", "postgres")
+    try:
+        initdb = [str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
+        subprocess.run(as_postgres(initdb), check=True, capture_output=True)
+        options = f"-k {home} -p {port} -c listen_addresses=''"
+        subprocess.run(as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", f'"{options}"', "-w",
+                                    "-l", str(home / "log"), "start"]), check=True, capture_output=True)
+        subprocess.run(as_postgres([str(binaries / "createdb"), "-h", str(home), "-p", str(port), "-U",
+                                    "postgres", name]), check=True, capture_output=True)
+    except subprocess.CalledProcessError as err:
+        shutil.rmtree(home, ignore_errors=True)
+        reason = err.stderr.decode(errors="replace")[-300:]
+        pytest.skip(f"a PostgreSQL cluster could not start here: {reason}")
+    try:
+        yield f"postgresql+psycopg2://postgres@/{name}?host={home}&port={port}"
+    finally:
+        subprocess.run(as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def slurm_is_up() -> str | None:
+    """None when the local SLURM cluster answers with an idle node; else why not."""
+    if not shutil.which("sinfo"):
+        return "SLURM is not installed here (run scripts/slurm_local.sh up as root)"
+    status = subprocess.run([str(REPO / "scripts" / "slurm_local.sh"), "status"], capture_output=True,
+                            text=True)
+    if status.returncode != 0:
+        return f"the local SLURM cluster is not up (scripts/slurm_local.sh up): {status.stdout[-200:]}"
+    return None
