@@ -1,4 +1,6 @@
-"""Inverted dropout by hand (d2l 4.6.4): h' = 0 with probability p, else h / (1 − p)."""
+"""Dropout by hand, both styles of d2l 4.6: inverted (the book's code: h' = 0 with probability p,
+else h / (1 − p); identity at evaluation) and classic (the notes, 4.6.3: h' = 0 with probability
+p, else h; (1 − p)·h at evaluation)."""
 
 import pytest
 import torch
@@ -6,7 +8,7 @@ from helpers import copy_scratch_weights
 from torch import nn
 
 from mlplab.nets.concise import ConciseMLP
-from mlplab.nets.dropout import dropout
+from mlplab.nets.dropout import ClassicDropout, dropout
 from mlplab.nets.scratch import ScratchMLP
 
 
@@ -64,3 +66,54 @@ def test_mlps_drop_in_train_mode(which):
     x = torch.randn(16, 784)
     with torch.no_grad():
         assert not torch.allclose(net(x), net(x))
+
+
+@pytest.mark.parametrize("style", ["inverted", "classic"])
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+def test_the_training_time_expectation_is_the_evaluation_output(style, p):
+    """Monte-Carlo over n masks: each mean has standard error σ/√n, σ² = Var[h'] = h²·p/(1−p)
+    (inverted) or h²·p(1−p) (classic); the tolerance is 5 standard errors at the largest |h|."""
+    torch.manual_seed(0)
+    n, x = 40_000, torch.linspace(-2, 2, 41)
+    mean = dropout(x.repeat(n, 1), p, training=True, style=style).mean(dim=0)
+    evaluation = dropout(x, p, training=False, style=style)
+    variance = p / (1 - p) if style == "inverted" else p * (1 - p)
+    tolerance = 5 * 2 * (variance / n) ** 0.5
+    torch.testing.assert_close(mean, evaluation, atol=tolerance, rtol=0)
+    if style == "classic":
+        torch.testing.assert_close(evaluation, (1 - p) * x)
+
+
+def test_classic_dropout_keeps_units_unscaled_while_training():
+    torch.manual_seed(0)
+    x = torch.rand(100_000) + 1
+    out = dropout(x, 0.3, style="classic")
+    kept = out != 0
+    assert torch.equal(out[kept], x[kept])
+    assert (1 - kept.float().mean().item()) == pytest.approx(0.3, abs=0.01)
+
+
+@pytest.mark.parametrize("model", [ScratchMLP, ConciseMLP])
+def test_classic_with_p_zero_is_the_plain_network(model):
+    torch.manual_seed(0)
+    plain = model(hidden=[32, 16], init_std=0.1)
+    torch.manual_seed(0)
+    classic = model(hidden=[32, 16], init_std=0.1, dropout=0.0, dropout_style="classic")
+    x = torch.randn(8, 784)
+    for mode in (True, False):
+        plain.train(mode), classic.train(mode)
+        assert torch.equal(plain(x), classic(x))
+
+
+def test_both_mlps_scale_at_evaluation_in_the_classic_style():
+    torch.manual_seed(0)
+    scratch = ScratchMLP(hidden=[64, 32], dropout=[0.3, 0.6], init_std=0.1, dropout_style="classic")
+    concise = ConciseMLP(hidden=[64, 32], dropout=[0.3, 0.6], dropout_style="classic")
+    copy_scratch_weights(scratch, concise)
+    assert sum(isinstance(m, ClassicDropout) for m in concise) == 2
+    x = torch.randn(16, 784)
+    with torch.no_grad():
+        torch.testing.assert_close(scratch.eval()(x), concise.eval()(x))
+        inverted = ScratchMLP(hidden=[64, 32], dropout=[0.3, 0.6], init_std=0.1)
+        inverted.load_state_dict(scratch.state_dict())
+        assert not torch.allclose(inverted.eval()(x), scratch(x))  # the styles differ at evaluation

@@ -79,6 +79,9 @@ class RegularizerSettings(Settings):
                                   within=NON_NEGATIVE, example=1e-3)
     dropout: Any = setting(0.0, "dropout p after each hidden layer: one number, or one per layer",
                            within=PROBABILITY, kind=float | list[float], example=0.5)
+    dropout_style: str = setting("inverted", "inverted: kept units × 1/(1 − p) while training (d2l's code); "
+                                 "classic: all units × (1 − p) at evaluation (the notes, 4.6.3)",
+                                 choices=("inverted", "classic"))
     weight_decay_mode: str = setting("auto", "auto (scratch → penalty, concise → optimizer), penalty "
                                      "or optimizer", choices=("auto", "penalty", "optimizer"))
     label_smoothing: float = setting(0.0, "ε: the training target puts 1 − ε on the label, ε/K on each "

@@ -9,20 +9,22 @@ from collections.abc import Sequence
 from torch import nn
 
 from mlplab.nets.activations import ACTIVATIONS
+from mlplab.nets.dropout import ClassicDropout
 from mlplab.nets.shapes import layer_sizes, per_layer
 
 
 class ConciseMLP(nn.Sequential):
     def __init__(self, num_inputs: int = 784, hidden: Sequence[int] = (256,),
                  num_outputs: int = 10, activation: str = "relu",
-                 dropout: float | Sequence[float] = 0.0, init_std: float = 0.01) -> None:
+                 dropout: float | Sequence[float] = 0.0, init_std: float = 0.01,
+                 dropout_style: str = "inverted") -> None:
         act = ACTIVATIONS[activation].builtin
         sizes = layer_sizes(num_inputs, hidden, num_outputs)
         layers: list[nn.Module] = [nn.Flatten()]
         for fan_in, fan_out, p in zip(sizes, sizes[1:-1], per_layer(dropout, len(hidden))):
             layers += [nn.Linear(fan_in, fan_out), act()]
             if p > 0:
-                layers.append(nn.Dropout(p))
+                layers.append(nn.Dropout(p) if dropout_style == "inverted" else ClassicDropout(p))
         layers.append(nn.Linear(sizes[-2], sizes[-1]))
         super().__init__(*layers)
         for m in self.modules():

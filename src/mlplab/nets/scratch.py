@@ -21,12 +21,13 @@ from mlplab.nets.shapes import layer_sizes, per_layer
 class ScratchMLP(nn.Module):
     def __init__(self, num_inputs: int = 784, hidden: Sequence[int] = (256,),
                  num_outputs: int = 10, activation: str = "relu",
-                 dropout: float | Sequence[float] = 0.0, init_std: float = 0.01) -> None:
+                 dropout: float | Sequence[float] = 0.0, init_std: float = 0.01,
+                 dropout_style: str = "inverted") -> None:
         super().__init__()
         self.num_inputs = num_inputs
         self.act = ACTIVATIONS[activation].scratch
         sizes = layer_sizes(num_inputs, hidden, num_outputs)
-        self.dropout = per_layer(dropout, len(hidden))
+        self.dropout, self.dropout_style = per_layer(dropout, len(hidden)), dropout_style
         for k, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
             setattr(self, f"W{k}", nn.Parameter(torch.randn(fan_in, fan_out) * init_std))
             setattr(self, f"b{k}", nn.Parameter(torch.zeros(fan_out)))
@@ -41,5 +42,6 @@ class ScratchMLP(nn.Module):
         h = x.reshape(-1, self.num_inputs)
         *hidden, (w_out, b_out) = self.layers()
         for (w, b), p in zip(hidden, self.dropout):
-            h = dropout_fn(self.act(torch.addmm(b, h, w)), p, self.training)  # addmm: b + h @ w, fused
+            h = dropout_fn(self.act(torch.addmm(b, h, w)), p, self.training,  # addmm: b + h @ w, fused
+                           self.dropout_style)
         return torch.addmm(b_out, h, w_out)

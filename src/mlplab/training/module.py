@@ -57,7 +57,7 @@ class MLPModule(L.LightningModule):
         self.net = build_net(s.model.name, num_inputs=num_inputs, hidden=s.model.hidden,
                              num_outputs=num_outputs, activation=s.activation.name,
                              dropout=s.regularizer.probabilities(len(s.model.hidden)),
-                             init_std=s.model.init_std)
+                             dropout_style=s.regularizer.dropout_style, init_std=s.model.init_std)
         if s.model.compile:  # in place: the state_dict keys stay those of the plain network
             self.net.compile()
         self.decay_mode = s.regularizer.decay_mode(s.model.name)
