@@ -7,7 +7,7 @@
 The study lives in storage: by default ``<sweep>/optuna.db`` (SQLite, nothing to start), or any
 SQLAlchemy URL (``hydra.sweeper.storage=postgresql://…``) that several workers share. Rerunning the
 same command with ``hydra.sweep.dir=<that sweep>`` (or the same storage) continues the study:
-``n_trials`` counts its finished trials (complete or pruned), whoever ran them, and a trial that was
+``n_trials`` counts its finished trials (complete, pruned or failed), whoever ran them; a trial that was
 interrupted resumes from its last.ckpt. A trial still running elsewhere keeps its place (a worker
 killed mid-trial holds it until its own sweep is resumed). A job's folder is
 named by its trial number, so workers sharing a study and a sweep folder never collide. Keys as
@@ -194,10 +194,11 @@ class OptunaSweeper(Sweeper):
 
 
 def finished(study: Any) -> int:
-    """Trials that ran to their end: complete, or pruned."""
+    """Trials that ran to their end: complete, pruned, or failed (diverged); not one that is
+    running or was interrupted (it resumes), as Optuna's own ``optimize(n_trials=…)`` counts."""
     from optuna.trial import TrialState
 
-    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) for t in study.trials)
 
 
 def running(study: Any) -> int:
