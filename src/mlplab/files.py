@@ -2,7 +2,8 @@
 
 A temporary sibling is written, then renamed over the final name (``os.replace`` is atomic on one
 file system), so a crash, a kill or a full disk mid-write never leaves half a file under the final
-name and the previous version stays whole.
+name and the previous version stays whole. A write that fails raises ``OSError`` naming the final
+path (a full disk: ``ENOSPC``), which the entry points turn into one line (``mlplab.errors``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        err.filename = str(path)  # a write error carries no name; the user wants the final one
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path | str, data: bytes | memoryview) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_text(path: Path | str, text: str) -> None:

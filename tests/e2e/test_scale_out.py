@@ -12,7 +12,9 @@ from helpers import REPO, run_main
 
 from mlplab.cli.train import main as train_main
 
-GRID = ["regularizer.weight_decay=0,0.001", "regularizer.dropout=0,0.5"]
+# λ × both dropout styles (d2l's inverted, the notes' classic) at p = 0.5
+GRID = ["regularizer.weight_decay=0,0.001", "regularizer.dropout=0.5",
+        "regularizer.dropout_style=inverted,classic"]
 FAST = ["data.train_subset=2000", "data.val_size=1000", "trainer.max_epochs=1",
         "model.hidden=[64]"]
 
@@ -37,9 +39,13 @@ def test_launcher_runs_the_grid_and_the_summary_lists_every_job(launcher, thread
     result = cli("mlplab-train", "-m", *launcher, *GRID, *FAST, f"hydra.sweep.dir={sweep}", cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = summary_rows(sweep)
-    assert [(r["regularizer.weight_decay"], r["regularizer.dropout"]) for r in rows] == [
-        ("0", "0"), ("0", "0.5"), ("0.001", "0"), ("0.001", "0.5")]
-    assert all(r["status"] == "finished" and 0.1 < float(r["val/acc"]) <= 1 for r in rows)
+    assert [(r["regularizer.weight_decay"], r["regularizer.dropout_style"]) for r in rows] == [
+        ("0", "inverted"), ("0", "classic"), ("0.001", "inverted"), ("0.001", "classic")]
+    assert [metrics(sweep / r["job"])["hparams"]["regularizer"]["dropout_style"] for r in rows] == \
+        ["inverted", "classic"] * 2
+    assert [r["status"] for r in rows] == ["finished"] * 4
+    for r in rows:  # the summary holds each job's own best
+        assert float(r["val/acc"]) == pytest.approx(metrics(sweep / r["job"])["monitor"]["best"], abs=1e-4)
     # each job got its share of the cpus, not one thread per core each
     assert {metrics(sweep / r["job"])["threads"] for r in rows} == {threads}
 

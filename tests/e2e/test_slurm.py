@@ -40,12 +40,13 @@ def alone(tmp_path, *overrides):
 def test_a_grid_through_the_slurm_launcher(tmp_path):
     sweep = tmp_path / "sweep"
     code, _, stderr = run_main(train_main, "-m", "hydra/launcher=slurm", "regularizer.weight_decay=0,0.001",
-                               "regularizer.dropout=0,0.5", *SMALL, "trainer.max_epochs=2",
+                               "regularizer.dropout_style=inverted,classic", *SMALL, "trainer.max_epochs=2",
                                f"hydra.sweep.dir={sweep}", cwd=REPO)
     assert code == 0, stderr[-3000:]
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["status"] for r in rows] == ["finished"] * 4
+    assert [r["regularizer.dropout_style"] for r in rows] == ["inverted", "classic"] * 2
     for row in rows:
         job = metrics(sweep / row["job"])
         assert job["threads"] == 1 and job["epochs"] == 2  # cpus_per_task=1

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from helpers import REPO, event_dir
+from helpers.hparams_api import hparams_tab
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -53,8 +54,21 @@ def test_weight_decay_by_dropout_grid(tmp_path, cli):
         assert "regularizer.dropout=" in event_dir(sweep / str(n)).name  # listed by its overrides
         events = EventAccumulator(str(event_dir(sweep / str(n))))
         events.Reload()
-        val_acc = events.Scalars("hp/val_acc")[-1].value  # the first is the 0.0 placeholder
-        assert val_acc == pytest.approx(job_metrics(sweep, n)["monitor"]["best"], abs=1e-6)
+        (val_acc,) = events.Scalars("hp/val_acc")  # written once, at the run's end: no line
+        assert val_acc.value == pytest.approx(job_metrics(sweep, n)["monitor"]["best"], abs=1e-6)
+    # the HParams tab, as TensorBoard serves it: every run with its knobs and its four metrics
+    experiment, rows = hparams_tab(sweep, runs=4)
+    assert len(rows) == 4
+    assert {m["name"]["tag"] for m in experiment["metricInfos"]} == \
+        {"hp/val_acc", "hp/val_loss", "hp/test_acc", "hp/test_loss"}
+    served = {(row["hparams"]["regularizer.weight_decay"], row["hparams"]["regularizer.dropout"]):
+              row["metrics"] for row in rows}
+    for n in range(4):
+        result = job_metrics(sweep, n)
+        regularizer = result["hparams"]["regularizer"]
+        knobs = (regularizer["weight_decay"], regularizer["dropout"])
+        assert served[knobs]["hp/test_acc"] == pytest.approx(result["metrics"]["test/acc"], abs=1e-6)
+        assert served[knobs]["hp/val_acc"] == pytest.approx(result["monitor"]["best"], abs=1e-6)
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""The one error path of every entry point: a mistake the user can fix becomes one line on
-stderr (``error: …``) and exit status 2; anything else keeps its traceback.
+"""The one error path of every entry point: a mistake the user can fix (a value, a file, a path, a
+full disk) becomes one line on stderr (``error: …``) and exit status 2; anything else keeps its
+traceback.
 ``HYDRA_FULL_ERROR=1`` shows the traceback of user errors too.
 
 Hydra reports its own errors (a value of the wrong type, an unknown key, a group option that does
@@ -14,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn, TypeVar
@@ -27,7 +29,7 @@ from rich.syntax import Syntax
 from rich.tree import Tree
 
 from mlplab.config.settings import Settings, describe_type_error, describe_unknown_key
-from mlplab.errors import UserError, causes
+from mlplab.errors import UserError, causes, describe_os_error
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -68,6 +70,10 @@ def user_message(err: BaseException) -> str | None:
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):
             return " ".join(str(cause).split())
+        if isinstance(cause, OSError) and describe_os_error(cause):  # the disk, a path
+            faults = [c for c in causes(err) if isinstance(c, OSError) and describe_os_error(c)]
+            named = [c for c in faults if c.filename]  # rather the file than "a file being written"
+            return describe_os_error((named or faults)[0])
     hydra = [cause for cause in causes(err) if isinstance(cause, ConfigCompositionException)]
     return " ".join(str(hydra[0]).split()) if hydra else None  # Hydra's own words, on one line
 
@@ -86,9 +92,23 @@ def report(err: BaseException, note: str = "", then: str | None = None) -> NoRet
     fail(f"{note}{message}", then=then)
 
 
+def one_line_thread_faults(args: threading.ExceptHookArgs) -> None:
+    """A background writer stopped by the machine (TensorBoard's, on a full disk) prints one line;
+    its error reaches the main thread too, where ``report`` words it. Anything else: Python's own."""
+    line = describe_os_error(args.exc_value) if isinstance(args.exc_value, OSError) else None
+    if line is None or wants_traceback():
+        threading.__excepthook__(args)
+    else:
+        print(f"warning: a background writer stopped: {line}", file=sys.stderr)
+
+
 @contextmanager
 def one_line_errors() -> Iterator[None]:
     """Run a ``@hydra.main`` function so that its composition errors reach ``report``."""
+    # A log file on a full disk must not print a traceback per log line (logging's default);
+    # the failure that matters reaches ``report`` with its one line.
+    logging.raiseExceptions = False
+    threading.excepthook = one_line_thread_faults
     if wants_traceback():
         yield
         return

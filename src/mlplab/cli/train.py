@@ -1,7 +1,8 @@
 """``mlplab-train``: compose the config, then one run (``mlplab.runtime.run``).
 
 Exit status: 0 finished; 1 diverged or failed (a sweep: some job did); 2 a mistake in the command
-or the files, found before training; 130 stopped by a signal (the resume command is printed).
+or the files (found before training) or a fault of the machine (a full disk, a forbidden path); 130
+stopped by a signal (the resume command is printed).
 """
 
 from __future__ import annotations

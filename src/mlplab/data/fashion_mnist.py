@@ -8,6 +8,7 @@ floats in [0, 1] one batch at a time: ``x = image / 255`` (then ``(x − mean) /
 
 from __future__ import annotations
 
+import errno
 import gzip
 import logging
 import shutil
@@ -44,6 +45,10 @@ class DataDirNotWritable(UserError, OSError):
     """The files must be unpacked but ``data_dir`` cannot be written."""
 
 
+class DataDirUnreadable(UserError, OSError):
+    """``data_dir`` is a file, or a folder this user may not read."""
+
+
 def raw_dir(data_dir: str | Path) -> Path:
     return Path(data_dir) / "FashionMNIST" / "raw"
 
@@ -61,24 +66,43 @@ def unpack_gzip(src: Path, dst: Path) -> None:
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise IdxError(f"{src}: corrupt gzip ({err}); reinstall the package with "
                        f"`apt-get install --reinstall dataset-fashion-mnist`") from None
-    except OSError as err:
-        raise DataDirNotWritable(f"cannot write {dst}: {err.strerror or err}; choose a writable "
-                                 f"folder with data.data_dir=<path>") from None
+    except OSError as err:  # read-only, no permission, the disk full (the .part is gone)
+        full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise DataDirNotWritable(f"cannot write {dst}: {err.strerror or err}; "
+                                 + ("free space on that disk (the four files take 55 MB) or choose "
+                                    "another folder" if full else "choose a writable folder")
+                                 + " with data.data_dir=<path>") from None
+
+
+def unpacked(data_dir: str | Path) -> bool:
+    """Whether ``<data_dir>/FashionMNIST/raw`` holds the four files; a ``data_dir`` that is a file
+    or may not be read is the user's to fix, said in one line."""
+    raw = raw_dir(data_dir)
+    try:
+        if Path(data_dir).exists() and not Path(data_dir).is_dir():
+            raise DataDirUnreadable(f"data.data_dir={data_dir} is a file, not a folder; give a folder "
+                                    f"with data.data_dir=<path> (it is made if missing)")
+        return all((raw / n).is_file() for n in _names())
+    except PermissionError as err:  # a folder on the way this user may not search
+        raise DataDirUnreadable(f"data.data_dir={data_dir}: cannot read {err.filename or raw} "
+                                f"({err.strerror}); give this user access (chmod -R a+rX {data_dir}) "
+                                f"or point data.data_dir=<path> at a readable copy") from None
 
 
 def ensure_raw_files(data_dir: str | Path, debian_dir: Path = DEBIAN_DIR,
                      download: bool = True) -> Path:
     """Return ``<data_dir>/FashionMNIST/raw`` holding the four IDX files, fetching them if needed."""
     raw = raw_dir(data_dir)
-    if all((raw / n).is_file() for n in _names()):
+    if unpacked(data_dir):
         return raw
     if all((debian_dir / f"{n}.gz").is_file() for n in _names()):
         log.info("unpacking Fashion-MNIST from %s into %s", debian_dir, raw)
         try:
             raw.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # read-only, a file in the way, no permission, …
-            raise DataDirNotWritable(f"cannot create {raw} ({err.strerror or err}); choose a writable "
-                                     f"folder with data.data_dir=<path>") from None
+            raise DataDirNotWritable(f"data.data_dir={data_dir}: cannot create {raw} "
+                                     f"({err.strerror or err}); choose a writable folder with "
+                                     f"data.data_dir=<path>") from None
         for n in _names():
             if not (raw / n).is_file():
                 unpack_gzip(debian_dir / f"{n}.gz", raw / n)

@@ -3,7 +3,8 @@
 ``TensorBoardDashboard`` is a Lightning callback; it writes only through a ``TensorBoardLogger``
 of the trainer (with any other logger, or none, it does nothing) and only on global rank zero.
 
-    HParams        one row per run: its knobs, best val/acc and val/loss, then test/acc and test/loss
+    HParams        one row per run, written at its end: its knobs, best val/acc and val/loss,
+                   test/acc and test/loss
     weights/<name> a histogram of every weight matrix per epoch (how init_std, λ, p shape them)
     activation/*   σ(x) and σ'(x) by autograd: why sigmoid's gradient vanishes and ReLU's does not
     val/*          the confusion matrix and a grid of misclassified validation images, at fit end
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from typing import Any
 
 import lightning as L
@@ -21,6 +23,8 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
@@ -119,24 +123,19 @@ class TensorBoardDashboard(L.Callback):
 
     Figures go through ``add_figure``, which renders them with Agg and closes them.
 
-    The logger should have ``default_hp_metric=False``: then the HParams session this callback opens
-    is the run's only one, and its metrics are ``hp/{val,test}_{acc,loss}``.
+    The logger should have ``default_hp_metric=False``: then the HParams session this callback
+    writes at the run's end is the run's only one, and its metrics are ``hp/{val,test}_{acc,loss}``.
     """
 
     def __init__(self, max_misclassified: int = 32) -> None:
         self.max_misclassified = max_misclassified
+        self.written = False  # the HParams row: once per run (write_hparams)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Open the HParams session with placeholder metrics (the plugin only shows metrics named
-        at session start) and draw the run's activation once."""
+        """Draw the run's activation once."""
         logger = _tensorboard(trainer)
-        if logger is None:
-            return
-        names = _hp_names(_task(pl_module))
-        logger.log_hyperparams(run_hparams(pl_module, trainer.datamodule, trainer.max_epochs),
-                               metrics={f"hp/{s}_{n}": 0.0 for s in ("val", "test") for n in names})
         activation = pl_module.hparams.get("activation", {}).get("name")
-        if activation in ACTIVATIONS:
+        if logger is not None and activation in ACTIVATIONS:
             logger.experiment.add_figure(f"activation/{activation}", activation_figure(activation), 0)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -149,27 +148,38 @@ class TensorBoardDashboard(L.Callback):
                 logger.experiment.add_histogram(f"weights/{name}", param.detach(), trainer.current_epoch)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """The best validation values of the run as its HParams row, then the validation pictures."""
+        """The validation pictures of the fitted model."""
         logger = _tensorboard(trainer)
-        if logger is None:
-            return
-        values = best_validation(getattr(pl_module, "history", []), _hp_names(_task(pl_module)))
-        if values:
-            logger.log_metrics(values, step=trainer.global_step)
-        if (_task(pl_module) == "classification" and trainer.datamodule is not None
+        if (logger is not None and _task(pl_module) == "classification" and trainer.datamodule is not None
                 and trainer.is_global_zero):  # under DDP only rank zero writes: it alone draws
             self._log_val_pictures(logger, trainer, pl_module)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """The test metrics, scored once, complete the run's HParams row."""
+        """Fit, then test: the run is complete, its HParams row can be written."""
+        self.write_hparams(trainer, pl_module)
+
+    def write_hparams(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The run's HParams row, once, when the run ends: its settings, its best validation values
+        and, if it was tested, its test values, each written once at the last step (so the Scalars
+        tab draws a point, not a line from a placeholder). ``mlplab.runtime.run`` calls this for a
+        run that ends without a test (diverged, interrupted, pruned)."""
         logger = _tensorboard(trainer)
-        if logger is None:
+        if logger is None or self.written:
             return
-        metrics = trainer.callback_metrics
+        self.written = True
         names = _hp_names(_task(pl_module))
-        values = {f"hp/test_{n}": float(metrics[f"test/{n}"]) for n in names if f"test/{n}" in metrics}
-        if values:
-            logger.log_metrics(values, step=trainer.global_step)
+        registered = [f"hp/{stage}_{name}" for stage in ("val", "test") for name in names]
+        values = best_validation(getattr(pl_module, "history", []), names)
+        metrics = trainer.callback_metrics
+        values |= {f"hp/test_{n}": float(metrics[f"test/{n}"]) for n in names if f"test/{n}" in metrics}
+        # A writer of its own in the run's folder: Lightning closes its writer when a stage ends.
+        # The plugin lists the metrics the session registers; their values are plain scalars.
+        with closing(SummaryWriter(log_dir=logger.log_dir)) as writer:
+            for summary in hparams_summaries(run_hparams(pl_module, trainer.datamodule, trainer.max_epochs),
+                                             dict.fromkeys(registered, 0.0)):
+                writer.file_writer.add_summary(summary)
+            for tag, value in values.items():
+                writer.add_scalar(tag, value, trainer.global_step)
 
     def _log_val_pictures(self, logger: TensorBoardLogger, trainer: L.Trainer,
                           pl_module: L.LightningModule) -> None:

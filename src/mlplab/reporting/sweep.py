@@ -51,7 +51,17 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 def read_overrides(job_dir: Path) -> list[str]:
     """The job's command-line overrides as Hydra recorded them, e.g. ``regularizer.dropout=0.2``."""
     path = job_dir / ".hydra" / "overrides.yaml"
-    return [str(o) for o in yaml.safe_load(path.read_text()) or []] if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        overrides = yaml.safe_load(path.read_text()) or []
+        if not isinstance(overrides, list):
+            raise ValueError(f"a list of overrides was expected, found {type(overrides).__name__}")
+    except (yaml.YAMLError, ValueError) as err:
+        first_line = str(err).splitlines()[0]
+        raise UserError(f"{path} is damaged ({first_line}); restore it (the sweep's sweep.json lists "
+                        f"every job's overrides) or delete {job_dir} to run the job again") from None
+    return [str(o) for o in overrides]
 
 
 def override_values(row: dict[str, Any]) -> dict[str, str]:
@@ -271,6 +281,15 @@ class SweepSummary(Callback):
         except UserError as err:  # the jobs' own results stand; only the summary is missing
             log.error("no sweep summary: %s", err)
             return
+        except OSError as err:  # the disk: the jobs' results stand, the summary can be written later
+            from mlplab.cli.errors import USER_EXIT, fail
+            from mlplab.errors import describe_os_error
+
+            if describe_os_error(err) is None:
+                raise
+            fail(f"no sweep summary: {describe_os_error(err)}", code=USER_EXIT,
+                 then=f"the jobs' results stand; once that is fixed, write the summary with: "
+                      f"python -m mlplab.reporting.sweep {sweep_dir}")
         log.info("sweep summary in %s (best: %s)", sweep_dir / "summary.md",
                  "none finished" if best is None else f"job {best['job']}")
         unfinished = [r for r in collect(sweep_dir) if r["status"] not in ("finished", "pruned")]
@@ -293,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     sweep_dir = parser.parse_args(argv).sweep_dir
     try:
         summarize(sweep_dir)
-    except UserError as err:
+    except (UserError, OSError) as err:  # OSError: the disk; report keeps a bug's traceback
         report(err)
     print((sweep_dir / "summary.md").read_text(), end="")
 

@@ -11,6 +11,7 @@ TensorBoard curves and ``metrics.json`` carry on where they stopped.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +21,23 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from mlplab.config.store import computing_overrides
 from mlplab.errors import UserError
-from mlplab.files import atomic_path
+from mlplab.files import write_bytes
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` into a sibling temporary file, then rename: a run killed while saving
-    leaves the previous checkpoint whole, never half of the new one."""
+    leaves the previous checkpoint whole, never half of the new one.
+
+    The checkpoint is serialised in memory first (an MLP's is a few MB) and written by Python, so
+    a full disk raises ``OSError(ENOSPC)`` naming the file; ``torch.save`` writing to the disk
+    itself would say only "unexpected pos"."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -48,6 +54,33 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"ckpt_path={path} is not an mlplab checkpoint (no hyper_parameters); "
                         f"give a .ckpt written by mlplab-train")
     return checkpoint
+
+
+def check_fits(path: Path, module: torch.nn.Module) -> None:
+    """Before a resume: the checkpoint's weights have ``module``'s shapes; otherwise one line that
+    names the differing shapes and the overrides that compose the checkpoint's model."""
+    checkpoint = load_checkpoint(path)
+    saved = {k: tuple(v.shape) for k, v in checkpoint.get("state_dict", {}).items()}
+    here = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if saved == here:
+        return
+    differ = [f"{k} {list(saved[k]) if k in saved else 'absent'} in the checkpoint, "
+              f"{list(here[k]) if k in here else 'absent'} here"
+              for k in sorted(saved.keys() | here.keys()) if saved.get(k) != here.get(k)]
+    shown = "; ".join(differ[:3]) + (f"; and {len(differ) - 3} more" if len(differ) > 3 else "")
+    was = checkpoint["hyper_parameters"].get("model") or {}
+    now = dict(getattr(module, "hparams", {}).get("model") or {})
+    overrides = [f"model.{k}={as_override(v)}" for k, v in was.items() if now.get(k) != v]
+    raise UserError(f"ckpt_path={path} holds another model ({shown}); resume it with its own "
+                    f"settings: {' '.join(overrides) or 'the data it was trained on'}, or start "
+                    f"a new run without ckpt_path")
+
+
+def as_override(value: Any) -> str:
+    """A value as it is typed on the command line: ``[64, 32]`` → ``[64,32]``."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(as_override(v) for v in value) + "]"
+    return str(value)
 
 
 def newest_matching_run(runs_dir: Path, overrides: list[str], exclude: Path | None = None) -> Path:

@@ -19,10 +19,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveragi
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.schema import MODULE_GROUPS
-from mlplab.errors import Diverged
+from mlplab.errors import Diverged, describe_os_error
 from mlplab.files import write_json
 from mlplab.reporting.curves import plot_curves
-from mlplab.runtime.checkpoints import AtomicCheckpointIO, resume_checkpoint
+from mlplab.reporting.dashboard import TensorBoardDashboard
+from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_checkpoint
+from mlplab.runtime.folder_lock import hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import check_run, in_multirun
 from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
@@ -167,9 +169,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
     resume = resume_from(cfg)
+    with hold(cfg.paths.output_dir):  # one process per run folder (mlplab.runtime.folder_lock)
+        return fit_and_test(cfg, resume)
+
+
+def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
+    """The body of ``train`` once the run's folder is this process's."""
     out = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
+    if resume is not None:
+        check_fits(resume, module)
     pruning = None
     if (trial := current_trial()) is not None:  # a job of an Optuna search: report, maybe prune
         pruning = OptunaPruning(trial, cfg.monitor.name)
@@ -190,6 +200,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
         test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
                                     verbose=False, weights_only=True)[0]
+    for callback in trainer.callbacks:  # a run not tested writes its HParams row now
+        if isinstance(callback, TensorBoardDashboard):
+            callback.write_hparams(trainer, module)
     result = {
         "status": status,
         **({"error": error} if error else {}),
@@ -222,5 +235,11 @@ def record_failure(cfg: DictConfig, error: str) -> dict[str, Any]:
         hparams = OmegaConf.to_container(cfg, resolve=False)
     result = {"status": "failed", "error": error, "epochs": 0, "monitor": None, "metrics": {},
               "history": [], "hparams": hparams}
-    write_json(Path(cfg.paths.output_dir) / "metrics.json", result)
+    out = Path(cfg.paths.output_dir)
+    if holder(out) is not None:  # the folder is another process's: its metrics.json is not ours
+        return result
+    try:
+        write_json(out / "metrics.json", result)
+    except OSError as err:  # the disk that failed the job may fail this too; the job stays failed
+        log.error("cannot record the failure: %s", describe_os_error(err) or err)
     return result

@@ -6,7 +6,8 @@
 
     finished              not run again: its recorded result feeds the summary and the sweeper
     interrupted           resumed from its checkpoints/last.ckpt, into the same folder (bit-exact);
-                          also a job killed before it could say so (a requeue after a time limit)
+                          also a job killed before it could say so (a requeue after a time limit);
+                          a last.ckpt that cannot be read: the job runs from the start
     failed, diverged      run again only with retry_failed=true
     (no metrics.json)     run
 """
@@ -22,8 +23,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mlplab.errors import ConfigError
+from mlplab.errors import ConfigError, UserError
 from mlplab.files import write_json
+from mlplab.runtime.checkpoints import load_checkpoint
 
 log = logging.getLogger(__name__)
 RECORD = "sweep.json"
@@ -99,6 +101,11 @@ def plan(earlier: dict[str, Any] | None, output_dir: str | Path,
     if status == "finished" or (status in ("failed", "diverged", "pruned") and not retry_failed):
         return "skip", None
     if status in ("interrupted", None) and last.is_file():  # None: killed before it could write one
+        try:
+            load_checkpoint(last)
+        except UserError as err:  # truncated or edited by hand: the job starts over
+            log.warning("%s; the job runs from the start", err)
+            return "run", None
         return "resume", last
     return "run", None
 

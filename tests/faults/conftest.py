@@ -1,0 +1,140 @@
+"""The fault suite: every fault of the environment a run can meet, provoked for real, must end with
+exit status 2, one ``error:`` line naming the path or value and what to do, no traceback, and
+nothing already written damaged.
+
+Each entry point runs as a real process, as a user would start it; what it printed is kept in one
+folder, and the suite's summary line counts the tracebacks in all of it (``grep -c Traceback``).
+Faults of the machine are made with real means where this machine allows: a small tmpfs (root
+with mount rights), folders of mode 000/0500 entered without the power to ignore modes (as root:
+``setpriv`` dropping CAP_DAC_OVERRIDE); elsewhere the disk-full faults inject ENOSPC into mlplab's
+writer (``fill.py``) and the permission faults skip with the reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import BIN, REPO, write_fake_fashion_mnist
+
+TESTS = REPO / "tests"
+DROP_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search"]
+# fake Fashion-MNIST files (256 training, 64 test images) and a run that takes a second on them
+TINY = ["data.val_size=64", "data.check_counts=false", "trainer.max_epochs=1", "model.hidden=[16]"]
+OUTPUTS: list[Path] = []  # the folder of captured outputs, once the first test made it
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.faults)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not OUTPUTS:
+        return
+    files = sorted(OUTPUTS[0].glob("*.txt"))
+    tracebacks = sum(f.read_text().count("Traceback") for f in files)
+    terminalreporter.write_line(f"fault suite: {len(files)} captured outputs in {OUTPUTS[0]}; "
+                                f"grep -c Traceback: {tracebacks}")
+
+
+@pytest.fixture(scope="session")
+def outputs(tmp_path_factory) -> Path:
+    if not OUTPUTS:
+        OUTPUTS.append(tmp_path_factory.mktemp("fault-outputs"))
+    return OUTPUTS[0]
+
+
+def environment(extra: dict | None = None) -> dict:
+    """The test's environment, with ``tests/`` importable (for ``faults.fill``)."""
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, **(extra or {})}
+
+
+def save(outputs: Path, name: str, done: subprocess.CompletedProcess) -> None:
+    """Keep what a process printed, for the suite's Traceback count."""
+    command = " ".join(map(str, done.args))
+    text = f"$ {command}\n# exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    (outputs / f"{name}.txt").write_text(text)
+
+
+@pytest.fixture
+def run(request, outputs):
+    """``run("mlplab-train", *overrides, cwd=…)``: a real process; ``unprivileged=True`` enters
+    paths as a user who cannot ignore their modes. Returns the CompletedProcess."""
+    calls = itertools.count()
+
+    def start(*args: str, cwd: Path, unprivileged: bool = False, env: dict | None = None):
+        prefix = DROP_DAC if unprivileged and os.geteuid() == 0 else []
+        command = [*prefix, str(BIN / args[0]), *args[1:]]
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                                env=environment(env))
+        save(outputs, f"{request.node.name}-{next(calls)}", result)
+        return result
+
+    return start
+
+
+def one_line(result, *needles: str) -> str:
+    """The fault's one ``error:`` line (exit status 2, no traceback anywhere), holding every needle."""
+    shown = (result.stdout + result.stderr)[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr, shown
+    assert result.returncode == 2, shown
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, shown
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(kib, read_only=False)``: a fresh tmpfs of that size, or None where this
+    process may not mount one."""
+    mounted: list[Path] = []
+
+    def mount(kib: int, read_only: bool = False) -> Path | None:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        options = f"size={kib}k" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                              capture_output=True)
+        if done.returncode != 0:
+            return None
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def unprivileged_paths():
+    """Skip (with the reason) where folder modes cannot be made to bind this test's processes."""
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.skip("root ignores folder modes and setpriv (util-linux) is not installed to drop that power")
+
+
+def fake_debian(folder: Path, n_train: int = 256, n_test: int = 64) -> Path:
+    """Debian's layout (``<name>.gz``) of fake Fashion-MNIST files: what a first run unpacks."""
+    raw = write_fake_fashion_mnist(folder / "src", n_train, n_test) / "FashionMNIST" / "raw"
+    debian = folder / "debian"
+    debian.mkdir()
+    for file in raw.iterdir():
+        with file.open("rb") as src, gzip.open(debian / f"{file.name}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return debian
+
+
+@pytest.fixture
+def fake_data(tmp_path) -> Path:
+    """A data folder holding the fake files, unpacked."""
+    return write_fake_fashion_mnist(tmp_path / "data", 256, 64)
