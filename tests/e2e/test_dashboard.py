@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from types import SimpleNamespace
 
 import lightning as L
 import pytest
 import torch
-from helpers import mlp_module
+from helpers import REPO, event_dir, mlp_module, run_main
+from helpers.hparams_api import hparams_tab
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from mlplab.cli.train import main as train_main
 from mlplab.config.schema import FashionMNISTSettings, ModelSettings, RegularizerSettings, optimizer_settings
 from mlplab.data.batches import minibatch_loader
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
@@ -145,3 +148,28 @@ def test_without_tensorboard_it_writes_nothing(tmp_path, logger):
     trainer.test(module, datamodule=data, verbose=False)
     assert not list(tmp_path.rglob("events.out.tfevents*"))
     assert [p.name for p in tmp_path.rglob("*.csv")] == (["metrics.csv"] if logger == "csv" else [])
+
+
+# lr 2 on 2000 images: validation accuracy jumps about, so the last epoch is not the best one
+OSCILLATING = ["data.train_subset=2000", "data.val_size=1000", "model.hidden=[64]", "optimizer.lr=2.0",
+               "trainer.max_epochs=5"]
+
+
+@pytest.mark.dataset
+def test_hparams_best_is_the_checkpoint_callbacks_best_when_the_last_epoch_is_not_it(tmp_path):
+    run_dir = tmp_path / "run"
+    code, _, stderr = run_main(train_main, *OSCILLATING, f"hydra.run.dir={run_dir}", cwd=REPO)
+    assert code == 0, stderr[-2000:]
+    result = json.loads((run_dir / "metrics.json").read_text())
+    accuracies = [row["val/acc"] for row in result["history"]]
+    assert max(accuracies) > accuracies[-1]  # the case where "best" must be kept, not the last
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    (state,) = [state for key, state in last["callbacks"].items()
+                if key.startswith("ModelCheckpoint") and "'monitor': 'val/acc'" in key]
+    best = float(state["best_model_score"])  # what chose best.ckpt
+    events = EventAccumulator(str(event_dir(run_dir)))
+    events.Reload()
+    (point,) = events.Scalars("hp/val_acc")
+    assert point.value == pytest.approx(best, abs=1e-6) and result["monitor"]["best"] == pytest.approx(best)
+    _, rows = hparams_tab(run_dir / "tensorboard", runs=1)  # and the HParams tab serves that value
+    assert rows[0]["metrics"]["hp/val_acc"] == pytest.approx(best, abs=1e-6)

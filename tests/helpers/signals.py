@@ -1,0 +1,30 @@
+"""Interrupting a run at a chosen point from inside it: no sleep decides where the signal lands."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning as L
+
+
+class SignalAt(L.Callback):
+    """Send this process ``name`` (SIGTERM, SIGINT) when epoch ``epoch`` (0-based) ends, before
+    mlplab's own handler looks: the run stops after that epoch, as after a user's ``kill``. With
+    ``batches``: once after each of those training steps of the epoch instead (a second signal
+    mid-epoch)."""
+
+    def __init__(self, epoch: int, name: str = "SIGTERM", batches: list[int] | None = None) -> None:
+        self.epoch, self.name, self.batches = epoch, name, batches
+
+    def send(self) -> None:
+        os.kill(os.getpid(), getattr(signal, self.name))
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        if self.batches is not None and trainer.current_epoch == self.epoch and batch_idx in self.batches:
+            self.send()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.batches is None and trainer.current_epoch == self.epoch:
+            self.send()
