@@ -8,7 +8,7 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 # torch/torchvision known to work together here; override with `make setup TORCH=...` elsewhere.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup data train test test-fast bench tensorboard lint clean
+.PHONY: setup data train test test-fast bench reproduce tensorboard lint clean
 
 setup: $(INSTALLED) data
 
@@ -47,3 +47,8 @@ clean:
 
 bench: setup
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# Every row of the README's chapter and best-MLP tables → docs/results.json and the README's cells
+# (about 35 minutes here); `make reproduce ROWS="4.2 4.6.3"` runs some rows.
+reproduce: setup
+	$(BIN)/python scripts/reproduce.py $(ROWS)

@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import REPO, run_main
+
+from mlplab.cli.evaluate import main as eval_main
+from mlplab.cli.train import main as train_main
 
 
 @pytest.fixture(scope="module")
 def polynomial_run(tmp_path_factory):
-    from helpers import REPO, run_cli
-
     out = tmp_path_factory.mktemp("poly") / "run"
-    result = run_cli("mlplab-train", "data=polynomial", "trainer.max_epochs=3",
-                     f"hydra.run.dir={out}", cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, _, stderr = run_main(train_main, "data=polynomial", "trainer.max_epochs=3", f"hydra.run.dir={out}",
+                               cwd=REPO)
+    assert code == 0, stderr[-3000:]
     return out
 
 
@@ -26,22 +28,22 @@ def test_plain_data_override_trains_a_regression_model(polynomial_run):
     assert "test/acc" not in result["metrics"] and result["metrics"]["test/loss"] > 0
 
 
-def test_eval_reloads_a_regression_checkpoint_with_its_data(polynomial_run, tmp_path, cli):
+def test_eval_reloads_a_regression_checkpoint_with_its_data(polynomial_run, tmp_path):
     ckpt = polynomial_run / "checkpoints" / "last.ckpt"
-    wrong = cli("mlplab-eval", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}/a", cwd=tmp_path)
-    assert wrong.returncode == 2 and "data=polynomial" in wrong.stderr
-    right = cli("mlplab-eval", f"ckpt_path={ckpt}", "data=polynomial",
-                f"hydra.run.dir={tmp_path}/b", cwd=tmp_path)
-    assert right.returncode == 0, right.stderr[-3000:]
+    code, _, stderr = run_main(eval_main, f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}/a", cwd=tmp_path)
+    assert code == 2 and "data=polynomial" in stderr
+    code, _, stderr = run_main(eval_main, f"ckpt_path={ckpt}", "data=polynomial",
+                               f"hydra.run.dir={tmp_path}/b", cwd=tmp_path)
+    assert code == 0, stderr[-3000:]
     expected = json.loads((polynomial_run / "metrics.json").read_text())["metrics"]["test/loss"]
     got = json.loads((tmp_path / "b" / "metrics.json").read_text())["metrics"]["test/loss"]
     assert got == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("extra", [["callbacks=none"], ["debug=fast"]])
-def test_book_experiments_compose_with_other_groups(extra, tmp_path, cli):
-    result = cli("mlplab-train", "experiment=d2l_weight_decay", "trainer.max_epochs=2", *extra,
-                 f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_book_experiments_compose_with_other_groups(extra, tmp_path):
+    code, _, stderr = run_main(train_main, "experiment=d2l_weight_decay", "trainer.max_epochs=2", *extra,
+                               f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert code == 0, stderr[-3000:]
     assert (tmp_path / "run" / "metrics.json").is_file()
     assert (tmp_path / "run" / "checkpoints").exists() == (extra != ["callbacks=none"])

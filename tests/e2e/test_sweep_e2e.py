@@ -1,5 +1,5 @@
-"""Real multiruns launched as a user launches them: the λ × dropout grid and the book's
-regression experiments (d2l 4.4 and 4.5)."""
+"""A real multirun launched as a user launches it: the λ × dropout grid, its summary and its
+HParams tab. (The book's sweeps, d2l 4.4 and 4.5, run as rows of tests/e2e/test_reproduce.py.)"""
 
 from __future__ import annotations
 
@@ -69,28 +69,3 @@ def test_weight_decay_by_dropout_grid(tmp_path, cli):
         knobs = (regularizer["weight_decay"], regularizer["dropout"])
         assert served[knobs]["hp/test_acc"] == pytest.approx(result["metrics"]["test/acc"], abs=1e-6)
         assert served[knobs]["hp/val_acc"] == pytest.approx(result["monitor"]["best"], abs=1e-6)
-
-
-@pytest.mark.slow
-def test_d2l_weight_decay_shrinks_the_weights(tmp_path, cli):
-    sweep = tmp_path / "sweep"
-    multirun(cli, sweep, "experiment=d2l_weight_decay", "regularizer.weight_decay=0,3")
-    norm_free = job_metrics(sweep, 0)["metrics"]["weights/l2_norm"]
-    norm_decayed = job_metrics(sweep, 1)["metrics"]["weights/l2_norm"]
-    assert norm_decayed < norm_free / 10
-    assert (sweep / "summary.csv").is_file() and not (sweep / "heatmap.png").exists()
-
-
-@pytest.mark.slow
-def test_d2l_polynomial_under_and_overfits(tmp_path, cli):
-    sweep = tmp_path / "sweep"
-    # no checkpoint or event file per epoch: 1200 epochs of writing would be most of the time
-    multirun(cli, sweep, "experiment=d2l_polynomial", "data.num_features=2,4,20",
-             "trainer.max_epochs=400", "callbacks=none", "logger=none")
-    final = [job_metrics(sweep, n)["metrics"] for n in range(3)]
-    train_losses = [m["train/loss"] for m in final]
-    assert train_losses[0] == max(train_losses)            # 2 features: underfits
-    assert final[2]["test/loss"] > final[2]["train/loss"]  # 20 features: worse off the training set
-    # the README's 4.4 row (seed 42): train/test loss 7.25/4.07, 0.0044/0.0041, 0.0191/0.0238
-    assert [(round(m["train/loss"], 4), round(m["test/loss"], 4)) for m in final] == \
-        [(7.2549, 4.0709), (0.0044, 0.0041), (0.0191, 0.0238)]

@@ -1,12 +1,16 @@
-"""mlplab-train and mlplab-eval run as a user runs them, on the real Fashion-MNIST."""
+"""mlplab-train and mlplab-eval on the real Fashion-MNIST, called as their console scripts are
+(in this process: the shell around them is tested in tests/e2e/test_user_errors.py)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from helpers import event_dir
+from helpers import REPO, event_dir, run_main
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mlplab.cli.evaluate import main as eval_main
+from mlplab.cli.train import main as train_main
 
 FAST = ["data.train_subset=2048", "data.val_size=1000", "trainer.max_epochs=2"]
 METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
@@ -15,15 +19,13 @@ METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from helpers import REPO, run_cli
-
     out = tmp_path_factory.mktemp("train") / "run"
     # mode=min makes the "best" checkpoint the worst epoch (epoch 0), so the run must report
     # every epoch's history and score the test set with weights older than the last ones.
-    result = run_cli("mlplab-train", "model=concise", "activation=sigmoid", *FAST,
-                     "callbacks.checkpoint.mode=min", f"hydra.run.dir={out}", cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"outputs in {out}" in result.stdout
+    code, stdout, stderr = run_main(train_main, "model=concise", "activation=sigmoid", *FAST,
+                                    "callbacks.checkpoint.mode=min", f"hydra.run.dir={out}", cwd=REPO)
+    assert code == 0, stderr[-3000:]
+    assert f"outputs in {out}" in stdout
     return out
 
 
@@ -58,26 +60,12 @@ def test_tensorboard_events_hold_each_epoch_metric(run_dir):
 
 
 @pytest.mark.dataset
-def test_eval_reproduces_the_runs_test_accuracy(run_dir, tmp_path, cli):
-    from helpers import REPO
-
-    result = cli("mlplab-eval", f"ckpt_path={run_dir}/checkpoints/best.ckpt",
-                 f"paths.log_dir={tmp_path}/logs", cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_eval_reproduces_the_runs_test_accuracy(run_dir, tmp_path):
+    code, _, stderr = run_main(eval_main, f"ckpt_path={run_dir}/checkpoints/best.ckpt",
+                               f"paths.log_dir={tmp_path}/logs", cwd=REPO)
+    assert code == 0, stderr[-3000:]
     (eval_dir,) = (tmp_path / "logs" / "evals").iterdir()  # logs/evals/<time>/, not logs/runs/
     assert not (tmp_path / "logs" / "runs").exists()
     expected = json.loads((run_dir / "metrics.json").read_text())["metrics"]["test/acc"]
     got = json.loads((eval_dir / "metrics.json").read_text())["metrics"]["test/acc"]
     assert got == pytest.approx(expected, abs=1e-6)
-
-
-@pytest.mark.slow
-@pytest.mark.dataset
-def test_d2l_scratch_recipe_reaches_083(tmp_path, cli):
-    """d2l 4.2: 784-256-10, SGD 0.1, batch 256, 10 epochs (the book's run: 0.837)."""
-    result = cli("mlplab-train", "experiment=d2l_mlp_scratch", f"hydra.run.dir={tmp_path}/run",
-                 cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["epochs"] == 10
-    assert metrics["metrics"]["test/acc"] >= 0.83
