@@ -149,6 +149,7 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_complete_epoch(tmp_pat
     assert saved["epoch"] + 1 == outcome["epochs"] == len(saved["mlplab_history"]) == 1  # complete epochs
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_same_config_and_seed_give_identical_numbers_in_two_processes(tmp_path, cli):
     outcomes = []

@@ -34,6 +34,7 @@ def session_hparams(tb_dir) -> dict:
     return {k: v.string_value or v.number_value for k, v in start.session_start_info.hparams.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_weight_decay_by_dropout_grid(tmp_path, cli):
     sweep = tmp_path / "sweep"

@@ -85,6 +85,7 @@ def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, me
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_the_installed_command_gives_the_same_line_and_keeps_the_traceback_on_request(tmp_path, cli):
     result = cli("mlplab-train", "optimizer.lr=fast", cwd=tmp_path)
     assert result.returncode == 2

@@ -72,8 +72,8 @@ def user_message(err: BaseException) -> str | None:
             return " ".join(str(cause).split())
         if isinstance(cause, OSError) and describe_os_error(cause):  # the disk, a path
             faults = [c for c in causes(err) if isinstance(c, OSError) and describe_os_error(c)]
-            named = [c for c in faults if c.filename]  # rather the file than "a file being written"
-            return describe_os_error((named or faults)[0])
+            named = [c for c in faults if c.filename]  # rather a file than "a file being written",
+            return describe_os_error((named or faults)[-1])  # and the first write that failed
     hydra = [cause for cause in causes(err) if isinstance(cause, ConfigCompositionException)]
     return " ".join(str(hydra[0]).split()) if hydra else None  # Hydra's own words, on one line
 

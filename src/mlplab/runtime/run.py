@@ -16,6 +16,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveraging
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.schema import MODULE_GROUPS
@@ -116,6 +117,11 @@ def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDa
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except Diverged as err:
         return "diverged", str(err)
+    except OSError as err:  # TensorBoard's event writer names no file: name its folder
+        if err.filename is None:
+            err.filename = next((f"{lg.log_dir} (TensorBoard's event file)" for lg in trainer.loggers
+                                 if isinstance(lg, TensorBoardLogger)), None)
+        raise
     except Interrupted as err:
         done = trainer.current_epoch
         return "interrupted", (f"{err} during epoch {done + 1}{of_epochs(trainer)}; its updates are dropped, "
