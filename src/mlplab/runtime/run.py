@@ -20,7 +20,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.schema import MODULE_GROUPS
-from mlplab.errors import Diverged, describe_os_error
+from mlplab.errors import Diverged, UserError, describe_os_error
 from mlplab.files import write_json
 from mlplab.reporting.curves import plot_curves
 from mlplab.reporting.dashboard import TensorBoardDashboard
@@ -118,7 +118,7 @@ def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDa
     except Diverged as err:
         return "diverged", str(err)
     except OSError as err:  # TensorBoard's event writer names no file: name its folder
-        if err.filename is None:
+        if err.filename is None and describe_os_error(err) and not isinstance(err, UserError):
             err.filename = next((f"{lg.log_dir} (TensorBoard's event file)" for lg in trainer.loggers
                                  if isinstance(lg, TensorBoardLogger)), None)
         raise
