@@ -13,6 +13,7 @@ from helpers.hparams_api import hparams_tab
 from mlplab.cli.train import main as train_main
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_a_sweep_over_the_style_shows_it_in_the_summary_and_the_hparams_tab(tmp_path):
     sweep = tmp_path / "sweep"

@@ -22,6 +22,7 @@ def train(tmp_path, *overrides):
     return json.loads((tmp_path / "run" / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if not e.endswith("_search")])
 def test_every_experiment_runs_under_fast_dev_run(experiment, tmp_path):
@@ -31,6 +32,7 @@ def test_every_experiment_runs_under_fast_dev_run(experiment, tmp_path):
     assert any(k.startswith("test/") for k in result["metrics"])
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 @pytest.mark.parametrize(("preset", "epochs", "because"), [
     ("fdr", 1, "trainer.fast_dev_run=True"),
@@ -71,6 +73,7 @@ def test_double_validation_and_accumulation_act_per_minibatch(tmp_path):
     assert result["status"] == "finished"
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_a_search_with_fast_dev_run_returns_each_trials_value(tmp_path):
     sweep = tmp_path / "search"

@@ -60,6 +60,7 @@ def test_a_search_stopped_after_two_of_four_trials_ends_with_four_in_one_study(t
     assert results["n_finished"] == 4 and results["storage"] == storage
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_poor_trials_are_pruned_and_say_so(tmp_path):
     sweep = tmp_path / "search"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO
 
 
+@pytest.mark.slow
 def test_script_writes_three_pngs(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "plot_activations.py"),
                              "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)

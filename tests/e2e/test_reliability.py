@@ -46,6 +46,7 @@ def test_label_out_of_range_names_the_file(tmp_path):
     assert FILES["train"][1] in str(err.value)
 
 
+@pytest.mark.slow
 def test_truncated_image_file_stops_mlplab_train_with_one_line(tmp_path, cli):
     raw = write_fake_fashion_mnist(tmp_path / "data", 20, 10) / "FashionMNIST" / "raw"
     images = raw / FILES["train"][0]
@@ -58,6 +59,7 @@ def test_truncated_image_file_stops_mlplab_train_with_one_line(tmp_path, cli):
 
 # ---- divergence and failed jobs ---------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_a_huge_learning_rate_ends_the_run_as_diverged(tmp_path, cli):
     run = tmp_path / "run"
@@ -101,6 +103,7 @@ HARD = ["data.train_subset=2000", "data.val_size=1000", "model.hidden=[64]", "tr
         "optimizer.momentum=0.9", "scheduler=onecycle", "data.augment=true", "regularizer.dropout=0.3"]
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_sigterm_then_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path):
     """SIGTERM sent by a callback of the run when epoch 2 of 6 ends; the printed resume command
@@ -171,6 +174,7 @@ class NotPlainData:
     """Unpickling this would run code of ours: weights_only loading must refuse it."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", ["text", "pickled code"])
 def test_resuming_from_a_file_that_is_not_a_checkpoint_stops_before_training(content, tmp_path, cli):
     bogus = tmp_path / "bogus.ckpt"
@@ -183,6 +187,7 @@ def test_resuming_from_a_file_that_is_not_a_checkpoint_stops_before_training(con
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_resume_last_without_a_matching_run_says_what_to_give(tmp_path, cli):
     result = cli("mlplab-train", "ckpt_path=last", "trainer.max_epochs=7",
                  f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)

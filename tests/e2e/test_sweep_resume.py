@@ -65,6 +65,7 @@ def test_ctrl_c_then_the_same_command_finishes_the_sweep_exactly(tmp_path):
     assert resumed["history"] == metrics(alone)["history"] and resumed["metrics"] == metrics(alone)["metrics"]
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_failed_jobs_run_again_only_when_asked(tmp_path):
     sweep = tmp_path / "sweep"

@@ -34,6 +34,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
             item.add_marker(pytest.mark.faults)
+            item.add_marker(pytest.mark.slow)  # each starts real processes: 5 s or more
 
 
 def pytest_terminal_summary(terminalreporter):

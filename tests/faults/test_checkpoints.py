@@ -8,13 +8,11 @@ import signal
 import subprocess
 import time
 
-import pytest
 import torch
 from conftest import TINY, environment, one_line, save
 from helpers import BIN
 
 
-@pytest.mark.slow
 def test_resuming_a_checkpoint_of_another_model_names_the_shapes_and_the_override(tmp_path, run, fake_data):
     data = f"data.data_dir={fake_data}"
     first = run("mlplab-train", data, *TINY, "model.hidden=[32]", f"hydra.run.dir={tmp_path / 'a'}",
@@ -34,7 +32,6 @@ def test_resuming_a_checkpoint_of_another_model_names_the_shapes_and_the_overrid
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["epochs"] == 2
 
 
-@pytest.mark.slow
 def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(tmp_path, outputs, fake_data):
     """A model big enough (160 MB of checkpoint with momentum) that writing it takes a while; the
     test kills the run the moment the second epoch's ``last.ckpt.part`` appears."""

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 import torch
 import yaml
 from conftest import TINY, environment, one_line
@@ -53,7 +52,6 @@ def test_the_disk_fills_before_metrics_json_is_written(tmp_path, run, small_disk
     assert torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)["epoch"] == 0
 
 
-@pytest.mark.slow
 def test_the_disk_fills_before_the_sweep_summary_is_written(tmp_path, run, small_disk, fake_data):
     out, filled = disk_or_injection(small_disk, tmp_path, 4096)
     sweep = out / "sweep"

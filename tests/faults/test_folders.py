@@ -9,12 +9,10 @@ import subprocess
 import sys
 import time
 
-import pytest
 from conftest import TINY, environment, one_line, save
 from helpers import BIN
 
 
-@pytest.mark.slow
 def test_a_run_folder_another_process_writes_in_is_refused_with_its_pid(tmp_path, run, outputs, fake_data):
     logs, run_dir = tmp_path / "logs", tmp_path / "logs" / "runs" / "busy"
     overrides = [f"data.data_dir={fake_data}", *TINY, "trainer.max_epochs=100000", f"paths.log_dir={logs}"]
@@ -46,7 +44,6 @@ def test_a_run_folder_another_process_writes_in_is_refused_with_its_pid(tmp_path
     assert result["status"] == "interrupted" and result["hparams"]["seed"] == 42
 
 
-@pytest.mark.slow
 def test_a_sweep_edited_by_hand_is_resumed_or_refused_with_one_line(tmp_path, run, outputs, fake_data):
     sweep = tmp_path / "sweep"
     command = ["mlplab-train", "-m", f"data.data_dir={fake_data}", *TINY, "regularizer.dropout=0,0.3,0.5",

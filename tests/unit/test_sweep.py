@@ -146,6 +146,7 @@ def test_no_heatmap_for_one_varying_key_and_jobs_in_numeric_order(tmp_path):
     assert not (sweep / "heatmap.png").exists()
 
 
+@pytest.mark.slow
 def test_command_line_prints_the_table_and_the_best_line(grid):
     result = run_module(str(grid))
     assert result.returncode == 0, result.stderr
@@ -154,6 +155,7 @@ def test_command_line_prints_the_table_and_the_best_line(grid):
     assert "best by val/acc: job 3 " in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None], ids=["empty", "missing"])
 def test_command_line_on_a_folder_without_jobs(tmp_path, make):
     folder = tmp_path / "multirun"
