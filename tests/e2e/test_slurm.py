@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 from helpers import BIN, REPO, run_main
 from helpers.services import slurm_is_up
 
@@ -31,8 +32,14 @@ def metrics(folder):
 
 
 def alone(tmp_path, *overrides):
-    """The same job as a local run that nothing stops."""
-    code, _, stderr = run_main(train_main, *overrides, f"hydra.run.dir={tmp_path}/alone", cwd=REPO)
+    """The same job as a local run that nothing stops, on the SLURM job's one thread (a float sum
+    over two threads may differ in its last bit; the thread count an earlier test left is not it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # cpus_per_task=1
+    try:
+        code, _, stderr = run_main(train_main, *overrides, f"hydra.run.dir={tmp_path}/alone", cwd=REPO)
+    finally:
+        torch.set_num_threads(threads)
     assert code == 0, stderr[-3000:]
     return metrics(tmp_path / "alone")
 
