@@ -29,6 +29,7 @@ from mlplab.runtime.folder_lock import hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import check_run, in_multirun
 from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
+from mlplab.sweeps.batched import batched_group
 from mlplab.sweeps.trial import OptunaPruning, current_trial
 from mlplab.training.module import MLPModule
 
@@ -172,6 +173,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     A run whose loss blows up ends early with ``status: "diverged"``, one stopped by a signal
     with ``"interrupted"``; neither scores the test set."""
     check_run(cfg, multirun=in_multirun())
+    if (group := batched_group(cfg)) is not None:  # a member of a group (hydra/launcher=batched)
+        with hold(cfg.paths.output_dir):
+            return group.result(cfg.paths.output_dir)
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
     resume = resume_from(cfg)
@@ -209,27 +213,44 @@ def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
     for callback in trainer.callbacks:  # a run not tested writes its HParams row now
         if isinstance(callback, TensorBoardDashboard):
             callback.write_hparams(trainer, module)
-    result = {
+    result = run_record(cfg, status, error, history, seconds=time.perf_counter() - start,
+                        fit_seconds=fit_seconds, loop=getattr(module, "loop", None), resume=resume,
+                        test_checkpoint=ckpt_path, monitor=monitor_summary(trainer),
+                        metrics={**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}})
+    if trainer.is_global_zero:
+        write_outputs(out, result)
+    return result
+
+
+def run_record(cfg: DictConfig, status: str, error: str | None, history: list[dict[str, float]], *,
+               seconds: float, fit_seconds: float, loop: dict[str, Any] | None, resume: Path | None,
+               test_checkpoint: str | None, monitor: dict[str, Any] | None,
+               metrics: dict[str, float]) -> dict[str, Any]:
+    """What a run's ``metrics.json`` holds (a run alone, or a member of a batched group)."""
+    return {
         "status": status,
         **({"error": error} if error else {}),
         **({"resume": resume_command()} if status == "interrupted" and history else {}),
         "epochs": len(history),
-        "seconds": round(time.perf_counter() - start, 2),
+        "seconds": round(seconds, 2),
         "fit_seconds": round(fit_seconds, 2),
         "threads": torch.get_num_threads(),
-        "loop": getattr(module, "loop", None),  # grouped steps or Lightning's loop, and why
+        "loop": loop,  # grouped steps or Lightning's loop, and why
         "resumed_from": str(resume) if resume else None,
-        "test_checkpoint": ckpt_path,
-        "monitor": monitor_summary(trainer),
-        "metrics": {**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}},
+        "test_checkpoint": test_checkpoint,
+        "monitor": monitor,
+        "metrics": metrics,
         "history": history,
         "hparams": OmegaConf.to_container(cfg, resolve=True),
     }
-    if trainer.is_global_zero:
-        write_json(out / "metrics.json", result)
-        if history:  # a run that diverged in its first epoch has no curve to draw
-            plot_curves(history, out / "curves.png")
-    return result
+
+
+def write_outputs(out: Path, result: dict[str, Any]) -> None:
+    """``metrics.json`` and, when an epoch finished, ``curves.png`` (a run that diverged in its
+    first epoch has no curve to draw)."""
+    write_json(out / "metrics.json", result)
+    if result["history"]:
+        plot_curves(result["history"], out / "curves.png")
 
 
 def record_failure(cfg: DictConfig, error: str) -> dict[str, Any]:

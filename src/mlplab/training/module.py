@@ -36,6 +36,12 @@ def is_group(batch: Any) -> bool:
     return isinstance(batch, list) and bool(batch) and isinstance(batch[0], (tuple, list))
 
 
+def divergence(loss: float, update: int, epoch: int, lr: float) -> str:
+    """Why a run stopped as diverged, and the fix."""
+    return (f"the training loss reached {loss:.3g} at update {update} (epoch {epoch}): optimizer.lr={lr} "
+            f"is too large for this model; try optimizer.lr={lr / 10:g} or smaller (d2l uses 0.1)")
+
+
 class MLPModule(L.LightningModule):
     """Either MLP with its loss, metrics and optimizer, built from the groups of settings that
     ``mlplab.config.schema`` declares (``model``, ``activation``, ``regularizer``, ``optimizer``,
@@ -160,11 +166,8 @@ class MLPModule(L.LightningModule):
         if bool(bounded.all()):
             return
         first = int((~bounded).nonzero()[0])
-        lr = self.settings.optimizer.lr
-        raise Diverged(f"the training loss reached {float(losses[first]):.3g} at update "
-                       f"{first_update + first} "
-                       f"(epoch {self.current_epoch}): optimizer.lr={lr} is too large for this "
-                       f"model; try optimizer.lr={lr / 10:g} or smaller (d2l uses 0.1)")
+        raise Diverged(divergence(float(losses[first]), first_update + first, self.current_epoch,
+                                  self.settings.optimizer.lr))
 
     def predict_step(self, batch: Batch | Tensor, batch_idx: int) -> Tensor:
         """``trainer.predict``: class probabilities (softmax), or the regression output."""

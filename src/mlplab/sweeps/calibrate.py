@@ -1,0 +1,109 @@
+"""Whether stacking K members is faster on this device than their steps one after another.
+
+Measured, not assumed: on a GPU a 784-256-10 step uses a sliver of the device, so K members in
+one pass cost little more than one; on a CPU both ways do the same arithmetic and either may win
+(``make bench --sweep`` shows it). A few SGD steps of the group's shape, batch size, device and
+precision, both ways (stacked: ``StackedMLP`` + ``MemberSGD``; separate: K networks, K SGDs):
+
+    stacking pays  ⇔  t_stacked < 1.1 · t_separate
+
+The 10 % margin is for what timing the arithmetic leaves out: a group fit also saves K − 1 data
+loads and Lightning set-ups. Measured once per shape in a process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mlplab.nets import build_net
+from mlplab.nets.activations import ACTIVATIONS
+from mlplab.nets.stacked import StackedMLP
+from mlplab.training.member_sgd import MemberSGD
+
+log = logging.getLogger(__name__)
+STEPS, WARMUP = 12, 3
+
+
+def device_and_dtype(trainer: DictConfig) -> tuple[torch.device, torch.dtype | None]:
+    """Where the trainer settings put the fit, and the autocast dtype of their precision."""
+    wants_gpu = str(trainer.get("accelerator", "cpu")) in ("gpu", "cuda", "auto")
+    device = torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
+    precision = str(trainer.get("precision", "32-true"))
+    dtypes = {"bf16": torch.bfloat16, "16": torch.float16}
+    dtype = next((d for prefix, d in dtypes.items() if precision.startswith(prefix)), None)
+    return device, dtype
+
+
+def stacking_pays(cfg: DictConfig, members: int) -> bool:
+    shape = instantiate(cfg.data, _convert_="all").shape
+    device, dtype = device_and_dtype(cfg.trainer)
+    batch = int(cfg.data.get("batch_size", 256))
+    return _measure(shape["num_inputs"], tuple(cfg.model.hidden), shape["num_outputs"], members, batch,
+                    str(device), dtype)
+
+
+@functools.cache
+def _measure(inputs: int, hidden: tuple[int, ...], outputs: int, members: int, batch: int, device: str,
+             dtype: torch.dtype | None) -> bool:
+    stacked_s, separate_s = step_times(inputs, hidden, outputs, members, batch, torch.device(device), dtype)
+    pays = stacked_s < 1.1 * separate_s
+    log.info("stacking %d members of %d-%s-%d on %s: %.2f ms per step, %.2f ms one after another: %s",
+             members, inputs, "-".join(map(str, hidden)), outputs, device, stacked_s * 1e3, separate_s * 1e3,
+             "stacked" if pays else "one after another")
+    return pays
+
+
+def step_times(inputs: int, hidden: tuple[int, ...], outputs: int, members: int, batch: int,
+               device: torch.device, dtype: torch.dtype | None) -> tuple[float, float]:
+    """Seconds per SGD step of all ``members``: stacked, and one network after another."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, inputs, generator=generator).to(device)
+    y = torch.randint(0, outputs, (batch,), generator=generator).to(device)
+    nets = [build_net("scratch", num_inputs=inputs, hidden=list(hidden), num_outputs=outputs).to(device)
+            for _ in range(members)]
+    no_dropout = [[0.0] * len(hidden)] * members
+    stacked = StackedMLP.from_nets(nets, ACTIVATIONS["relu"].scratch, no_dropout).to(device)
+    every = torch.full((members,), 0.1)
+    sgd = MemberSGD([{"params": list(stacked.parameters()), "member_dims": [1] + [0] * (2 * len(hidden) + 1),
+                      "decayed": False}], every, torch.zeros(members), torch.zeros(members))
+    singles = [torch.optim.SGD(net.parameters(), lr=0.1) for net in nets]
+
+    def stacked_step() -> None:
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = stacked(x)
+            loss = F.cross_entropy(out.reshape(-1, outputs), y.repeat(members))
+        sgd.zero_grad()
+        loss.backward()
+        sgd.step()
+
+    def separate_step() -> None:
+        for net, optimizer in zip(nets, singles):
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = F.cross_entropy(net(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return timed(stacked_step, device), timed(separate_step, device)
+
+
+def timed(step, device: torch.device) -> float:  # noqa: ANN001
+    """Median seconds of ``STEPS`` calls after ``WARMUP``."""
+    times = []
+    for i in range(WARMUP + STEPS):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= WARMUP:
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
