@@ -1,0 +1,114 @@
+"""The stack of a batched sweep against its members one by one: the forward pass of every member
+(scratch and concise, linear and deep, both dropout styles at evaluation), dropout's edge cases,
+and MemberSGD's step against torch's SGD for each member's own lr, momentum and λ."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mlplab.nets import build_net
+from mlplab.nets.activations import ACTIVATIONS
+from mlplab.nets.stacked import StackedMLP, stacked_dropout
+from mlplab.training.member_sgd import MemberSGD
+
+
+def members(name: str, hidden: list[int], count: int, dropout: list | None = None,
+            style: str = "inverted") -> list[torch.nn.Module]:
+    """``count`` networks, each seeded as its own run would be (``dropout[k]``: member k's p)."""
+    nets = []
+    for seed in range(count):
+        torch.manual_seed(seed)
+        nets.append(build_net(name, num_inputs=12, hidden=hidden, num_outputs=5, activation="tanh",
+                              init_std=0.3, dropout=dropout[seed] if dropout else 0.0, dropout_style=style))
+    return nets
+
+
+@pytest.mark.parametrize("name", ["scratch", "concise"])
+@pytest.mark.parametrize("hidden", [[], [8], [8, 6]], ids=["linear", "one", "two"])
+@pytest.mark.parametrize("style", ["inverted", "classic"])
+def test_every_member_of_the_stack_computes_what_its_own_network_does(name, hidden, style):
+    p = [[0.0] * len(hidden), [0.3] * len(hidden), [0.6] * len(hidden)]
+    nets = members(name, hidden, count=3, dropout=p, style=style)  # concise: a Dropout layer when p > 0
+    activation = ACTIVATIONS["tanh"]
+    stacked = StackedMLP.from_nets(nets, activation.scratch if name == "scratch" else activation.builtin(),
+                                   p, style).eval()
+    x = torch.randn(7, 12)
+    out = stacked(x)
+    assert out.shape == (3, 7, 5)
+    for k, net in enumerate(nets):
+        torch.testing.assert_close(out[k], net.eval()(x), atol=1e-6, rtol=1e-5)
+
+
+def test_copy_into_gives_a_member_back_as_a_single_network():
+    nets = members("concise", [8], count=2)
+    stacked = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].builtin(), [[0.0], [0.0]])
+    with torch.no_grad():
+        stacked.W1.mul_(2)  # train it a little
+    fresh = members("concise", [8], count=1)[0]
+    stacked.copy_into(1, fresh)
+    torch.testing.assert_close(fresh[1].weight, 2 * nets[1][1].weight)  # nn.Linear keeps Wᵀ
+    torch.testing.assert_close(fresh[3].weight, nets[1][3].weight)
+
+
+def test_stacked_dropout_keeps_p0_exactly_zeros_p1_and_keeps_the_expectation():
+    torch.manual_seed(0)
+    h = torch.rand(3, 4000, 16) + 0.5
+    out = stacked_dropout(h, torch.tensor([0.0, 1.0, 0.5]), training=True, style="inverted")
+    assert torch.equal(out[0], h[0])
+    assert torch.equal(out[1], torch.zeros_like(h[1]))
+    assert set((out[2] / h[2]).unique().tolist()) == {0.0, 2.0}
+    assert float(out[2].mean()) == pytest.approx(float(h[2].mean()), rel=0.02)
+    classic = stacked_dropout(h, torch.tensor([0.0, 0.25, 0.5]), training=False, style="classic")
+    torch.testing.assert_close(classic[1], 0.75 * h[1])
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_member_sgd_takes_each_members_own_sgd_step(nesterov):
+    """Three members with their own lr, momentum and λ: five steps of MemberSGD on the stack equal
+    five steps of torch's SGD on each member (λ on weights only, as mlplab's param groups), to the
+    rounding of a fused multiply-add (torch's ``add(x, alpha=λ)``; a per-member λ is a tensor)."""
+    lr, momentum, decay = [0.1, 0.05, 0.2], [0.9, 0.5, 0.0 if not nesterov else 0.3], [0.0, 1e-3, 0.1]
+    nets = members("scratch", [8], count=3)
+    stacked = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0]] * 3)
+    layers = stacked.layers()
+    sgd = MemberSGD([{"params": [w for w, _ in layers], "member_dims": [1, 0], "decayed": True},
+                     {"params": [b for _, b in layers], "member_dims": [0, 0], "decayed": False}],
+                    torch.tensor(lr), torch.tensor(momentum), torch.tensor(decay), nesterov=nesterov)
+    singles = [torch.optim.SGD([{"params": [net.W1, net.W2], "weight_decay": decay[k]},
+                                {"params": [net.b1, net.b2], "weight_decay": 0.0}],
+                               lr=lr[k], momentum=momentum[k], nesterov=nesterov and momentum[k] > 0)
+               for k, net in enumerate(nets)]
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        for param in stacked.parameters():
+            param.grad = torch.randn(param.shape, generator=generator)
+        for k, net in enumerate(nets):  # member k's share of each stacked gradient
+            net.W1.grad, net.b1.grad = stacked.W1.grad[:, k].clone(), stacked.b1.grad[k].clone()
+            net.W2.grad, net.b2.grad = stacked.W2.grad[k].clone(), stacked.b2.grad[k].clone()
+            singles[k].step()
+        sgd.step()
+    for k, net in enumerate(nets):
+        for (w, b), (w_net, b_net) in zip(stacked.member_layers(k), net.layers()):
+            torch.testing.assert_close(w, w_net, atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(b, b_net, atol=1e-6, rtol=1e-5)
+
+
+def test_a_frozen_member_stays_as_it_is_and_its_nan_gradient_reaches_no_one():
+    nets = members("scratch", [8], count=2)
+    stacked = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0]] * 2)
+    layers = stacked.layers()
+    sgd = MemberSGD([{"params": [w for w, _ in layers], "member_dims": [1, 0], "decayed": True},
+                     {"params": [b for _, b in layers], "member_dims": [0, 0], "decayed": False}],
+                    torch.tensor([0.1, 0.1]), torch.tensor([0.9, 0.9]), torch.tensor([1e-3, 1e-3]))
+    before = [t.detach().clone() for t in stacked.parameters()]
+    sgd.freeze(0)
+    for param in stacked.parameters():
+        param.grad = torch.ones_like(param)
+    stacked.W1.grad[:, 0] = float("nan")
+    sgd.step()
+    untouched = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0]] * 2)
+    for (w, b), (w0, b0) in zip(stacked.member_layers(0), untouched.member_layers(0)):
+        assert torch.equal(w, w0) and torch.equal(b, b0)
+    assert all(torch.isfinite(t).all() for t in stacked.parameters())
+    assert not torch.equal(stacked.W2[1], before[2][1])  # member 1 moved
