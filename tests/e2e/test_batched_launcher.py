@@ -1,0 +1,169 @@
+"""``hydra/launcher=batched`` against the basic launcher on the same grids, on the real data (small
+shares of it): every member writes what a job alone writes, a member without dropout trains to the
+same weights as its job alone, members with dropout land within their jobs' seed-to-seed spread,
+a member that diverges stops alone, and a member's checkpoint is a single model's."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+
+import pytest
+import torch
+from helpers import REPO, run_main
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mlplab.cli.evaluate import main as eval_main
+from mlplab.cli.train import main as train_main
+
+pytestmark = [pytest.mark.dataset, pytest.mark.slow]
+SMALL = ["data.train_subset=2048", "data.val_size=512", "model.hidden=[64]"]
+GRID = ["regularizer.weight_decay=0,1e-4,1e-3", "regularizer.dropout=0,0.2,0.5"]  # the README's 3×3
+BATCHED = ["hydra/launcher=batched", "hydra.launcher.mode=stacked"]
+
+
+def sweep(folder, *overrides, expect: int = 0) -> str:
+    code, out, err = run_main(train_main, "-m", *overrides, f"hydra.sweep.dir={folder}", cwd=REPO)
+    assert code == expect, err[-3000:]
+    return out + err
+
+
+def metrics(job) -> dict:
+    return json.loads((job / "metrics.json").read_text())
+
+
+def files(job) -> set[str]:
+    """A job's files, event files by kind (their names carry a time and a pid)."""
+    return {str(p.relative_to(job)).rsplit(".out.tfevents", 1)[0] for p in job.rglob("*") if p.is_file()}
+
+
+def tensorboard(job) -> dict[tuple[str, str], list[int]]:
+    """Every (kind, tag) of a job's event files with its steps."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for path in sorted(job.rglob("events.out.tfevents.*")):
+        events = EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+        events.Reload()
+        read = {"scalars": events.Scalars, "histograms": events.Histograms, "images": events.Images}
+        for kind, tags in events.Tags().items():
+            for tag in tags if kind in read else []:
+                found.setdefault((kind, tag), []).extend(e.step for e in read[kind](tag))
+        try:  # the HParams session (the dashboard's row) is plugin data, not a tag
+            found.update({("hparams", tag): [] for tag in events.PluginTagToContent("hparams")})
+        except KeyError:
+            pass
+    return found
+
+
+def keys(value, depth: int = 2):
+    """The nested keys of a dict down to ``depth`` (the form, not the values)."""
+    if not isinstance(value, dict) or depth == 0:
+        return type(value).__name__
+    return {k: keys(v, depth - 1) for k, v in value.items()}
+
+
+def checkpoint(job, name: str) -> dict:
+    return torch.load(job / "checkpoints" / f"{name}.ckpt", map_location="cpu", weights_only=True)
+
+
+def test_the_readme_grid_batched_writes_what_the_basic_launcher_writes_and_p0_trains_the_same(tmp_path):
+    """The 3×3 λ × p grid, two epochs, both launchers. Every member: the same files, metrics.json
+    keys, checkpoint keys, loop state and callback states, TensorBoard tags at the same steps. The
+    p = 0 members (a column of three): the same weights as their jobs alone (to float rounding:
+    the stack adds its members' losses and computes their first layers in one matrix product) and
+    the same metrics within 0.2 percentage points."""
+    alone, batched = tmp_path / "alone", tmp_path / "batched"
+    sweep(alone, *GRID, *SMALL, "trainer.max_epochs=2")
+    said = sweep(batched, *BATCHED, *GRID, *SMALL, "trainer.max_epochs=2")
+    assert "1 batched group(s) of 9 jobs" in said
+    for n in range(9):
+        a, b = alone / str(n), batched / str(n)
+        assert files(a) == files(b), n
+        ma, mb = metrics(a), metrics(b)
+        assert keys(ma) | {"loop": "dict"} == keys(mb) | {"loop": "dict"}, n  # loop says how it ran
+        assert mb["status"] == "finished" and mb["loop"]["members"] == 9 and mb["loop"]["engine"] == "stacked"
+        assert ma["metrics"].keys() == mb["metrics"].keys()
+        assert [row.keys() for row in ma["history"]] == [row.keys() for row in mb["history"]]
+        assert tensorboard(a) == tensorboard(b), n
+        for name in ("best", "last"):
+            ca, cb = checkpoint(a, name), checkpoint(b, name)
+            assert keys(ca, 1) == keys(cb, 1) and ca["state_dict"].keys() == cb["state_dict"].keys()
+            assert keys(ca["loops"], 3) == keys(cb["loops"], 3)
+            assert ca["hyper_parameters"] == cb["hyper_parameters"]
+            if name == "last":  # the same epochs and steps (best: its own best epoch)
+                assert ca["loops"] == cb["loops"]
+                assert (ca["epoch"], ca["global_step"]) == (cb["epoch"], cb["global_step"])
+            assert ca["optimizer_states"][0]["param_groups"] == cb["optimizer_states"][0]["param_groups"]
+            assert keys(ca["callbacks"]) == keys(cb["callbacks"])
+            for state_a, state_b in zip(ca["callbacks"].values(), cb["callbacks"].values()):
+                assert state_a["dirpath"].replace(str(a), "") == state_b["dirpath"].replace(str(b), "")
+        if ma["hparams"]["regularizer"]["dropout"] == 0:
+            for key, weight in ca["state_dict"].items():
+                torch.testing.assert_close(cb["state_dict"][key], weight, atol=1e-6, rtol=1e-5)
+            for key, value in ma["metrics"].items():
+                assert mb["metrics"][key] == pytest.approx(value, abs=2e-3), key
+    with (batched / "summary.csv").open() as f:
+        assert [row["status"] for row in csv.DictReader(f)] == ["finished"] * 9
+    again = sweep(batched, *BATCHED, *GRID, *SMALL, "trainer.max_epochs=2")  # a resumed sweep: done
+    assert again.count("finished before, not run again") == 9
+
+
+def test_members_with_dropout_land_within_their_jobs_seed_to_seed_spread(tmp_path):
+    """Dropout masks differ from a job alone's (one draw for the stack), so the numbers do too:
+    each member's test accuracy lies within the spread of its job alone over three seeds."""
+    grid = ["regularizer.dropout=0.3,0.6", "data.train_subset=8192", "data.val_size=512", "model.hidden=[64]",
+            "trainer.max_epochs=6"]
+    sweep(tmp_path / "batched", *BATCHED, *grid)
+    alone = {}
+    for seed in (42, 43, 44):
+        sweep(tmp_path / f"seed{seed}", *grid, f"seed={seed}")
+        for n in range(2):
+            alone.setdefault(n, []).append(metrics(tmp_path / f"seed{seed}" / str(n))["metrics"]["test/acc"])
+    for n, runs in alone.items():
+        member = metrics(tmp_path / "batched" / str(n))
+        assert member["loop"]["members"] == 2
+        spread = max(runs) - min(runs)
+        assert abs(member["metrics"]["test/acc"] - statistics.mean(runs)) <= spread, (member["metrics"], runs)
+
+
+def test_a_member_that_diverges_stops_and_the_others_go_on(tmp_path):
+    said = sweep(tmp_path, *BATCHED, "optimizer.lr=0.1,200", *SMALL, "trainer.max_epochs=2", expect=1)
+    good, bad = metrics(tmp_path / "0"), metrics(tmp_path / "1")
+    assert bad["status"] == "diverged" and "optimizer.lr=200 is too large" in bad["error"]
+    assert "try optimizer.lr=20 or smaller" in said
+    assert good["status"] == "finished" and good["epochs"] == 2 and "test/acc" in good["metrics"]
+    alone = tmp_path / "alone"
+    code, _, err = run_main(train_main, "optimizer.lr=0.1", *SMALL, "trainer.max_epochs=2",
+                            f"hydra.run.dir={alone}", cwd=REPO)
+    assert code == 0, err[-2000:]
+    assert good["metrics"]["test/acc"] == pytest.approx(metrics(alone)["metrics"]["test/acc"], abs=2e-3)
+
+
+def test_a_members_checkpoints_are_a_single_models_for_eval_and_for_resuming(tmp_path):
+    sweep(tmp_path / "sweep", *BATCHED, "optimizer.lr=0.1,0.05", "optimizer.momentum=0.9", *SMALL,
+          "trainer.max_epochs=2")
+    member = tmp_path / "sweep" / "1"
+    code, out, err = run_main(eval_main, f"ckpt_path={member}/checkpoints/best.ckpt",
+                              f"hydra.run.dir={tmp_path}/eval", cwd=REPO)
+    assert code == 0, err[-2000:]
+    assert f"test/acc={metrics(member)['metrics']['test/acc']:.4f}" in out
+    # resumed alone for two more epochs (momentum buffers and all): the same as four epochs alone
+    resumed, straight = tmp_path / "resumed", tmp_path / "straight"
+    job = ["optimizer.lr=0.05", "optimizer.momentum=0.9", *SMALL]
+    for folder, extra in ((resumed, [f"ckpt_path={member}/checkpoints/last.ckpt"]), (straight, [])):
+        code, _, err = run_main(train_main, *job, "trainer.max_epochs=4", *extra, f"hydra.run.dir={folder}",
+                                cwd=REPO)
+        assert code == 0, err[-2000:]
+    continued = metrics(member)  # a resumed run continues in its checkpoint's folder
+    assert continued["epochs"] == 4 and continued["resumed_from"].endswith("last.ckpt")
+    for row, want in zip(continued["history"], metrics(straight)["history"], strict=True):
+        for key, value in want.items():
+            assert row[key] == pytest.approx(value, abs=2e-3, rel=2e-3), (row["epoch"], key)
+
+
+def test_jobs_that_cannot_share_a_pass_run_alone_in_the_same_sweep(tmp_path):
+    said = sweep(tmp_path, *BATCHED, "optimizer=sgd,adam", *SMALL, "trainer.max_epochs=1")
+    assert "0 batched group(s)" in said and "a stack trains with SGD only" in said
+    for n in range(2):
+        result = metrics(tmp_path / str(n))
+        assert result["status"] == "finished" and "members" not in result["loop"]
