@@ -33,16 +33,18 @@ from benchmarks.common import (
 
 
 def raw_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: Split,
-              generator: torch.Generator) -> tuple[float, float]:
-    """One shuffled pass; loss and accuracy stay on the device until the epoch ends."""
+              generator: torch.Generator, bf16: bool = False) -> tuple[float, float]:
+    """One shuffled pass; loss and accuracy stay on the device until the epoch ends. ``bf16``:
+    the forward pass under bf16 autocast, as Lightning's ``precision=bf16-mixed`` runs it."""
     model.train()
     images, labels = train
     order = torch.randperm(len(images), generator=generator, device=images.device)
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), dtype=torch.long, device=images.device)
     for x, y in slices(images, labels, order):
-        output = model(x)
-        loss = F.cross_entropy(output, y)
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+            output = model(x)
+            loss = F.cross_entropy(output, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -52,7 +54,7 @@ def raw_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train: Split,
 
 
 def fit_raw(train: Split, test: Split, device: torch.device, epochs: int,
-            seed: int) -> tuple[nn.Module, dict[str, Any]]:
+            seed: int, bf16: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """``epochs`` × (train epoch + test accuracy) on tensors already in memory, each timed."""
     model = new_model(seed, device)
     checksum = init_checksum(model)
@@ -60,17 +62,19 @@ def fit_raw(train: Split, test: Split, device: torch.device, epochs: int,
     generator = torch.Generator(device=device).manual_seed(seed)
 
     def epoch() -> float:
-        raw_epoch(model, optimizer, train, generator)
-        return evaluate_accuracy(model, slices(*test))
+        raw_epoch(model, optimizer, train, generator, bf16)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return evaluate_accuracy(model, slices(*test))
 
     seconds, accuracy = timed_epochs(device, epochs, epoch)
     return model, {"epoch_seconds": seconds, "test_acc": accuracy, "init_checksum": checksum}
 
 
-def run_raw(data_dir: Path, device: torch.device, epochs: int, seed: int) -> dict[str, Any]:
+def run_raw(data_dir: Path, device: torch.device, epochs: int, seed: int,
+            bf16: bool = False) -> dict[str, Any]:
     """(b): read the IDX files once (untimed, like the other pipelines' loading), then fit."""
     train, test = load_split(data_dir, "train", device), load_split(data_dir, "test", device)
-    return fit_raw(train, test, device, epochs, seed)[1]
+    return fit_raw(train, test, device, epochs, seed, bf16)[1]
 
 
 def main(argv: list[str] | None = None) -> None:

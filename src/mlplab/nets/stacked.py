@@ -41,10 +41,13 @@ def params_of(net: nn.Module) -> list[tuple[nn.Parameter, bool, nn.Parameter]]:
     raise TypeError(f"cannot stack a {type(net).__name__}: only ScratchMLP and ConciseMLP")
 
 
-def stacked_dropout(h: Tensor, p: Tensor, training: bool, style: str) -> Tensor:
-    """Dropout of member k's units with probability ``p[k]`` (``h``: [K, B, h]; ``p``: [K]), each
-    member as ``mlplab.nets.dropout.dropout`` would: p = 0 keeps ``h`` exactly, p = 1 gives zeros."""
-    p = p.view(-1, 1, 1).to(h.dtype)
+def stacked_dropout(h: Tensor, p: Tensor, training: bool, style: str, member_dim: int = 0) -> Tensor:
+    """Dropout of member k's units with probability ``p[k]`` (``p``: [K]; ``h``: [K, B, h], or
+    [B, K, h] with ``member_dim=1``), each member as ``mlplab.nets.dropout.dropout`` would: p = 0
+    keeps ``h`` exactly, p = 1 gives zeros."""
+    shape = [1, 1, 1]
+    shape[member_dim] = -1
+    p = p.view(shape).to(h.dtype)
     if not training:
         return h if style == "inverted" else h * (1.0 - p)
     keep = (torch.rand_like(h) > p) | (p == 0)
@@ -113,10 +116,12 @@ class StackedMLP(nn.Module):
         x = x.reshape(x.shape[0], self.sizes[0])
         (w1, b1), *rest = self.layers()
         d, batch = self.sizes[0], x.shape[0]
-        h = torch.addmm(b1.reshape(-1), x, w1.reshape(d, -1)).view(batch, self.members, -1).transpose(0, 1)
-        for layer, (w, b) in enumerate(rest):  # hidden=[] (a linear model): the GEMM is the output
+        h = torch.addmm(b1.reshape(-1), x, w1.reshape(d, -1)).view(batch, self.members, -1)
+        member_dim = 1  # the first layer's output is [B, K, h]; elementwise work stays contiguous
+        for layer, (w, b) in enumerate(rest):
             h = self.act(h)
             if bool(self.dropout[:, layer].any()):
-                h = stacked_dropout(h, self.dropout[:, layer], self.training, self.dropout_style)
-            h = torch.baddbmm(b.unsqueeze(1), h, w)
-        return h
+                h = stacked_dropout(h, self.dropout[:, layer], self.training, self.dropout_style, member_dim)
+            h = torch.baddbmm(b.unsqueeze(1), h.transpose(0, 1) if member_dim else h, w)  # [K, B, out]
+            member_dim = 0
+        return h.transpose(0, 1) if member_dim else h  # hidden=[] (a linear model): the GEMM is all

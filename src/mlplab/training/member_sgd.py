@@ -58,8 +58,14 @@ class MemberSGD(torch.optim.Optimizer):
                 if frozen:
                     # a frozen member's gradient may be NaN or inf: zero it, it must not spread
                     g = torch.where(lr != 0, g, torch.zeros_like(g))
-                if group["decayed"]:
-                    g = g.add(param * along(self.weight_decay.to(param.device), param, dim))
+                decay = along(self.weight_decay.to(param.device), param, dim) if group["decayed"] else None
+                if not uses_momentum:  # w ← w·(1 − ηλ) − η·g: two passes over w, no temporaries
+                    if decay is not None and bool((decay != 0).any()):
+                        param.mul_(1 - lr * decay)
+                    param.addcmul_(g, lr, value=-1)
+                    continue
+                if decay is not None:
+                    g = g.add(param * decay)
                 if uses_momentum:
                     mu = along(self.momentum.to(param.device), param, dim)
                     state = self.state[param]
