@@ -167,3 +167,17 @@ def test_jobs_that_cannot_share_a_pass_run_alone_in_the_same_sweep(tmp_path):
     for n in range(2):
         result = metrics(tmp_path / str(n))
         assert result["status"] == "finished" and "members" not in result["loop"]
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_the_stack_trains_there_and_each_member_matches_its_job_alone(tmp_path):
+    """scripts/gpu_check.sh runs this where a GPU is at hand: the group fits on the device (data and
+    stacked weights there), and the p = 0 members equal their jobs alone on the same device."""
+    gpu = ["trainer=gpu", "optimizer.lr=0.1,0.05", *SMALL, "trainer.max_epochs=2"]
+    sweep(tmp_path / "batched", *BATCHED, *gpu)
+    sweep(tmp_path / "alone", *gpu)
+    for n in range(2):
+        member, alone = metrics(tmp_path / "batched" / str(n)), metrics(tmp_path / "alone" / str(n))
+        assert member["loop"]["members"] == 2 and member["hparams"]["trainer"]["accelerator"] == "gpu"
+        for key, value in alone["metrics"].items():
+            assert member["metrics"][key] == pytest.approx(value, abs=2e-3), key

@@ -219,8 +219,11 @@ class BatchedLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = []
+        from mlplab.runtime.preflight import COMPOSED  # the jobs the pre-flight check composed
+
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            config = COMPOSED.pop(tuple(overrides), None) or \
+                self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             with open_dict(config):
                 config.hydra.job.id = config.hydra.job.num = idx
             configs.append(config)
