@@ -39,7 +39,8 @@ def files(job) -> set[str]:
 
 
 def tensorboard(job) -> dict[tuple[str, str], list[int]]:
-    """Every (kind, tag) of a job's event files with its steps."""
+    """Every (kind, tag) of a job's event files with its steps, in order (the files' names, hence
+    the order they are read in, carry their creation time)."""
     found: dict[tuple[str, str], list[int]] = {}
     for path in sorted(job.rglob("events.out.tfevents.*")):
         events = EventAccumulator(str(path), size_guidance={"scalars": 0, "histograms": 0, "images": 0})
@@ -47,7 +48,7 @@ def tensorboard(job) -> dict[tuple[str, str], list[int]]:
         read = {"scalars": events.Scalars, "histograms": events.Histograms, "images": events.Images}
         for kind, tags in events.Tags().items():
             for tag in tags if kind in read else []:
-                found.setdefault((kind, tag), []).extend(e.step for e in read[kind](tag))
+                found[(kind, tag)] = sorted([*found.get((kind, tag), []), *(e.step for e in read[kind](tag))])
         try:  # the HParams session (the dashboard's row) is plugin data, not a tag
             found.update({("hparams", tag): [] for tag in events.PluginTagToContent("hparams")})
         except KeyError:
