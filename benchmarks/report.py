@@ -86,7 +86,7 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     values = {**report["ratios"],
               "whole mlplab/raw": whole and whole["ratio"],
               "RSS delta MB": whole and whole["rss_delta_mb"]}
-    return [check_goal(name, values[name], op, limit) for name, op, limit in GOALS]
+    return [check_goal(name, values.get(name), op, limit) for name, op, limit in GOALS]
 
 
 # ---------------------------------------------------------------- the machine

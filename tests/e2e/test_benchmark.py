@@ -10,11 +10,12 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from helpers import REPO
 
 from benchmarks import report
 
-GOAL_NAMES = ("mlplab/raw", "d2l/mlplab", "whole mlplab/raw", "RSS delta MB")
+GOAL_NAMES = ("mlplab/raw", "mlplab/raw bf16", "d2l/mlplab", "whole mlplab/raw", "RSS delta MB")
 
 
 def test_summarize_gives_median_min_max():
@@ -43,8 +44,8 @@ def test_goals_read_the_report():
     numbers = {"ratios": {"mlplab/raw": 1.1, "d2l/mlplab": 5.0},
                "whole": {"ratio": 2.5, "rss_delta_mb": 120.0}}
     statuses = {g["name"]: g["status"] for g in report.goals(numbers)}
-    assert statuses == {"mlplab/raw": "PASS", "d2l/mlplab": "FAIL", "whole mlplab/raw": "FAIL",
-                        "RSS delta MB": "PASS"}
+    assert statuses == {"mlplab/raw": "PASS", "mlplab/raw bf16": "SKIP", "d2l/mlplab": "FAIL",
+                        "whole mlplab/raw": "FAIL", "RSS delta MB": "PASS"}
     without_whole = {g["name"]: g["status"] for g in report.goals({"ratios": numbers["ratios"]})}
     assert without_whole["whole mlplab/raw"] == without_whole["RSS delta MB"] == "SKIP"
 
@@ -59,7 +60,7 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     written = json.loads(out.read_text())
     pipes = written["pipelines"]
-    assert set(pipes) == {"d2l", "raw", "mlplab", "mlplab_lightning_loop"}
+    assert set(pipes) == {"d2l", "raw", "mlplab", "mlplab_lightning_loop", "raw_bf16", "mlplab_bf16"}
     for name, pipe in pipes.items():
         times = report.flatten(pipe["epoch_seconds"])
         assert len(times) == 1 and times[0] > 0, name
@@ -69,6 +70,8 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     ratios = written["ratios"]
     assert ratios["mlplab/raw"] == pytest.approx(pipes["mlplab"]["median"] / pipes["raw"]["median"])
     assert ratios["d2l/mlplab"] == pytest.approx(pipes["d2l"]["median"] / pipes["mlplab"]["median"])
+    bf16 = pipes["mlplab_bf16"]["median"] / pipes["raw_bf16"]["median"]
+    assert ratios["mlplab/raw bf16"] == pytest.approx(bf16)
     assert "whole" not in written
     goals = result.stdout[result.stdout.rindex("goals:"):]
     for name in GOAL_NAMES:
@@ -76,3 +79,24 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     assert "median s" in result.stdout and "(c) mlplab: Lightning fit" in result.stdout
     assert "(c'') mlplab, Lightning's loop" in result.stdout
 
+
+
+def test_the_sweep_section_counts_a_batched_group_once_and_states_each_levers_share(tmp_path):
+    """benchmarks.sweep's arithmetic on written metrics.json files: a group's fit once, a basic
+    job's own; the shares and the goal against basic fp32."""
+    from benchmarks import sweep
+
+    loop = {"members": 2, "group_fit_seconds": 6.0}
+    for job, record in {"0": {"fit_seconds": 3.0, "loop": loop}, "1": {"fit_seconds": 3.0, "loop": loop},
+                        "2": {"fit_seconds": 4.0, "loop": {"name": "grouped"}}}.items():
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "metrics.json").write_text(json.dumps(record))
+    assert sweep.fit_seconds(tmp_path) == 10.0
+    medians = {name: {"wall": {"median": wall}} for name, wall in
+               {"basic fp32": 100.0, "basic bf16": 90.0, "batched fp32": 60.0, "batched bf16": 45.0}.items()}
+    shares = {"bf16 alone": 0.1, "batched alone": 0.4, "both": 0.55}
+    assert sweep.lever_shares(medians) == pytest.approx(shares)
+    (goal,) = sweep.sweep_goals({"variants": medians, "ratios": {"batched bf16": 0.45}}, torch.device("cpu"))
+    assert goal["met"] and goal["value"] == 0.45
+    assert [len(v) for v in sweep.grid(torch.device("cpu")).values()] == [3, 3]
+    assert [len(v) for v in sweep.grid(torch.device("cuda")).values()] == [10, 10]
