@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,13 +47,20 @@ def test_label_out_of_range_names_the_file(tmp_path):
     assert FILES["train"][1] in str(err.value)
 
 
+def in_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``mlplab-train …`` as its console script runs it, in this process (``helpers.run_main``):
+    what these tests read is its output and exit status, not the process around it."""
+    code, out, err = run_main(train_main, *args[1:], cwd=cwd)
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
 @pytest.mark.slow
-def test_truncated_image_file_stops_mlplab_train_with_one_line(tmp_path, cli):
+def test_truncated_image_file_stops_mlplab_train_with_one_line(tmp_path):
     raw = write_fake_fashion_mnist(tmp_path / "data", 20, 10) / "FashionMNIST" / "raw"
     images = raw / FILES["train"][0]
     images.write_bytes(images.read_bytes()[:-100])
-    result = cli("mlplab-train", f"data.data_dir={tmp_path / 'data'}",
-                 f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = in_process("mlplab-train", f"data.data_dir={tmp_path / 'data'}",
+                        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     no_traceback(result, str(images), "header says shape (20, 28, 28)", "delete it")
     assert not (tmp_path / "run" / "checkpoints").exists()
 
@@ -61,9 +69,9 @@ def test_truncated_image_file_stops_mlplab_train_with_one_line(tmp_path, cli):
 
 @pytest.mark.slow
 @pytest.mark.dataset
-def test_a_huge_learning_rate_ends_the_run_as_diverged(tmp_path, cli):
+def test_a_huge_learning_rate_ends_the_run_as_diverged(tmp_path):
     run = tmp_path / "run"
-    result = cli("mlplab-train", "optimizer.lr=1e6", *SMALL, f"hydra.run.dir={run}", cwd=REPO)
+    result = in_process("mlplab-train", "optimizer.lr=1e6", *SMALL, f"hydra.run.dir={run}", cwd=REPO)
     no_traceback(result, "at update 2 (epoch 0)", "optimizer.lr=1000000.0 is too large", code=1)
     assert result.returncode == 1
     outcome = metrics(run)
@@ -73,12 +81,13 @@ def test_a_huge_learning_rate_ends_the_run_as_diverged(tmp_path, cli):
 
 @pytest.mark.dataset
 @pytest.mark.slow
-def test_one_diverging_and_one_failing_job_do_not_stop_the_sweep(tmp_path, cli):
+def test_one_diverging_and_one_failing_job_do_not_stop_the_sweep(tmp_path):
     broken = tmp_path / "broken"  # 20 images: found out only when the job loads its data
     write_fake_fashion_mnist(broken, 20, 10)
     sweep = tmp_path / "sweep"
-    result = cli("mlplab-train", "-m", "optimizer.lr=0.1,1e6", f"data.data_dir={REPO / 'data'},{broken}",
-                 *SMALL, f"hydra.sweep.dir={sweep}", cwd=REPO)
+    result = in_process("mlplab-train", "-m", "optimizer.lr=0.1,1e6",
+                        f"data.data_dir={REPO / 'data'},{broken}",
+                        *SMALL, f"hydra.sweep.dir={sweep}", cwd=REPO)
     assert result.returncode == 1
     assert "3 of the sweep's jobs did not finish" in result.stderr
     with (sweep / "summary.csv").open() as f:
@@ -176,21 +185,22 @@ class NotPlainData:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("content", ["text", "pickled code"])
-def test_resuming_from_a_file_that_is_not_a_checkpoint_stops_before_training(content, tmp_path, cli):
+def test_resuming_from_a_file_that_is_not_a_checkpoint_stops_before_training(content, tmp_path):
     bogus = tmp_path / "bogus.ckpt"
     if content == "text":
         bogus.write_text("not a checkpoint")
     else:
         torch.save({"hyper_parameters": NotPlainData()}, bogus)
-    result = cli("mlplab-train", f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = in_process("mlplab-train", f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path / 'run'}",
+                        cwd=tmp_path)
     no_traceback(result, f"ckpt_path={bogus} is not a readable mlplab checkpoint")
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 @pytest.mark.slow
-def test_resume_last_without_a_matching_run_says_what_to_give(tmp_path, cli):
-    result = cli("mlplab-train", "ckpt_path=last", "trainer.max_epochs=7",
-                 f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+def test_resume_last_without_a_matching_run_says_what_to_give(tmp_path):
+    result = in_process("mlplab-train", "ckpt_path=last", "trainer.max_epochs=7",
+                        f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     no_traceback(result, "no run under logs/runs with the overrides 'trainer.max_epochs=7'")
 
 

@@ -97,9 +97,9 @@ def release_when_requeued(job_id, run):
     ["scancel", "--signal=USR2"],  # what SLURM sends signal_delay_s before the time limit: submitit requeues
 ], ids=["preempted", "time limit"])
 def test_a_requeued_job_comes_back_and_ends_as_if_never_stopped(stop, tmp_path):
-    # 20 short epochs: the requeue must land while the job still runs (its first checkpoint
+    # 12 short epochs: the requeue must land while the job still runs (its first checkpoint
     # appears after one epoch, the squeue and scontrol calls take a while on a loaded machine)
-    job = [*SMALL, "trainer.max_epochs=20"]
+    job = [*SMALL, "trainer.max_epochs=12"]
     sweep = tmp_path / "sweep"
     run = run_in_background(sweep, *job)
     job_id = wait_for_a_checkpoint(run, sweep)
@@ -108,7 +108,7 @@ def test_a_requeued_job_comes_back_and_ends_as_if_never_stopped(stop, tmp_path):
     stderr = run.communicate(timeout=600)[1]
     assert run.returncode == 0, stderr[-3000:]
     result = metrics(sweep / "0")
-    assert result["status"] == "finished" and result["epochs"] == 20
+    assert result["status"] == "finished" and result["epochs"] == 12
     assert result["resumed_from"] == str(sweep / "0" / "checkpoints" / "last.ckpt")
     reference = alone(tmp_path, *job)
     assert result["history"] == reference["history"] and result["metrics"] == reference["metrics"]

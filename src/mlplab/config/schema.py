@@ -233,6 +233,12 @@ def preset(group: str, option: str) -> dict[str, Any]:
 
 # ---- the data --------------------------------------------------------------------------------
 
+def batches_per_step() -> Any:
+    """``data.batches_per_step``, a setting of every in-memory data set (mlplab.training.loop)."""
+    return setting(16, "training minibatches per Lightning step: the same updates, 1/k of the loop's "
+                   "overhead", within=AT_LEAST_ONE, example=16)
+
+
 @dataclass
 class FashionMNISTSettings(Settings):
     group: ClassVar[str] = "data"
@@ -247,8 +253,7 @@ class FashionMNISTSettings(Settings):
                                        within=Range(1, 60000), example=1000)
     normalize: bool = setting(False, "(x − mean) / std after scaling to [0, 1]")
     drop_last: bool = setting(False, "skip the short last training batch")
-    batches_per_step: int = setting(16, "training minibatches per Lightning step: the same updates, "
-                                    "1/k of the loop's overhead", within=AT_LEAST_ONE, example=16)
+    batches_per_step: int = batches_per_step()
     eval_batch_size: int | None = setting(1024, "val/test batch size; the averages do not depend on "
                                           "it (null = batch_size)", within=AT_LEAST_ONE, example=1024)
     augment: bool = setting(False, "random shifts and left-right flips of training batches, on the device")
@@ -278,6 +283,7 @@ class SyntheticSettings(Settings):
                           example=100)
     noise: float = setting(0.1, "ε ~ N(0, noise²) added to every label", within=NON_NEGATIVE, example=0.1)
     batch_size: int = setting(10, "minibatch size", within=AT_LEAST_ONE, example=10)
+    batches_per_step: int = batches_per_step()
     seed: int = setting(42, "draws the data and the batch order (the run's seed)", example=42)
     validates_on_test: ClassVar[bool] = True  # as in d2l: no separate validation split
 
