@@ -182,3 +182,19 @@ def test_on_a_gpu_the_stack_trains_there_and_each_member_matches_its_job_alone(t
         assert member["loop"]["members"] == 2 and member["hparams"]["trainer"]["accelerator"] == "gpu"
         for key, value in alone["metrics"].items():
             assert member["metrics"][key] == pytest.approx(value, abs=2e-3), key
+
+
+def test_looped_members_train_as_their_jobs_alone_in_one_fit(tmp_path):
+    """mode=looped (what auto picks where stacking is not faster): each member's own network, one
+    after another in every step of one fit; λ as a penalty on the scratch model, as its run adds it."""
+    grid = ["regularizer.weight_decay=0,1e-2", "optimizer.momentum=0.9", *SMALL, "trainer.max_epochs=2"]
+    sweep(tmp_path / "looped", "hydra/launcher=batched", "hydra.launcher.mode=looped", *grid)
+    sweep(tmp_path / "alone", *grid)
+    for n in range(2):
+        member, alone = tmp_path / "looped" / str(n), tmp_path / "alone" / str(n)
+        assert metrics(member)["loop"]["engine"] == "looped" and metrics(member)["loop"]["members"] == 2
+        looped = checkpoint(member, "last")["state_dict"]
+        for key, weight in checkpoint(alone, "last")["state_dict"].items():
+            torch.testing.assert_close(looped[key], weight, atol=1e-6, rtol=1e-5)
+        assert checkpoint(member, "last")["optimizer_states"][0]["param_groups"] == \
+            checkpoint(alone, "last")["optimizer_states"][0]["param_groups"]

@@ -65,9 +65,11 @@ def build_members(cfgs: list[DictConfig], datamodule: L.LightningDataModule) -> 
     return runs
 
 
-def fit_group(cfgs: list[DictConfig], other_folders: list[str]) -> list[dict[str, Any]]:
+def fit_group(cfgs: list[DictConfig], other_folders: list[str],
+              engine: str = "stacked") -> list[dict[str, Any]]:
     """Fit, test and write every member of the group; their ``metrics.json`` records, in order.
-    ``other_folders``: the members' run folders this process does not hold yet (locked here)."""
+    ``other_folders``: the members' run folders this process does not hold yet (locked here);
+    ``engine``: how the members' steps run (``mlplab.training.stacked.StackedModule``)."""
     start = time.perf_counter()
     first = cfgs[0]
     datamodule = instantiate(first.data, _convert_="all")
@@ -75,7 +77,7 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str]) -> list[dict[str
     shown = [c for c in (instantiate(c) for c in (first.get("callbacks") or {}).values() if c)
              if isinstance(c, ONE_PER_FIT)]
     io, stopper = CapturingCheckpointIO(), GracefulStop()
-    stacked = StackedModule([run.module for run in runs])
+    stacked = StackedModule([run.module for run in runs], engine)
     L.seed_everything(first.seed, workers=True, verbose=False)  # the stacked fit's dropout masks
     logger = MemberLoggers(runs) if any(run.loggers for run in runs) else False
     trainer = instantiate(first.trainer, callbacks=[*shown, Members(runs, io), stopper], logger=logger,

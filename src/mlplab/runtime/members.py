@@ -116,7 +116,7 @@ class MemberTrainer:
         self._trainer.save_checkpoint(CAPTURE, weights_only)
         checkpoint, self._io.captured = self._io.captured, None
         k, member = self._run.index, self._run.module
-        stacked.net.copy_into(k, member.net)
+        stacked.sync_member(k)
         checkpoint["state_dict"] = member.state_dict()
         checkpoint["hyper_parameters"] = dict(member.hparams)
         if not weights_only:

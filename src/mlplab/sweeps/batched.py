@@ -12,9 +12,11 @@ Each job still runs through Hydra's ``run_job`` (its folder, ``.hydra/``, log, r
 the first member of a group to run fits the whole group (``mlplab.runtime.group_fit``) and the
 others pick up their results (``batched_group``), which are already in their folders.
 
-``mode``: ``stacked`` groups whatever can be grouped; ``separate`` groups nothing (each job
-alone, as the basic launcher); ``auto`` groups where a stacked step of the group's shape is faster
-on this device than the members' steps one after another (``mlplab.sweeps.calibrate``).
+``mode``: how a group's steps run (``mlplab.training.stacked``): ``stacked`` (one stacked model),
+``looped`` (the members' own networks one after another in each step: still one process, one
+data load, one Lightning fit), ``auto`` (stacked where a stacked step of the group's shape is
+faster on this device than the members' steps one after another, ``mlplab.sweeps.calibrate``;
+else looped); ``separate`` groups nothing (each job alone, as the basic launcher runs it).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from mlplab.errors import ConfigError
 
 log = logging.getLogger(__name__)
-MODES = ("auto", "stacked", "separate")
+MODES = ("auto", "stacked", "looped", "separate")
 # settings that name a job's own folder, or the parts of it each member builds for itself
 PER_FOLDER = ("paths", "callbacks", "logger", "trainer.default_root_dir")
 GROUPS: dict[str, Group] = {}  # a member's run folder → its group, while the launcher runs
@@ -52,8 +54,8 @@ MEMBER_CALLBACKS = ("mlplab.reporting.dashboard.TensorBoardDashboard",
 class Group:
     """Jobs fitted together; the first to run fits all, each gets its own result (or the error)."""
 
-    def __init__(self, cfgs: list[DictConfig]) -> None:
-        self.cfgs = cfgs
+    def __init__(self, cfgs: list[DictConfig], engine: str = "stacked") -> None:
+        self.cfgs, self.engine = cfgs, engine
         self.folders = [str(cfg.paths.output_dir) for cfg in cfgs]
         self.results: list[dict[str, Any]] | None = None
         self.error: BaseException | None = None
@@ -63,7 +65,7 @@ class Group:
 
         if self.results is None and self.error is None:
             try:
-                self.results = fit_group(self.cfgs, [f for f in self.folders if f != folder])
+                self.results = fit_group(self.cfgs, [f for f in self.folders if f != folder], self.engine)
             except Exception as err:  # every member's job records it (mlplab.runtime.run.record_failure)
                 self.error = err
         if self.error is not None:
@@ -183,13 +185,12 @@ def plan_groups(jobs: list[DictConfig], mode: str, max_members: int) -> dict[str
             chunk = members[start : start + max_members]
             if len(chunk) < 2:
                 continue
+            engine = "stacked" if mode == "stacked" else "looped"
             if mode == "auto":
                 from mlplab.sweeps.calibrate import stacking_pays
 
-                if not stacking_pays(chunk[0], len(chunk)):
-                    log.info("runs one after another: stacking %d members is not faster here", len(chunk))
-                    continue
-            group = Group(chunk)
+                engine = "stacked" if stacking_pays(chunk[0], len(chunk)) else "looped"
+            group = Group(chunk, engine)
             groups.update(dict.fromkeys(group.folders, group))
     return groups
 

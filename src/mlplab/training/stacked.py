@@ -29,7 +29,29 @@ from mlplab.nets.stacked import StackedMLP, params_of
 from mlplab.training.member_sgd import MemberSGD
 from mlplab.training.metrics import EpochAverages
 from mlplab.training.module import STAGES, Batch, MLPModule, divergence, is_group
+from mlplab.training.regularization import l2_penalty, weight_l2_norm
 from mlplab.training.updates import hooks_are_silent, update
+
+ENGINES = ("stacked", "looped")
+
+
+class SeparateSGD(torch.optim.Optimizer):
+    """The members' own optimizers as one: ``step`` steps each living member's in turn."""
+
+    def __init__(self, members: Sequence[torch.optim.Optimizer]) -> None:
+        self.members, self.frozen = list(members), set()
+        super().__init__([p for o in members for g in o.param_groups for p in g["params"]], {})
+
+    def freeze(self, member: int) -> None:
+        self.frozen.add(member)
+
+    def step(self, closure=None):  # noqa: ANN001, ANN201 (torch's signature)
+        loss = closure() if closure is not None else None
+        for k, optimizer in enumerate(self.members):
+            if k not in self.frozen:
+                optimizer.step()
+        return loss
+
 
 # The settings members may differ in; everything else about them must be equal to share a pass.
 PER_MEMBER = ("regularizer.weight_decay", "regularizer.dropout", "optimizer.lr", "optimizer.momentum",
@@ -48,20 +70,31 @@ def members_of(key: str) -> tuple[int, str] | None:
 
 
 class StackedModule(L.LightningModule):
-    """``members``: the ``MLPModule`` of each job, as its run builds it. They stay templates (not
-    submodules): their settings, hparams and history; ``sync_members`` copies the stacked weights
-    into their networks for anything that reads a member as a single model."""
+    """``members``: the ``MLPModule`` of each job, as its run builds it: their settings, hparams
+    and history. ``engine`` says how their steps run:
 
-    def __init__(self, members: Sequence[MLPModule]) -> None:
+        stacked  one ``StackedMLP`` holds every member's weights, ``MemberSGD`` steps them;
+                 ``sync_members`` copies them into the members' networks when one is read alone
+        looped   the members' own networks, one after another in each step, each with its own
+                 torch SGD (``SeparateSGD``): the same arithmetic as their runs alone, where
+                 stacking is not faster (``mlplab.sweeps.calibrate``)
+
+    Either way one process, one data load, one Lightning fit, and the same outputs."""
+
+    def __init__(self, members: Sequence[MLPModule], engine: str = "stacked") -> None:
         super().__init__()
+        if engine not in ENGINES:
+            raise ValueError(f"engine={engine!r}: one of {', '.join(ENGINES)}")
         first = members[0].settings
-        self.members = list(members)
+        self.members, self.engine = list(members), engine
+        if engine == "looped":
+            self.nets = torch.nn.ModuleList([m.net for m in members])
         activation = ACTIVATIONS[first.activation.name]
         # each member's own σ (to the last bit), except ReLU: torch's fused relu has the same values
         # and gradient, 1[x > 0], as the hand-written x·1[x > 0], in one pass instead of two
         fused = first.model.name == "concise" or first.activation.name == "relu"
         act = activation.builtin() if fused else activation.scratch
-        self.net = StackedMLP.from_nets(
+        self.net = None if engine == "looped" else StackedMLP.from_nets(
             [m.net for m in members], act,
             [m.settings.regularizer.probabilities(len(first.model.hidden)) for m in members],
             first.regularizer.dropout_style)
@@ -84,10 +117,13 @@ class StackedModule(L.LightningModule):
         if stage == "fit":
             group = getattr(getattr(self.trainer.datamodule, "settings", None), "batches_per_step", 1)
             self.loop = {"name": "grouped", "minibatches_per_step": group, "members": len(self.members),
-                         "engine": "stacked"}
+                         "engine": self.engine}
         self.automatic_optimization = False
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` → every member's outputs [K, B, q]."""
+        if self.net is None:
+            return torch.stack([net(x) for net in self.nets])
         return self.net(x)
 
     def losses(self, output: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
@@ -114,7 +150,7 @@ class StackedModule(L.LightningModule):
         optimizer = self.optimizers()
         losses = []
         for minibatch in batch if is_group(batch) else [batch]:
-            each = self._step(minibatch, "train")
+            each = self._step(minibatch, "train") + self.penalties()
             update(self, optimizer, torch.where(self.alive, each, torch.zeros_like(each)).sum(),
                    direct=self._direct_updates)
             losses.append(each.detach())
@@ -134,6 +170,16 @@ class StackedModule(L.LightningModule):
             self.optimizers().optimizer.freeze(k)
         if not bool(self.alive.any()):  # nothing is left to train
             self.trainer.should_stop = True
+
+    def penalties(self) -> Tensor | float:
+        """λₖ/2·‖wₖ‖² of each looped member whose λ is a penalty (the scratch model's, as its run
+        adds it, ``MLPModule.objective``); 0 for the stack, whose ``MemberSGD`` applies every λ."""
+        if self.net is not None:
+            return 0.0
+        terms = [l2_penalty(m.net, m.settings.regularizer.weight_decay)
+                 if m.decay_mode == "penalty" and m.settings.regularizer.weight_decay > 0
+                 else torch.zeros((), device=self.device) for m in self.members]
+        return torch.stack(terms)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -178,14 +224,18 @@ class StackedModule(L.LightningModule):
     @torch.no_grad()
     def weight_norms(self) -> Tensor:
         """‖wₖ‖ = sqrt(Σ ‖Wₖ‖²) of every member (``mlplab.training.regularization.weight_l2_norm``)."""
+        if self.net is None:
+            return torch.stack([weight_l2_norm(net) for net in self.nets])
         total = torch.zeros(len(self.members), device=self.net.W1.device)
         for i, (w, _) in enumerate(self.net.layers()):
             total += w.pow(2).sum(dim=(0, 2) if i == 0 else (1, 2))
         return total.sqrt()
 
-    def configure_optimizers(self) -> MemberSGD:
+    def configure_optimizers(self) -> MemberSGD | SeparateSGD:
         """SGD with each member's lr, momentum and λ (weights only; penalty and optimizer modes of
         λ give the same SGD step, ``mlplab.training.regularization``)."""
+        if self.net is None:  # each member's own optimizer, as its MLPModule builds it
+            return SeparateSGD([m.configure_optimizers() for m in self.members])
         s = [m.settings for m in self.members]
         layers = self.net.layers()
         dims = [1] + [0] * (len(layers) - 1)
@@ -196,6 +246,12 @@ class StackedModule(L.LightningModule):
                          weight_decay=torch.tensor([m.regularizer.weight_decay for m in s]),
                          nesterov=bool(getattr(s[0].optimizer, "nesterov", False)))
 
+    def on_fit_start(self) -> None:
+        # each member where the fit runs, as its own run's module would be (its network is read
+        # there: checkpoints, histograms, the validation pictures)
+        for member in self.members:
+            member.to(self.device)
+
     def on_train_start(self) -> None:
         self._direct_updates = hooks_are_silent(self.trainer, self)
 
@@ -203,17 +259,27 @@ class StackedModule(L.LightningModule):
 
     def sync_members(self) -> None:
         """Every member's network ← its stacked weights."""
-        for k, member in enumerate(self.members):
-            self.net.copy_into(k, member.net)
+        for k in range(len(self.members)):
+            self.sync_member(k)
+
+    def sync_member(self, k: int) -> None:
+        """Member k's network ← its stacked weights (looped: they are its network already)."""
+        if self.net is not None:
+            self.net.copy_into(k, self.members[k].net)
 
     def load_members(self, nets: dict[int, torch.nn.Module]) -> None:
         """Stacked weights of member k ← ``nets[k]`` (e.g. its best checkpoint, for the test)."""
         for k, net in nets.items():
-            self.net.load_member(k, net)
+            if self.net is None:
+                self.nets[k].load_state_dict(net.state_dict())
+            else:
+                self.net.load_member(k, net)
 
     def member_optimizer_state(self, k: int) -> dict[str, Any]:
         """What member k's own ``SGD`` would save: built by its ``MLPModule`` on its network, with
         member k's momentum buffers."""
+        if self.net is None:
+            return self.optimizers().optimizer.members[k].state_dict()
         member = self.members[k]
         optimizer = member.configure_optimizers()
         if not getattr(member.settings.optimizer, "momentum", 0.0):  # SGD keeps no state then
