@@ -10,7 +10,9 @@ out=${OUT:-gpu_check}
 mkdir -p "$out"
 bin=.venv/bin
 [ -x $bin/python ] || { echo "gpu_check: no .venv here; run make setup first" >&2; exit 2; }
-$bin/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_check: torch sees no CUDA device')"
+if ! $bin/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 2)"; then
+  echo "gpu_check: torch sees no CUDA device here; run it on a machine with a GPU" >&2; exit 2
+fi
 $bin/python -c "import torch; print(torch.cuda.get_device_name(0))" | tee "$out/summary.txt"
 start=$(date +%s)
 timeout 180 $bin/pytest -m gpu -p no:cacheprovider -q 2>&1 | tee "$out/tests.log" | tail -3 | tee -a "$out/summary.txt"
