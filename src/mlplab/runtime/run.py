@@ -7,6 +7,7 @@ run's outputs (the entry point, ``mlplab.cli.train``, only wraps this).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.fabric.plugins.environments.lightning import LightningEnvironment, find_free_network_port
 from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -94,6 +96,16 @@ def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
         state = checkpoint.get("callbacks", {}).get(callback.state_key)
         if state:
             callback.load_state_dict(state)
+
+
+def fresh_rendezvous(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """Before the test stage of a fit that ran in spawned processes (``ddp_spawn``): a new port
+    for the processes the test spawns. Lightning would reuse the fit's, where the fit's last
+    process may still be closing its store while the new ones connect (a child then aborts)."""
+    spawned = getattr(module, "fit_process", None) is None
+    if spawned and isinstance(getattr(trainer.strategy, "cluster_environment", None), LightningEnvironment):
+        os.environ["MASTER_PORT"] = str(find_free_network_port())
+        trainer.strategy.cluster_environment = LightningEnvironment()
 
 
 def resume_from(cfg: DictConfig) -> Path | None:
@@ -208,6 +220,7 @@ def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
     ckpt_path, test_metrics = None, {}
     if status == "finished":
         ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
+        fresh_rendezvous(trainer, module)
         test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
                                     verbose=False, weights_only=True)[0]
     for callback in trainer.callbacks:  # a run not tested writes its HParams row now
