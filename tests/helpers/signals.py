@@ -12,13 +12,17 @@ class SignalAt(L.Callback):
     """Send this process ``name`` (SIGTERM, SIGINT) when epoch ``epoch`` (0-based) ends, before
     mlplab's own handler looks: the run stops after that epoch, as after a user's ``kill``. With
     ``batches``: once after each of those training steps of the epoch instead (a second signal
-    mid-epoch)."""
+    mid-epoch). With ``job``: only in that job of a sweep (Hydra's ``job.num``)."""
 
-    def __init__(self, epoch: int, name: str = "SIGTERM", batches: list[int] | None = None) -> None:
-        self.epoch, self.name, self.batches = epoch, name, batches
+    def __init__(self, epoch: int, name: str = "SIGTERM", batches: list[int] | None = None,
+                 job: int | None = None) -> None:
+        self.epoch, self.name, self.batches, self.job = epoch, name, batches, job
 
     def send(self) -> None:
-        os.kill(os.getpid(), getattr(signal, self.name))
+        from hydra.core.hydra_config import HydraConfig
+
+        if self.job is None or (HydraConfig.initialized() and HydraConfig.get().job.num == self.job):
+            os.kill(os.getpid(), getattr(signal, self.name))
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
                            batch_idx: int) -> None:

@@ -84,13 +84,16 @@ def as_override(value: Any) -> str:
 
 
 def newest_matching_run(runs_dir: Path, overrides: list[str], exclude: Path | None = None) -> Path:
-    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides``."""
+    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides``.
+    ``exclude`` (the resuming run's own new folder) is skipped unless it holds a ``last.ckpt``:
+    a resume started in the same second as the run it resumes gets that run's folder from Hydra
+    (its name is the time to the second), and that run is the one to continue."""
     wanted = computing_overrides(overrides)
     runs = sorted((p for p in runs_dir.glob("*") if p.is_dir()), key=lambda p: p.name, reverse=True)
     for run in runs:
         saved = run / ".hydra" / "overrides.yaml"
         last = run / "checkpoints" / "last.ckpt"
-        if run == exclude or not (saved.is_file() and last.is_file()):
+        if not (saved.is_file() and last.is_file()):  # the resuming run's new folder has no last.ckpt
             continue
         if computing_overrides([str(o) for o in yaml.safe_load(saved.read_text()) or []]) == wanted:
             return last
