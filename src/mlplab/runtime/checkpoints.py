@@ -83,17 +83,17 @@ def as_override(value: Any) -> str:
     return str(value)
 
 
-def newest_matching_run(runs_dir: Path, overrides: list[str], exclude: Path | None = None) -> Path:
-    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides``.
-    ``exclude`` (the resuming run's own new folder) is skipped unless it holds a ``last.ckpt``:
-    a resume started in the same second as the run it resumes gets that run's folder from Hydra
-    (its name is the time to the second), and that run is the one to continue."""
+def newest_matching_run(runs_dir: Path, overrides: list[str]) -> Path:
+    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides``. The
+    resuming run's own new folder holds no ``last.ckpt`` and never matches, except when the resume
+    started in the same second as the run it resumes: Hydra (which names run folders to the second)
+    then gave it that run's folder, and that run is the one to continue."""
     wanted = computing_overrides(overrides)
     runs = sorted((p for p in runs_dir.glob("*") if p.is_dir()), key=lambda p: p.name, reverse=True)
     for run in runs:
         saved = run / ".hydra" / "overrides.yaml"
         last = run / "checkpoints" / "last.ckpt"
-        if not (saved.is_file() and last.is_file()):  # the resuming run's new folder has no last.ckpt
+        if not (saved.is_file() and last.is_file()):
             continue
         if computing_overrides([str(o) for o in yaml.safe_load(saved.read_text()) or []]) == wanted:
             return last
@@ -102,8 +102,7 @@ def newest_matching_run(runs_dir: Path, overrides: list[str], exclude: Path | No
                     f"checkpoints/last.ckpt; give the file, ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
 
 
-def resume_checkpoint(ckpt_path: str | None, runs_dir: Path, overrides: list[str] | None,
-                      current_run: Path | None = None) -> Path | None:
+def resume_checkpoint(ckpt_path: str | None, runs_dir: Path, overrides: list[str] | None) -> Path | None:
     """The checkpoint a run resumes from (checked to be an mlplab checkpoint), or None."""
     if ckpt_path is None:
         return None
@@ -111,7 +110,7 @@ def resume_checkpoint(ckpt_path: str | None, runs_dir: Path, overrides: list[str
         if overrides is None:
             raise UserError("ckpt_path=last finds the newest run of the same command, which needs "
                             "mlplab-train; with the compose API give the file itself")
-        path = newest_matching_run(runs_dir, overrides, exclude=current_run)
+        path = newest_matching_run(runs_dir, overrides)
     else:
         path = Path(ckpt_path)
     load_checkpoint(path)  # a clear message for a missing or foreign file, before any training

@@ -39,9 +39,10 @@ from mlplab.runtime.run import (
     checkpoint_path,
     module_settings,
     monitor_summary,
-    of_epochs,
     reached_the_end,
     run_record,
+    stopped_at_epoch_end,
+    stopped_mid_epoch,
     write_outputs,
 )
 from mlplab.training.module import MLPModule
@@ -123,11 +124,9 @@ def fit(trainer: L.Trainer, stacked: StackedModule, datamodule: L.LightningDataM
     try:
         trainer.fit(stacked, datamodule=datamodule)
     except Interrupted as err:
-        done = trainer.current_epoch
-        return (f"{err} during epoch {done + 1}{of_epochs(trainer)}; its updates are dropped, "
-                f"last.ckpt holds the {done} complete epoch(s)")
+        return stopped_mid_epoch(err, trainer)
     if stopper.requested and not reached_the_end(trainer):
-        return f"stopped by {stopper.signal_name} after {trainer.current_epoch}{of_epochs(trainer)} epochs"
+        return stopped_at_epoch_end(stopper, trainer)
     return None
 
 

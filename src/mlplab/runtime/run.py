@@ -113,8 +113,7 @@ def resume_from(cfg: DictConfig) -> Path | None:
     a resumed run continues in its checkpoint's run folder (``paths.output_dir`` points there)."""
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else None
-    path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides,
-                             current_run=Path(hydra_cfg.runtime.output_dir) if hydra_cfg else None)
+    path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides)
     if path is not None:
         cfg.paths.output_dir = str(path.resolve().parent.parent)
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
@@ -136,13 +135,22 @@ def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDa
                                  if isinstance(lg, TensorBoardLogger)), None)
         raise
     except Interrupted as err:
-        done = trainer.current_epoch
-        return "interrupted", (f"{err} during epoch {done + 1}{of_epochs(trainer)}; its updates are dropped, "
-                               f"last.ckpt holds the {done} complete epoch(s)")
+        return "interrupted", stopped_mid_epoch(err, trainer)
     if stopper and stopper.requested and not reached_the_end(trainer):
-        return "interrupted", (f"stopped by {stopper.signal_name} after {trainer.current_epoch}"
-                               f"{of_epochs(trainer)} epochs")
+        return "interrupted", stopped_at_epoch_end(stopper, trainer)
     return "finished", None
+
+
+def stopped_mid_epoch(err: Interrupted, trainer: L.Trainer) -> str:
+    """Why a fit stopped at once (a second signal), and what its checkpoint holds."""
+    done = trainer.current_epoch
+    return (f"{err} during epoch {done + 1}{of_epochs(trainer)}; its updates are dropped, "
+            f"last.ckpt holds the {done} complete epoch(s)")
+
+
+def stopped_at_epoch_end(stopper: GracefulStop, trainer: L.Trainer) -> str:
+    """Why a fit stopped at an epoch's end (a first signal)."""
+    return f"stopped by {stopper.signal_name} after {trainer.current_epoch}{of_epochs(trainer)} epochs"
 
 
 def of_epochs(trainer: L.Trainer) -> str:
