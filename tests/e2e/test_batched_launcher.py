@@ -198,3 +198,11 @@ def test_looped_members_train_as_their_jobs_alone_in_one_fit(tmp_path):
             torch.testing.assert_close(looped[key], weight, atol=1e-6, rtol=1e-5)
         assert checkpoint(member, "last")["optimizer_states"][0]["param_groups"] == \
             checkpoint(alone, "last")["optimizer_states"][0]["param_groups"]
+
+
+def test_a_mode_it_does_not_know_is_refused_in_one_line_before_any_job(tmp_path):
+    code, out, err = run_main(train_main, "-m", "hydra/launcher=batched", "hydra.launcher.mode=fast",
+                              "regularizer.dropout=0,0.5", *SMALL, f"hydra.sweep.dir={tmp_path}", cwd=REPO)
+    assert code == 2 and "Traceback" not in out + err, err[-2000:]
+    assert "hydra.launcher.mode=fast is not one of auto, stacked, looped, separate" in err
+    assert not list(tmp_path.glob("*/metrics.json"))
