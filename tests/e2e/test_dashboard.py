@@ -122,6 +122,8 @@ def test_pictures_of_the_activation_and_the_validation_set(run):
     grid = events.Images("val/misclassified")[-1]
     assert (grid.width, grid.height) == (8 * 30 + 2, 4 * 30 + 2)  # 32 images of 28 px, padding 2
     assert events.Images("val/confusion_matrix")[-1].width > 300
+    activation = events.Images("activation/tanh")[-1]  # a 5 × 2.5 in figure at Agg's 100 dpi
+    assert (activation.width, activation.height) == (500, 250)
     assert run.training_after_fit  # the validation pass at fit end put the module back in train mode
 
 
