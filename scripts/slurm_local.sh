@@ -92,7 +92,9 @@ down() {
 
 status() {
   sinfo && squeue
-  case "$(node_state)" in idle*|mixed*|allocated*) return 0 ;; *) return 1 ;; esac
+  # planned: the scheduler has set the node aside for a waiting job; completing: a job's end is
+  # being cleaned up. Both are a working node between jobs.
+  case "$(node_state)" in idle*|mixed*|allocated*|planned*|completing*) return 0 ;; *) return 1 ;; esac
 }
 
 case "${1:-}" in

@@ -61,8 +61,11 @@ def test_a_grid_through_the_slurm_launcher(tmp_path):
     assert list((sweep / ".submitit").rglob("*_log.out"))
 
 
-def slurm_jobs() -> list[str]:
-    return subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+def slurm_jobs() -> dict[int, str]:
+    """The sweep's SLURM jobs in the queue: Hydra's job number → SLURM's id (``<array>_<number>``)."""
+    ids = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    # an array's jobs that wait together show as one line, ``<array>_[0-1%2]``: none started yet
+    return {int(number): job_id for job_id in ids if (number := job_id.rpartition("_")[2]).isdecimal()}
 
 
 def run_in_background(sweep, *overrides):
@@ -71,44 +74,53 @@ def run_in_background(sweep, *overrides):
     return subprocess.Popen(command, cwd=REPO, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for_a_checkpoint(run, sweep):
-    deadline = time.monotonic() + 300
-    while not (sweep / "0" / "checkpoints" / "last.ckpt").exists():
+def stop_each_after_its_first_checkpoint(run, sweep, stops) -> dict[int, str]:
+    """Send job n ``stops[n]`` as soon as its first last.ckpt exists (each job on its own clock:
+    the other may be further on); Hydra's job number → the SLURM id it was sent to."""
+    deadline, sent = time.monotonic() + 300, {}
+    while len(sent) < len(stops):
         assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()[-3000:]
+        for number, job_id in slurm_jobs().items():
+            if number not in sent and (sweep / str(number) / "checkpoints" / "last.ckpt").exists():
+                subprocess.run([*stops[number], job_id], check=True)
+                sent[number] = job_id
         time.sleep(0.1)
-    (job_id,) = slurm_jobs()
-    return job_id
+    return sent
 
 
-def release_when_requeued(job_id, run):
+def release_when_requeued(job_ids, run):
     """SLURM holds a requeued job for about two minutes before it may start again (a guard against
-    requeue loops); the test lets it start at once, which changes nothing else."""
-    deadline = time.monotonic() + 120
-    while run.poll() is None and time.monotonic() < deadline:
-        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
-        if state.stdout.strip() == "PENDING":
-            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True)
-            return
+    requeue loops); the test lets each start at once, which changes nothing else."""
+    waiting, deadline = set(job_ids), time.monotonic() + 120
+    while waiting and run.poll() is None and time.monotonic() < deadline:
+        for job_id in sorted(waiting):
+            state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+            if state.stdout.strip() == "PENDING":
+                release = ["scontrol", "update", f"JobId={job_id}", "StartTime=now"]
+                subprocess.run(release, capture_output=True)
+                waiting.discard(job_id)
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("stop", [
-    ["scontrol", "requeue"],  # what pre-emption does: SIGTERM, then the job back in the queue
-    ["scancel", "--signal=USR2"],  # what SLURM sends signal_delay_s before the time limit: submitit requeues
-], ids=["preempted", "time limit"])
-def test_a_requeued_job_comes_back_and_ends_as_if_never_stopped(stop, tmp_path):
-    # 12 short epochs: the requeue must land while the job still runs (its first checkpoint
+def test_requeued_jobs_come_back_and_end_as_if_never_stopped(tmp_path):
+    """One sweep, two jobs side by side, each stopped after its first checkpoint the way SLURM
+    stops a job: job 0 pre-empted (``scontrol requeue``: SIGTERM, then back in the queue), job 1
+    at its time limit (SIGUSR2 signal_delay_s before it: submitit requeues the job). Each resumes
+    from its last.ckpt and ends as the same job that nothing stopped."""
+    # 12 short epochs: the stop must land while the job still runs (its first checkpoint
     # appears after one epoch, the squeue and scontrol calls take a while on a loaded machine)
     job = [*SMALL, "trainer.max_epochs=12"]
+    seeds = (42, 43)
     sweep = tmp_path / "sweep"
-    run = run_in_background(sweep, *job)
-    job_id = wait_for_a_checkpoint(run, sweep)
-    subprocess.run([*stop, job_id], check=True)
-    release_when_requeued(job_id, run)
+    run = run_in_background(sweep, *job, f"seed={seeds[0]},{seeds[1]}")
+    sent = stop_each_after_its_first_checkpoint(run, sweep, {0: ["scontrol", "requeue"],
+                                                             1: ["scancel", "--signal=USR2"]})
+    release_when_requeued(sent.values(), run)
     stderr = run.communicate(timeout=600)[1]
     assert run.returncode == 0, stderr[-3000:]
-    result = metrics(sweep / "0")
-    assert result["status"] == "finished" and result["epochs"] == 12
-    assert result["resumed_from"] == str(sweep / "0" / "checkpoints" / "last.ckpt")
-    reference = alone(tmp_path, *job)
-    assert result["history"] == reference["history"] and result["metrics"] == reference["metrics"]
+    for number, seed in enumerate(seeds):
+        result = metrics(sweep / str(number))
+        assert result["status"] == "finished" and result["epochs"] == 12, number
+        assert result["resumed_from"] == str(sweep / str(number) / "checkpoints" / "last.ckpt"), number
+        reference = alone(tmp_path / str(number), *job, f"seed={seed}")
+        assert result["history"] == reference["history"] and result["metrics"] == reference["metrics"], number
