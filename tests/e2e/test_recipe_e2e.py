@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-# ---- the recipe and its search, through the entry point ---------------------------------------
+import pytest
+import yaml
+from helpers import REPO, run_main
+
+from mlplab.cli.train import main as train_main
+
 
 @pytest.mark.dataset
 @pytest.mark.slow
-def test_best_mlp_search_runs_and_picks_on_validation(tmp_path, cli):
-    import json
-
-    import yaml
-    from helpers import REPO
-
+def test_best_mlp_search_runs_and_picks_on_validation(tmp_path):
     sweep = tmp_path / "search"
-    result = cli("mlplab-train", "-m", "experiment=best_mlp_search", "hydra.sweeper.n_trials=2",
-                 "debug=fast", f"hydra.sweep.dir={sweep}", cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, _, stderr = run_main(train_main, "-m", "experiment=best_mlp_search", "hydra.sweeper.n_trials=2",
+                               "debug=fast", f"hydra.sweep.dir={sweep}", cwd=REPO)
+    assert code == 0, stderr[-3000:]
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {"optimizer.lr", "regularizer.dropout",
                                         "regularizer.weight_decay", "regularizer.label_smoothing"}

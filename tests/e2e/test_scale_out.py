@@ -32,20 +32,26 @@ def metrics(run_dir):
 
 @pytest.mark.dataset
 @pytest.mark.slow
-@pytest.mark.parametrize(("launcher", "threads"), [
-    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], max(1, len(os.sched_getaffinity(0)) // 2)),
-    (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"], 1),
-])
-def test_launcher_runs_the_grid_and_the_summary_lists_every_job(launcher, threads, tmp_path, cli):
-    sweep = tmp_path / "sweep"
-    result = cli("mlplab-train", "-m", *launcher, *GRID, *FAST, f"hydra.sweep.dir={sweep}", cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+@pytest.mark.parametrize(("launcher", "decays", "threads"), [
+    # two workers, four jobs: each worker runs two
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ("0", "0.001"),
+     max(1, len(os.sched_getaffinity(0)) // 2)),
+    # a process per job (each pays its imports): two jobs show it
+    (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"], ("0",), 1),
+], ids=["joblib", "submitit_local"])
+def test_launcher_runs_the_grid_and_the_summary_lists_every_job(launcher, decays, threads, tmp_path):
+    sweep = tmp_path / "sweep"  # the launcher's workers are processes; the sweep's own is this one
+    grid = [f"regularizer.weight_decay={','.join(decays)}", *GRID[1:]]
+    code, _, stderr = run_main(train_main, "-m", *launcher, *grid, *FAST, f"hydra.sweep.dir={sweep}",
+                               cwd=REPO)
+    assert code == 0, stderr[-3000:]
     rows = summary_rows(sweep)
+    styles = ("inverted", "classic")
     assert [(r["regularizer.weight_decay"], r["regularizer.dropout_style"]) for r in rows] == [
-        ("0", "inverted"), ("0", "classic"), ("0.001", "inverted"), ("0.001", "classic")]
+        (decay, style) for decay in decays for style in styles]  # Hydra's order: the last key fastest
     assert [metrics(sweep / r["job"])["hparams"]["regularizer"]["dropout_style"] for r in rows] == \
-        ["inverted", "classic"] * 2
-    assert [r["status"] for r in rows] == ["finished"] * 4
+        list(styles) * len(decays)
+    assert [r["status"] for r in rows] == ["finished"] * 2 * len(decays)
     for r in rows:  # the summary holds each job's own best
         assert float(r["val/acc"]) == pytest.approx(metrics(sweep / r["job"])["monitor"]["best"], abs=1e-4)
     # each job got its share of the cpus, not one thread per core each
@@ -54,14 +60,14 @@ def test_launcher_runs_the_grid_and_the_summary_lists_every_job(launcher, thread
 
 @pytest.mark.dataset
 @pytest.mark.slow
-def test_optuna_search_writes_the_best_parameters_and_survives_diverged_trials(tmp_path, cli):
+def test_optuna_search_writes_the_best_parameters_and_survives_diverged_trials(tmp_path):
     sweep = tmp_path / "search"
     # lr is part of the search here only so that some trials diverge (seeded: trials 1–3 do)
-    result = cli("mlplab-train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=4",
-                 "optimizer.lr=choice(0.1,1e6)", *FAST, f"hydra.sweep.dir={sweep}", cwd=REPO)
+    code, _, stderr = run_main(train_main, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=4",
+                               "optimizer.lr=choice(0.1,1e6)", *FAST, f"hydra.sweep.dir={sweep}", cwd=REPO)
     statuses = [r["status"] for r in summary_rows(sweep)]
     assert len(statuses) == 4 and "finished" in statuses and "diverged" in statuses
-    assert result.returncode == 1 and "did not finish" in result.stderr  # the study itself completed
+    assert code == 1 and "did not finish" in stderr  # the study itself completed
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {"regularizer.weight_decay", "regularizer.dropout", "optimizer.lr"}
     assert 1e-6 <= best["best_params"]["regularizer.weight_decay"] <= 1e-2
@@ -96,13 +102,15 @@ def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch
     # shards interleave one permutation), so the two runs agree up to float summation order.
     common = [*FAST, "trainer.max_epochs=2"]
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    for run_dir, extra in ((ddp, ["trainer=ddp_cpu", "data.batch_size=128"]),
-                           (single, ["data.batch_size=256"])):
-        result = cli("mlplab-train", *common, *extra, f"hydra.run.dir={run_dir}", cwd=REPO)
-        # a child's own last words come before the parent's traceback: keep both
-        reasons = [line for line in result.stderr.splitlines()
-                   if any(word in line for word in ("terminate", "Error", "abort", "what()", "Signal"))]
-        assert result.returncode == 0, "\n".join(reasons[-20:]) + "\n" + result.stderr[-2000:]
+    result = cli("mlplab-train", *common, "trainer=ddp_cpu", "data.batch_size=128", f"hydra.run.dir={ddp}",
+                 cwd=REPO)
+    # a child's own last words come before the parent's traceback: keep both
+    reasons = [line for line in result.stderr.splitlines()
+               if any(word in line for word in ("terminate", "Error", "abort", "what()", "Signal"))]
+    assert result.returncode == 0, "\n".join(reasons[-20:]) + "\n" + result.stderr[-2000:]
+    code, _, stderr = run_main(train_main, *common, "data.batch_size=256", f"hydra.run.dir={single}",
+                               cwd=REPO)
+    assert code == 0, stderr[-2000:]
     assert sorted(p.name for p in (ddp / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert len(list(ddp.rglob("metrics.json"))) == 1
     got, want = metrics(ddp), metrics(single)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 
 from conftest import TINY, environment, one_line, save
-from helpers import BIN
+from helpers import BIN, run_main
+
+from mlplab.reporting.sweep import main as sweep_main
 
 
 def test_a_run_folder_another_process_writes_in_is_refused_with_its_pid(tmp_path, run, outputs, fake_data):
@@ -67,8 +68,8 @@ def test_a_sweep_edited_by_hand_is_resumed_or_refused_with_one_line(tmp_path, ru
     # a job's overrides.yaml garbled (a resumed sweep rewrites it; the summary alone cannot)
     garbled = sweep / "2" / ".hydra" / "overrides.yaml"
     garbled.write_text("- regularizer.dropout=0.5\n- [unclosed\n")
-    summary = subprocess.run([sys.executable, "-m", "mlplab.reporting.sweep", str(sweep)], cwd=tmp_path,
-                             capture_output=True, text=True, env=environment())
+    summarize = ["python", "-m", "mlplab.reporting.sweep", str(sweep)]  # its main, in this process
+    summary = subprocess.CompletedProcess(summarize, *run_main(sweep_main, str(sweep), cwd=tmp_path))
     save(outputs, "garbled_overrides_summary", summary)
     one_line(summary, f"{garbled} is damaged", "sweep.json lists every job's overrides")
     # sweep.json truncated: which sweep this was cannot be told; refused, nothing run

@@ -11,9 +11,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, run_main
 
 from mlplab.reporting.sweep import collect, heatmap_grid, summarize
+from mlplab.reporting.sweep import main as sweep_main
 
 GRID_KEYS = ["regularizer.weight_decay", "regularizer.dropout"]
 COLUMNS = ["job", *GRID_KEYS, "val/acc", "test/acc", "weights/l2_norm", "epochs", "seconds", "status"]
@@ -63,9 +64,9 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlplab.reporting.sweep", *args], capture_output=True,
-                          text=True,
-                          timeout=120, cwd=REPO)
+    """``python -m mlplab.reporting.sweep <args>``, its ``main`` called in this process."""
+    code, out, err = run_main(sweep_main, *args, cwd=REPO)
+    return subprocess.CompletedProcess(["python", "-m", "mlplab.reporting.sweep", *args], code, out, err)
 
 
 def test_collect_reads_every_job_including_the_ones_that_did_not_finish(grid):
@@ -146,7 +147,6 @@ def test_no_heatmap_for_one_varying_key_and_jobs_in_numeric_order(tmp_path):
     assert not (sweep / "heatmap.png").exists()
 
 
-@pytest.mark.slow
 def test_command_line_prints_the_table_and_the_best_line(grid):
     result = run_module(str(grid))
     assert result.returncode == 0, result.stderr
@@ -155,7 +155,6 @@ def test_command_line_prints_the_table_and_the_best_line(grid):
     assert "best by val/acc: job 3 " in result.stdout
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None], ids=["empty", "missing"])
 def test_command_line_on_a_folder_without_jobs(tmp_path, make):
     folder = tmp_path / "multirun"
