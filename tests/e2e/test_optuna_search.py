@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 
 import optuna
@@ -43,11 +42,8 @@ def test_a_search_stopped_after_two_of_four_trials_ends_with_four_in_one_study(t
     # Ctrl-C from inside trial 2, at the end of its first epoch (trials 0 and 1 are done): the
     # search stops there, whatever the machine's speed
     command = search(sweep, "hydra.sweeper.n_trials=4", *CTRL_C_IN_TRIAL_2)
-    run = subprocess.run(command, cwd=REPO, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-                             str(REPO / "tests"), os.environ.get("PYTHONPATH")]))}, timeout=600)
-    stderr = run.stderr
-    assert run.returncode == 130, stderr[-3000:]
+    code, _, stderr = run_main(train_main, *command[1:], cwd=REPO)
+    assert code == 130, stderr[-3000:]
     storage = f"sqlite:///{sweep / 'optuna.db'}"
     assert states(storage) == ["COMPLETE", "COMPLETE", "RUNNING"]  # trial 2 waits to be resumed
 
