@@ -164,13 +164,21 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_complete_epoch(tmp_pat
 @pytest.mark.slow
 @pytest.mark.dataset
 def test_same_config_and_seed_give_identical_numbers_in_two_processes(tmp_path, cli):
-    outcomes = []
-    for name in ("a", "b"):
-        result = cli("mlplab-train", *SMALL, "trainer.max_epochs=3", "regularizer.dropout=0.3",
-                     "data.augment=true", f"hydra.run.dir={tmp_path / name}", cwd=REPO)
-        assert result.returncode == 0, result.stderr[-2000:]
-        outcomes.append(metrics(tmp_path / name))
-    a, b = outcomes
+    """A fresh process, then this one (which has run other tests: other seeds drawn, other runs
+    made), on as many threads as the fresh one had (a float sum over other threads may differ)."""
+    job = [*SMALL, "trainer.max_epochs=3", "regularizer.dropout=0.3", "data.augment=true"]
+    result = cli("mlplab-train", *job, f"hydra.run.dir={tmp_path / 'a'}", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    a = metrics(tmp_path / "a")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(a["threads"])
+    try:
+        code, _, stderr = run_main(train_main, *job, f"hydra.run.dir={tmp_path / 'b'}", cwd=REPO)
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, stderr[-2000:]
+    b = metrics(tmp_path / "b")
+    assert a["threads"] == b["threads"]
     assert a["history"] == b["history"] and a["metrics"] == b["metrics"] and len(a["history"]) == 3
     for name in ("last.ckpt", "best.ckpt"):  # every weight, bit for bit
         wa, wb = (weights(tmp_path / run / "checkpoints" / name) for run in ("a", "b"))
