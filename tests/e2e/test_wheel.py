@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from helpers import REPO
 
 
@@ -21,11 +22,12 @@ def test_installed_wheel_finds_its_configs_and_trains(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(site), str(wheel)], check=True, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(site)}  # ahead of the editable install
-    where = subprocess.run([sys.executable, "-c", "import mlplab.config.store as c; print(c.config_dir())"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
-    assert where.stdout.strip() == str(site / "mlplab" / "conf")
     run = subprocess.run([sys.executable, "-m", "mlplab.cli.train", "debug=fast", "logger=none",
                           f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "finished"
+    # the run composed its config from the wheel's copy (Hydra records its sources)
+    hydra = yaml.safe_load((tmp_path / "run" / ".hydra" / "hydra.yaml").read_text())["hydra"]
+    (main,) = [source for source in hydra["runtime"]["config_sources"] if source["provider"] == "main"]
+    assert main["path"] == str(site / "mlplab" / "conf")

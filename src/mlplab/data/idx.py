@@ -54,5 +54,7 @@ def read_idx(path: Path) -> torch.Tensor:
                 f"{path}: header says shape {tuple(dims)} ({expected} bytes) "
                 f"but the file has {size} bytes; {fix}"
             )
-        body = bytearray(f.read())
+        body = bytearray(math.prod(dims))  # read straight into the tensor's buffer: one copy
+        if f.readinto(body) != len(body):  # the file shrank since its size was checked
+            raise IdxError(f"{path}: file is truncated; {fix}")
     return torch.frombuffer(body, dtype=torch.uint8).reshape(dims)
