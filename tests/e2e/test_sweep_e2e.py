@@ -1,4 +1,4 @@
-"""A real multirun launched as a user launches it: the λ × dropout grid, its summary and its
+"""A real multirun as a user's command line gives it: the λ × dropout grid, its summary and its
 HParams tab. (The book's sweeps, d2l 4.4 and 4.5, run as rows of tests/e2e/test_reproduce.py.)"""
 
 from __future__ import annotations
@@ -7,19 +7,22 @@ import csv
 import json
 
 import pytest
-from helpers import REPO, event_dir
+from helpers import REPO, event_dir, run_main
 from helpers.hparams_api import hparams_tab
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
+
+from mlplab.cli.train import main as train_main
 
 FAST = ["data.train_subset=1024", "data.val_size=1000", "trainer.max_epochs=1",
         "model.hidden=[64,64]"]
 
 
-def multirun(cli, sweep_dir, *overrides):
-    result = cli("mlplab-train", "-m", *overrides, f"hydra.sweep.dir={sweep_dir}", cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+def multirun(sweep_dir, *overrides):
+    """``mlplab-train -m <overrides>``: its main in this process (the installed command runs
+    multiruns in tests/e2e/test_slurm.py and test_optuna_search.py)."""
+    code, _, stderr = run_main(train_main, "-m", *overrides, f"hydra.sweep.dir={sweep_dir}", cwd=REPO)
+    assert code == 0, stderr[-3000:]
 
 
 def job_metrics(sweep_dir, n):
@@ -36,9 +39,9 @@ def session_hparams(tb_dir) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.dataset
-def test_weight_decay_by_dropout_grid(tmp_path, cli):
+def test_weight_decay_by_dropout_grid(tmp_path):
     sweep = tmp_path / "sweep"
-    multirun(cli, sweep, "regularizer.weight_decay=0,1e-3", "regularizer.dropout=0,0.5", *FAST)
+    multirun(sweep, "regularizer.weight_decay=0,1e-3", "regularizer.dropout=0,0.5", *FAST)
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()) == list("0123")
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
