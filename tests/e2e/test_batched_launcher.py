@@ -115,11 +115,11 @@ def test_members_with_dropout_land_within_their_jobs_seed_to_seed_spread(tmp_pat
     grid = ["regularizer.dropout=0.3,0.6", "data.train_subset=8192", "data.val_size=512", "model.hidden=[64]",
             "trainer.max_epochs=6"]
     sweep(tmp_path / "batched", *BATCHED, *grid)
-    alone = {}
-    for seed in (42, 43, 44):
-        sweep(tmp_path / f"seed{seed}", *grid, f"seed={seed}")
-        for n in range(2):
-            alone.setdefault(n, []).append(metrics(tmp_path / f"seed{seed}" / str(n))["metrics"]["test/acc"])
+    sweep(tmp_path / "alone", *grid, "seed=42,43,44")  # the basic launcher: p × seed, seed fastest
+    jobs = [metrics(tmp_path / "alone" / str(n)) for n in range(6)]
+    assert [(job["hparams"]["regularizer"]["dropout"], job["hparams"]["seed"]) for job in jobs] == [
+        (p, seed) for p in (0.3, 0.6) for seed in (42, 43, 44)]
+    alone = {n: [job["metrics"]["test/acc"] for job in jobs[3 * n: 3 * n + 3]] for n in range(2)}
     for n, runs in alone.items():
         member = metrics(tmp_path / "batched" / str(n))
         assert member["loop"]["members"] == 2
