@@ -97,18 +97,18 @@ def test_a_bad_job_anywhere_in_the_sweep_stops_it_before_the_first_job(sweep_ove
 
 @pytest.mark.dataset
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch(tmp_path):
+def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch(tmp_path, cli):
     # 2 processes × 128 = the single run's 256: each update sees the same 256 examples (the
     # shards interleave one permutation), so the two runs agree up to float summation order.
     common = [*FAST, "trainer.max_epochs=2"]
     ddp, single = tmp_path / "ddp", tmp_path / "single"
-    # ddp_spawn starts its two processes afresh (spawn): this one only waits for them
-    code, _, stderr = run_main(train_main, *common, "trainer=ddp_cpu", "data.batch_size=128",
-                               f"hydra.run.dir={ddp}", cwd=REPO)
+    # the DDP run as a process of its own: its spawned workers' parent is mlplab-train, as a user's is
+    result = cli("mlplab-train", *common, "trainer=ddp_cpu", "data.batch_size=128", f"hydra.run.dir={ddp}",
+                 cwd=REPO)
     # a child's own last words come before the parent's traceback: keep both
-    reasons = [line for line in stderr.splitlines()
+    reasons = [line for line in result.stderr.splitlines()
                if any(word in line for word in ("terminate", "Error", "abort", "what()", "Signal"))]
-    assert code == 0, "\n".join(reasons[-20:]) + "\n" + stderr[-2000:]
+    assert result.returncode == 0, "\n".join(reasons[-20:]) + "\n" + result.stderr[-2000:]
     code, _, stderr = run_main(train_main, *common, "data.batch_size=256", f"hydra.run.dir={single}",
                                cwd=REPO)
     assert code == 0, stderr[-2000:]
