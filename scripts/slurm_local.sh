@@ -31,7 +31,7 @@ write_conf() {
   cpus=$(nproc)
   mem_mb=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 - 1024 ))  # leave 1 GiB to the OS
   mkdir -p "$(dirname "$CONF")" "$SPOOL/ctld" "$SPOOL/d" "$LOGS"
-  cat > "$CONF" <<CONF
+  cat > "$CONF.new" <<CONF
 # written by mlplab's scripts/slurm_local.sh: one node, this machine
 ClusterName=mlplab
 SlurmctldHost=$host
@@ -51,12 +51,20 @@ SchedulerType=sched/backfill
 MpiDefault=none
 ReturnToService=2
 JobRequeue=1
-KillWait=30
+# seconds between a step's SIGTERM and its SIGKILL. A job that submitit requeues at its time limit
+# runs \`scontrol requeue\` on itself; now and then the step then sits out the whole wait before the
+# SIGKILL (srun: "Waiting up to KillWait+2 seconds"). 10 s bound that wait here and still leave a stopped
+# mlplab run its time to finish the epoch and write its checkpoint (a second or two at most).
+KillWait=10
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
+  if cmp -s "$CONF.new" "$CONF"; then rm -f "$CONF.new"; return; fi
+  mv "$CONF.new" "$CONF"
+  # daemons already running read the new file now
+  if pgrep -x slurmctld >/dev/null; then scontrol reconfigure >/dev/null || true; fi
 }
 
 node_state() { sinfo -h -o %T 2>/dev/null | head -n 1; }
