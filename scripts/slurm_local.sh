@@ -53,8 +53,8 @@ ReturnToService=2
 JobRequeue=1
 # seconds between a step's SIGTERM and its SIGKILL. A job that submitit requeues at its time limit
 # runs \`scontrol requeue\` on itself; now and then the step then sits out the whole wait before the
-# SIGKILL (srun: "Waiting up to KillWait+2 seconds"). 10 s bound that wait here and still leave a stopped
-# mlplab run its time to finish the epoch and write its checkpoint (a second or two at most).
+# SIGKILL (srun: "Waiting up to KillWait+2 seconds"). 10 s bound that wait here and leave a
+# stopped mlplab run time to finish its epoch and write its checkpoint (a second or two at most).
 KillWait=10
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none

@@ -137,7 +137,8 @@ def whole_validation_set(datamodule: L.LightningDataModule) -> Any:
 class TensorBoardDashboard(L.Callback):
     """Enrich a run's TensorBoard; a silent no-op without a ``TensorBoardLogger``.
 
-    Figures go through ``add_figure``, which renders them with Agg and closes them.
+    Figures go through ``add_figure``, which renders them with Agg and closes them; the activation's
+    picture, the same for every run, is rendered once per process and goes through ``add_image``.
 
     The logger should have ``default_hp_metric=False``: then the HParams session this callback
     writes at the run's end is the run's only one, and its metrics are ``hp/{val,test}_{acc,loss}``.
