@@ -30,6 +30,7 @@ from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_ch
 from mlplab.runtime.folder_lock import hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import check_run, in_multirun
+from mlplab.runtime.spawned import EndSpawnedProcessGroup
 from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
 from mlplab.sweeps.batched import batched_group
 from mlplab.sweeps.trial import OptunaPruning, current_trial
@@ -49,6 +50,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     module = MLPModule(**module_settings(cfg), max_loss=cfg.max_loss, **datamodule.shape)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.runtime.interrupt)
+    callbacks.append(EndSpawnedProcessGroup())  # a ddp_spawn worker ends cleanly (mlplab.runtime.spawned)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]  # logger=[tensorboard,csv]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                           plugins=[AtomicCheckpointIO()])

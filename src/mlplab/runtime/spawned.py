@@ -1,0 +1,36 @@
+"""A ``ddp_spawn`` worker ends its process group itself before it exits.
+
+Lightning starts ``ddp_spawn``'s workers afresh (multiprocessing, spawn) for each stage, fit and
+then test, and each worker exits when its stage is done with its gloo process group still up
+(Lightning destroys the group at exit for NCCL only). The group's threads then meet the
+interpreter's shutdown, and now and then a worker aborts after its work is done ("terminate
+called without an active exception", SIGABRT), which fails the whole run. So each worker, when
+its stage ends, waits for the others (a barrier: no rank leaves while another still talks to it)
+and destroys the group: the orderly end PyTorch asks for.
+
+Only in a spawned worker: under ``strategy=ddp`` the processes run every stage, and the group
+made for the fit serves the test.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import lightning as L
+import torch.distributed as dist
+
+
+def in_spawned_worker() -> bool:
+    """Whether this process was started by multiprocessing (a ``ddp_spawn`` worker)."""
+    return multiprocessing.parent_process() is not None
+
+
+class EndSpawnedProcessGroup(L.Callback):
+    """At the end of each stage in a ``ddp_spawn`` worker: barrier, then ``destroy_process_group``.
+    Lightning calls ``teardown`` only when the stage completed (a failed stage skips it), so no
+    rank waits at the barrier for a rank that died."""
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if in_spawned_worker() and dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
