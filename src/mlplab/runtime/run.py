@@ -7,7 +7,6 @@ run's outputs (the entry point, ``mlplab.cli.train``, only wraps this).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.fabric.plugins.environments.lightning import LightningEnvironment, find_free_network_port
 from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -30,7 +28,7 @@ from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_ch
 from mlplab.runtime.folder_lock import hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import check_run, in_multirun
-from mlplab.runtime.spawned import EndSpawnedProcessGroup
+from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
 from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
 from mlplab.sweeps.batched import batched_group
 from mlplab.sweeps.trial import OptunaPruning, current_trial
@@ -98,16 +96,6 @@ def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
         state = checkpoint.get("callbacks", {}).get(callback.state_key)
         if state:
             callback.load_state_dict(state)
-
-
-def fresh_rendezvous(trainer: L.Trainer, module: L.LightningModule) -> None:
-    """Before the test stage of a fit that ran in spawned processes (``ddp_spawn``): a new port
-    for the processes the test spawns. Lightning would reuse the fit's, where the fit's last
-    process may still be closing its store while the new ones connect (a child then aborts)."""
-    spawned = getattr(module, "fit_process", None) is None
-    if spawned and isinstance(getattr(trainer.strategy, "cluster_environment", None), LightningEnvironment):
-        os.environ["MASTER_PORT"] = str(find_free_network_port())
-        trainer.strategy.cluster_environment = LightningEnvironment()
 
 
 def resume_from(cfg: DictConfig) -> Path | None:

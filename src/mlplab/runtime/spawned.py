@@ -1,4 +1,5 @@
-"""A ``ddp_spawn`` worker ends its process group itself before it exits.
+"""``ddp_spawn``'s workers: each stage's workers meet on a port of their own, and each worker
+ends its process group itself before it exits.
 
 Lightning starts ``ddp_spawn``'s workers afresh (multiprocessing, spawn) for each stage, fit and
 then test, and each worker exits when its stage is done with its gloo process group still up
@@ -15,9 +16,11 @@ made for the fit serves the test.
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import lightning as L
 import torch.distributed as dist
+from lightning.fabric.plugins.environments.lightning import LightningEnvironment, find_free_network_port
 
 
 def in_spawned_worker() -> bool:
@@ -34,3 +37,13 @@ class EndSpawnedProcessGroup(L.Callback):
         if in_spawned_worker() and dist.is_available() and dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()
+
+
+def fresh_rendezvous(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """Before the test stage of a fit that ran in spawned processes (``ddp_spawn``): a new port
+    for the processes the test spawns. Lightning would reuse the fit's, where the fit's last
+    process may still be closing its store while the new ones connect (a child then aborts)."""
+    spawned = getattr(module, "fit_process", None) is None
+    if spawned and isinstance(getattr(trainer.strategy, "cluster_environment", None), LightningEnvironment):
+        os.environ["MASTER_PORT"] = str(find_free_network_port())
+        trainer.strategy.cluster_environment = LightningEnvironment()
