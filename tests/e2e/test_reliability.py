@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import REPO, idx_bytes, run_main, write_fake_fashion_mnist
+from helpers import REPO, idx_bytes, run_main, run_main_as, write_fake_fashion_mnist
 
 from mlplab.cli.train import main as train_main
 from mlplab.data.fashion_mnist import FILES, load_split
@@ -50,8 +50,7 @@ def test_label_out_of_range_names_the_file(tmp_path):
 def in_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``mlplab-train …`` as its console script runs it, in this process (``helpers.run_main``):
     what these tests read is its output and exit status, not the process around it."""
-    code, out, err = run_main(train_main, *args[1:], cwd=cwd)
-    return subprocess.CompletedProcess(list(args), code, out, err)
+    return run_main_as(["mlplab-train"], train_main, *args[1:], cwd=cwd)
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import BIN, REPO, run_main, write_fake_fashion_mnist
+from helpers import BIN, REPO, run_main_as, write_fake_fashion_mnist
 
 TESTS = REPO / "tests"
 DROP_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
@@ -87,8 +87,8 @@ def run(request, outputs):
             result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
                                     env=environment(env))
         else:
-            code, out, err = run_main(importlib.import_module(ENTRY_POINTS[args[0]]).main, *args[1:], cwd=cwd)
-            result = subprocess.CompletedProcess(list(args), code, out, err)
+            main = importlib.import_module(ENTRY_POINTS[args[0]]).main
+            result = run_main_as([args[0]], main, *args[1:], cwd=cwd)
         save(outputs, f"{request.node.name}-{next(calls)}", result)
         return result
 

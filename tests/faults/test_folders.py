@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from conftest import TINY, environment, one_line, save
-from helpers import BIN, run_main
+from helpers import BIN, run_main_as
 
 from mlplab.reporting.sweep import main as sweep_main
 
@@ -68,8 +68,7 @@ def test_a_sweep_edited_by_hand_is_resumed_or_refused_with_one_line(tmp_path, ru
     # a job's overrides.yaml garbled (a resumed sweep rewrites it; the summary alone cannot)
     garbled = sweep / "2" / ".hydra" / "overrides.yaml"
     garbled.write_text("- regularizer.dropout=0.5\n- [unclosed\n")
-    summarize = ["python", "-m", "mlplab.reporting.sweep", str(sweep)]  # its main, in this process
-    summary = subprocess.CompletedProcess(summarize, *run_main(sweep_main, str(sweep), cwd=tmp_path))
+    summary = run_main_as(["python", "-m", "mlplab.reporting.sweep"], sweep_main, str(sweep), cwd=tmp_path)
     save(outputs, "garbled_overrides_summary", summary)
     one_line(summary, f"{garbled} is damaged", "sweep.json lists every job's overrides")
     # sweep.json truncated: which sweep this was cannot be told; refused, nothing run

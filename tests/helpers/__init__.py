@@ -101,3 +101,10 @@ def run_main(main, *args: str, cwd: Path):
         sys.argv = argv
         os.chdir(here)
     return code, out.getvalue(), err.getvalue()
+
+
+def run_main_as(program: list[str], main, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``run_main`` with its outcome as the process ``program + args`` would report it (what a user
+    types: ``["mlplab-train"]``, ``["python", "-m", "mlplab.reporting.sweep"]``)."""
+    code, out, err = run_main(main, *args, cwd=cwd)
+    return subprocess.CompletedProcess([*program, *args], code, out, err)

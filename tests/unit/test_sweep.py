@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_main
+from helpers import REPO, run_main_as
 
 from mlplab.reporting.sweep import collect, heatmap_grid, summarize
 from mlplab.reporting.sweep import main as sweep_main
@@ -65,8 +65,7 @@ def read_csv(path: Path) -> list[dict]:
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
     """``python -m mlplab.reporting.sweep <args>``, its ``main`` called in this process."""
-    code, out, err = run_main(sweep_main, *args, cwd=REPO)
-    return subprocess.CompletedProcess(["python", "-m", "mlplab.reporting.sweep", *args], code, out, err)
+    return run_main_as(["python", "-m", "mlplab.reporting.sweep"], sweep_main, *args, cwd=REPO)
 
 
 def test_collect_reads_every_job_including_the_ones_that_did_not_finish(grid):
