@@ -7,13 +7,15 @@ RAW := data/FashionMNIST/raw
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 # torch/torchvision known to work together here; override with `make setup TORCH=...` elsewhere.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+# Free space a new venv needs (5.8 GB installed, plus pip's unpacking room).
+VENV_NEEDS_GB := 8
 
 .PHONY: setup data train test test-fast bench reproduce tensorboard lint clean
 
 setup: $(INSTALLED) data
 
 $(INSTALLED): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || { scripts/need_disk.sh . $(VENV_NEEDS_GB) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[dev,sweep]'
