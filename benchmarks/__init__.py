@@ -8,9 +8,9 @@ Each epoch is timed wall-clock, the device synchronized at both ends.
     (a) d2l     torchvision FashionMNIST + ToTensor + DataLoader(4 workers) + d2l's loop    d2l.py
     (b) raw     uint8 tensors in memory, randperm + slicing, x.float() / 255                raw.py
     (c) mlplab  Hydra compose → mlplab.runtime.run.build → trainer.fit, every callback and
-                logger on: grouped steps (the default run)                                  lightning_fit.py
-    (c'')       the same on Lightning's own loop (data.batches_per_step=1): what any per-step
-                Trainer flag (max_steps, limits, clipping, accumulation, …) gives             lightning_fit.py
+                logger on: the default run, on Lightning's automatic loop                   lightning_fit.py
+    (f) lightning  the plainest LightningModule on the same in-memory tensors, nothing of
+                mlplab's: the floor of Lightning's own loop on this machine             lightning_floor.py
     (d) whole   ``mlplab-train`` for 10 epochs vs ``python -m benchmarks.raw``, each a
                 fresh process                                                               whole.py
     (e) RSS     peak RSS of that ``mlplab-train`` vs a process that only imports the

@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: run (a), (b), (c), (c'') [(c')] and (d)/(e), print the table, write the JSON.
+"""``python -m benchmarks``: run (a), (b), (c), (f) [(c')] and (d)/(e), print the table, write the JSON.
 
     python -m benchmarks [--device cpu|cuda] [--repeats 3] [--epochs 3] [--out benchmark.json]
                          [--data-dir data] [--compile] [--skip-whole] [--seed 42] [--sweep | --sweep-only]
@@ -20,6 +20,7 @@ import torch
 from benchmarks.common import BATCH_SIZE, D2L_WORKERS, LR, pick_device, raw_files
 from benchmarks.d2l import run_d2l
 from benchmarks.lightning_fit import run_mlplab
+from benchmarks.lightning_floor import run_lightning_floor
 from benchmarks.raw import run_raw
 from benchmarks.report import environment, format_report, goals, pipeline_ratios, pipeline_results, same_init
 from benchmarks.sweep import format_sweep, run_sweep_benchmark, sweep_goals
@@ -50,11 +51,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: int,
                   seed: int, compiled: bool = False) -> dict[str, dict[str, Any]]:
-    """(a), (b), (c), (c'') [and (c')] interleaved per repeat, so machine noise falls on all alike."""
+    """(a), (b), (c), (f) [and (c')] interleaved per repeat, so machine noise falls on all alike."""
     pipelines: dict[str, Callable[..., dict[str, Any]]] = {
         "d2l": run_d2l, "raw": run_raw, "mlplab": run_mlplab,
-        # what any per-step flag (max_steps, limits, clipping, accumulation, …) gives: Lightning's loop
-        "mlplab_lightning_loop": functools.partial(run_mlplab, extra=("data.batches_per_step=1",)),
+        # the floor of Lightning's own loop here: a plain LightningModule, nothing of mlplab's
+        "lightning": run_lightning_floor,
         # bf16 autocast, both sides (on a CPU with AVX-512-BF16 the raw loop runs ~2× faster)
         "raw_bf16": functools.partial(run_raw, bf16=True),
         "mlplab_bf16": functools.partial(run_mlplab, extra=("trainer.precision=bf16-mixed",))}

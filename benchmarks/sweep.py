@@ -7,7 +7,7 @@
 
 Each is a whole process timed from start to exit (``benchmarks.whole.timed_child``: wall seconds
 and peak RSS); fit seconds are read from the jobs' ``metrics.json`` (a batched group's own fit
-time is in its ``loop``). The grid: 3×3 (``regularizer.weight_decay=0,1e-4,1e-3``,
+time is in its ``batched``). The grid: 3×3 (``regularizer.weight_decay=0,1e-4,1e-3``,
 ``regularizer.dropout=0,0.2,0.5``) on a CPU; 10×10 on a GPU, where the basic launcher runs only
 ``GPU_SAMPLE`` of its 100 jobs and its wall is scaled up to the grid (stated in the report):
 a hundred basic jobs would take most of a GPU check's minutes.
@@ -62,10 +62,10 @@ def fit_seconds(sweep_dir: Path) -> float:
     total, groups = 0.0, set()
     for path in sorted(sweep_dir.glob("*/metrics.json")):
         result = json.loads(path.read_text())
-        loop = result.get("loop") or {}
-        if "group_fit_seconds" in loop:
-            key = (loop["group_fit_seconds"], loop["members"])
-            total += 0.0 if key in groups else loop["group_fit_seconds"]
+        batched = result.get("batched") or {}
+        if "group_fit_seconds" in batched:
+            key = (batched["group_fit_seconds"], batched["members"])
+            total += 0.0 if key in groups else batched["group_fit_seconds"]
             groups.add(key)
         else:
             total += result["fit_seconds"]

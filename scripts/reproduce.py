@@ -163,7 +163,7 @@ def recipe(id: str, command: str, shown: str = "", bold: bool = False) -> Row:
     return Row("best_mlp", id, command, only(command), values, cells, shown=shown)
 
 
-WIDE = "mlplab-train model=concise model.hidden=[1024,1024] model.init_std=0.05 trainer.max_epochs=30"
+WIDE = "mlplab-train model=concise model.net.hidden=[1024,1024] model.net.init_std=0.05 trainer.max_epochs=30"
 BEST_MLP = [
     recipe("d2l", "mlplab-train experiment=d2l_mlp_scratch data.val_size=5000 test_ckpt=best"),
     recipe("wide", WIDE),
@@ -202,7 +202,8 @@ def run_row(row: Row, folder: Path, launch: Launch = launch_process) -> dict[str
 
 
 def machine() -> str:
-    """The CPU's name, the CPUs this process may use, torch and Lightning."""
+    """The CPU's name and the instruction set torch's CPU kernels use (two EPYCs, one with AVX2 and
+    one with AVX-512, round differently), the CPUs this process may use, torch and Lightning."""
     import lightning
     import torch
 
@@ -212,7 +213,8 @@ def machine() -> str:
     lines = info.read_text().splitlines() if info.exists() else []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     cpu = names[0] if names else platform.processor()
-    return f"{cpu}, {usable_cpus()} cpus, torch {torch.__version__}, lightning {lightning.__version__}"
+    return (f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), {usable_cpus()} cpus, "
+            f"torch {torch.__version__}, lightning {lightning.__version__}")
 
 
 def record(row: Row, values: dict[str, float]) -> dict[str, Any]:

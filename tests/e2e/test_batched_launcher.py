@@ -18,7 +18,7 @@ from mlplab.cli.evaluate import main as eval_main
 from mlplab.cli.train import main as train_main
 
 pytestmark = [pytest.mark.dataset, pytest.mark.slow]
-SMALL = ["data.train_subset=2048", "data.val_size=512", "model.hidden=[64]"]
+SMALL = ["data.train_subset=2048", "data.val_size=512", "model.net.hidden=[64]"]
 GRID = ["regularizer.weight_decay=0,1e-4,1e-3", "regularizer.dropout=0,0.2,0.5"]  # the README's 3×3
 BATCHED = ["hydra/launcher=batched", "hydra.launcher.mode=stacked"]
 
@@ -81,8 +81,10 @@ def test_the_readme_grid_batched_writes_what_the_basic_launcher_writes_and_p0_tr
         a, b = alone / str(n), batched / str(n)
         assert files(a) == files(b), n
         ma, mb = metrics(a), metrics(b)
-        assert keys(ma) | {"loop": "dict"} == keys(mb) | {"loop": "dict"}, n  # loop says how it ran
-        assert mb["status"] == "finished" and mb["loop"]["members"] == 9 and mb["loop"]["engine"] == "stacked"
+        assert keys(ma) | {"batched": "dict"} == keys(mb), n  # batched: how the group ran
+        assert ma["batched"] is None
+        assert mb["status"] == "finished" and mb["batched"]["members"] == 9
+        assert mb["batched"]["engine"] == "stacked"
         assert ma["metrics"].keys() == mb["metrics"].keys()
         assert [row.keys() for row in ma["history"]] == [row.keys() for row in mb["history"]]
         assert tensorboard(a) == tensorboard(b), n
@@ -112,7 +114,8 @@ def test_the_readme_grid_batched_writes_what_the_basic_launcher_writes_and_p0_tr
 def test_members_with_dropout_land_within_their_jobs_seed_to_seed_spread(tmp_path):
     """Dropout masks differ from a job alone's (one draw for the stack), so the numbers do too:
     each member's test accuracy lies within the spread of its job alone over three seeds."""
-    grid = ["regularizer.dropout=0.3,0.6", "data.train_subset=8192", "data.val_size=512", "model.hidden=[64]",
+    grid = ["regularizer.dropout=0.3,0.6", "data.train_subset=8192", "data.val_size=512",
+            "model.net.hidden=[64]",
             "trainer.max_epochs=6"]
     sweep(tmp_path / "batched", *BATCHED, *grid)
     sweep(tmp_path / "alone", *grid, "seed=42,43,44")  # the basic launcher: p × seed, seed fastest
@@ -122,7 +125,7 @@ def test_members_with_dropout_land_within_their_jobs_seed_to_seed_spread(tmp_pat
     alone = {n: [job["metrics"]["test/acc"] for job in jobs[3 * n: 3 * n + 3]] for n in range(2)}
     for n, runs in alone.items():
         member = metrics(tmp_path / "batched" / str(n))
-        assert member["loop"]["members"] == 2
+        assert member["batched"]["members"] == 2
         spread = max(runs) - min(runs)
         assert abs(member["metrics"]["test/acc"] - statistics.mean(runs)) <= spread, (member["metrics"], runs)
 
@@ -167,7 +170,7 @@ def test_jobs_that_cannot_share_a_pass_run_alone_in_the_same_sweep(tmp_path):
     assert "0 batched group(s)" in said and "a stack trains with SGD only" in said
     for n in range(2):
         result = metrics(tmp_path / str(n))
-        assert result["status"] == "finished" and "members" not in result["loop"]
+        assert result["status"] == "finished" and result["batched"] is None
 
 
 @pytest.mark.gpu
@@ -179,7 +182,7 @@ def test_on_a_gpu_the_stack_trains_there_and_each_member_matches_its_job_alone(t
     sweep(tmp_path / "alone", *gpu)
     for n in range(2):
         member, alone = metrics(tmp_path / "batched" / str(n)), metrics(tmp_path / "alone" / str(n))
-        assert member["loop"]["members"] == 2 and member["hparams"]["trainer"]["accelerator"] == "gpu"
+        assert member["batched"]["members"] == 2 and member["hparams"]["trainer"]["accelerator"] == "gpu"
         for key, value in alone["metrics"].items():
             assert member["metrics"][key] == pytest.approx(value, abs=2e-3), key
 
@@ -192,7 +195,7 @@ def test_looped_members_train_as_their_jobs_alone_in_one_fit(tmp_path):
     sweep(tmp_path / "alone", *grid)
     for n in range(2):
         member, alone = tmp_path / "looped" / str(n), tmp_path / "alone" / str(n)
-        assert metrics(member)["loop"]["engine"] == "looped" and metrics(member)["loop"]["members"] == 2
+        assert metrics(member)["batched"]["engine"] == "looped" and metrics(member)["batched"]["members"] == 2
         looped = checkpoint(member, "last")["state_dict"]
         for key, weight in checkpoint(alone, "last")["state_dict"].items():
             torch.testing.assert_close(looped[key], weight, atol=1e-6, rtol=1e-5)

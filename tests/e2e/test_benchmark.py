@@ -14,7 +14,8 @@ from helpers import REPO, run_main
 from benchmarks import report
 from benchmarks.__main__ import main as benchmarks_main
 
-GOAL_NAMES = ("mlplab/raw", "mlplab/raw bf16", "d2l/mlplab", "whole mlplab/raw", "RSS delta MB")
+GOAL_NAMES = ("mlplab/lightning", "mlplab/raw", "mlplab/raw bf16", "d2l/mlplab", "whole mlplab/raw",
+              "RSS delta MB")
 
 
 def test_summarize_gives_median_min_max():
@@ -40,10 +41,11 @@ def test_check_goal_pass_fail_skip():
 
 
 def test_goals_read_the_report():
-    numbers = {"ratios": {"mlplab/raw": 1.1, "d2l/mlplab": 5.0},
+    numbers = {"ratios": {"mlplab/lightning": 1.06, "mlplab/raw": 1.1, "d2l/mlplab": 5.0},
                "whole": {"ratio": 2.5, "rss_delta_mb": 120.0}}
     statuses = {g["name"]: g["status"] for g in report.goals(numbers)}
-    assert statuses == {"mlplab/raw": "PASS", "mlplab/raw bf16": "SKIP", "d2l/mlplab": "FAIL",
+    assert statuses == {"mlplab/lightning": "FAIL", "mlplab/raw": "PASS", "mlplab/raw bf16": "SKIP",
+                        "d2l/mlplab": "FAIL",
                         "whole mlplab/raw": "FAIL", "RSS delta MB": "PASS"}
     without_whole = {g["name"]: g["status"] for g in report.goals({"ratios": numbers["ratios"]})}
     assert without_whole["whole mlplab/raw"] == without_whole["RSS delta MB"] == "SKIP"
@@ -58,7 +60,7 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     assert code == 0, stderr[-3000:]
     written = json.loads(out.read_text())
     pipes = written["pipelines"]
-    assert set(pipes) == {"d2l", "raw", "mlplab", "mlplab_lightning_loop", "raw_bf16", "mlplab_bf16"}
+    assert set(pipes) == {"d2l", "raw", "mlplab", "lightning", "raw_bf16", "mlplab_bf16"}
     for name, pipe in pipes.items():
         times = report.flatten(pipe["epoch_seconds"])
         assert len(times) == 1 and times[0] > 0, name
@@ -66,6 +68,8 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
         assert 0.5 < pipe["test_acc"][0] <= 1.0, name  # one epoch of d2l 4.2 reaches ~0.75
     assert written["same_init"] is True
     ratios = written["ratios"]
+    floor = pipes["mlplab"]["median"] / pipes["lightning"]["median"]
+    assert ratios["mlplab/lightning"] == pytest.approx(floor)
     assert ratios["mlplab/raw"] == pytest.approx(pipes["mlplab"]["median"] / pipes["raw"]["median"])
     assert ratios["d2l/mlplab"] == pytest.approx(pipes["d2l"]["median"] / pipes["mlplab"]["median"])
     bf16 = pipes["mlplab_bf16"]["median"] / pipes["raw_bf16"]["median"]
@@ -75,7 +79,7 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     for name in GOAL_NAMES:
         assert re.search(rf"^\s+(PASS|FAIL|SKIP)\s+{re.escape(name)}\s", goals, re.M), name
     assert "median s" in stdout and "(c) mlplab: Lightning fit" in stdout
-    assert "(c'') mlplab, Lightning's loop" in stdout
+    assert "(f) lightning: a plain LightningModule" in stdout
 
 
 
@@ -84,9 +88,10 @@ def test_the_sweep_section_counts_a_batched_group_once_and_states_each_levers_sh
     job's own; the shares and the goal against basic fp32."""
     from benchmarks import sweep
 
-    loop = {"members": 2, "group_fit_seconds": 6.0}
-    for job, record in {"0": {"fit_seconds": 3.0, "loop": loop}, "1": {"fit_seconds": 3.0, "loop": loop},
-                        "2": {"fit_seconds": 4.0, "loop": {"name": "grouped"}}}.items():
+    group = {"members": 2, "group_fit_seconds": 6.0}
+    records = {"0": {"fit_seconds": 3.0, "batched": group}, "1": {"fit_seconds": 3.0, "batched": group},
+               "2": {"fit_seconds": 4.0, "batched": None}}
+    for job, record in records.items():
         (tmp_path / job).mkdir()
         (tmp_path / job / "metrics.json").write_text(json.dumps(record))
     assert sweep.fit_seconds(tmp_path) == 10.0

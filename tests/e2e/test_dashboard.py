@@ -27,10 +27,12 @@ KNOBS = {"hidden": [64, 32], "activation": {"name": "tanh"}, "dropout": 0.2, "we
 
 
 def test_the_hparams_row_is_every_declared_setting_but_where_files_are():
-    row = settings_row([ModelSettings(hidden=[256, 256]), RegularizerSettings(dropout=[0.2, 0.5]),
+    row = settings_row([ModelSettings(net={"hidden": [256, 256]}), RegularizerSettings(dropout=[0.2, 0.5]),
                         optimizer_settings({"lr": 0.1}),
                         FashionMNISTSettings(train_subset=None, seed=7, data_dir="/x")])
-    assert row["model.hidden"] == "256,256" and row["regularizer.dropout"] == "0.2,0.5"
+    assert row["model.net.hidden"] == "256,256" and row["regularizer.dropout"] == "0.2,0.5"
+    assert row["model.net._target_"] == "mlplab.nets.ScratchMLP" and row["model.net.init_std"] == 0.01
+    assert "model.net" not in row and row["model.compile"] is False
     assert row["optimizer.lr"] == 0.1 and row["regularizer.label_smoothing"] == 0.0
     assert row["optimizer._target_"] == "torch.optim.SGD"
     assert row["data.train_subset"] == "None" and row["data.seed"] == 7
@@ -60,8 +62,7 @@ def run(tmp_path_factory):
     """One tiny real fit+test, and what TensorBoard reads back from it."""
     tmp_path = tmp_path_factory.mktemp("dashboard")
     L.seed_everything(0, verbose=False)
-    data = FashionMNISTDataModule(data_dir=os.environ["MLPLAB_DATA_DIR"], train_subset=1024, val_size=512,
-                                  batches_per_step=1)
+    data = FashionMNISTDataModule(data_dir=os.environ["MLPLAB_DATA_DIR"], train_subset=1024, val_size=512)
     module = mlp_module(**KNOBS)
     logger = TensorBoardLogger(tmp_path, name="tb", version="", default_hp_metric=False)
     trainer = _trainer(logger, tmp_path)
@@ -84,7 +85,7 @@ def test_hparams_session_holds_the_knobs_and_registers_the_metrics(run):
     plugin = _hparams(run.events)
     start = plugin["session_start_info"].session_start_info.hparams
     assert start["activation.name"].string_value == "tanh"
-    assert start["model.hidden"].string_value == "64,32"
+    assert start["model.net.hidden"].string_value == "64,32"
     assert start["optimizer.lr"].number_value == pytest.approx(0.2)
     assert start["regularizer.weight_decay"].number_value == pytest.approx(1e-3)
     assert start["regularizer.dropout"].number_value == pytest.approx(0.2)
@@ -153,7 +154,7 @@ def test_without_tensorboard_it_writes_nothing(tmp_path, logger):
 
 
 # lr 2 on 2000 images: validation accuracy jumps about, so the last epoch is not the best one
-OSCILLATING = ["data.train_subset=2000", "data.val_size=1000", "model.hidden=[64]", "optimizer.lr=2.0",
+OSCILLATING = ["data.train_subset=2000", "data.val_size=1000", "model.net.hidden=[64]", "optimizer.lr=2.0",
                "trainer.max_epochs=5"]
 
 

@@ -19,7 +19,7 @@ def test_a_sweep_over_the_style_shows_it_in_the_summary_and_the_hparams_tab(tmp_
     sweep = tmp_path / "sweep"
     code, _, stderr = run_main(train_main, "-m", "regularizer.dropout_style=inverted,classic",
                                "regularizer.dropout=0.5", "data.train_subset=1024", "data.val_size=512",
-                               "model.hidden=[32]", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",
+                               "model.net.hidden=[32]", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",
                                cwd=REPO)
     assert code == 0, stderr[-2000:]
     with (sweep / "summary.csv").open() as f:

@@ -15,7 +15,7 @@ from helpers.services import postgres_database
 
 from mlplab.cli.train import main as train_main
 
-TRIAL = ["data.train_subset=2000", "data.val_size=1000", "model.hidden=[32]", "trainer.max_epochs=3"]
+TRIAL = ["data.train_subset=2000", "data.val_size=1000", "model.net.hidden=[32]", "trainer.max_epochs=3"]
 
 
 CTRL_C_IN_TRIAL_2 = ["+callbacks.stop._target_=helpers.signals.SignalAt", "+callbacks.stop.epoch=0",

@@ -26,4 +26,4 @@ def test_best_mlp_search_runs_and_picks_on_validation(tmp_path):
     hp = json.loads((sweep / "0" / "metrics.json").read_text())["hparams"]
     assert hp["data"]["augment"] and hp["optimizer"]["_target_"] == "torch.optim.AdamW"
     assert hp["scheduler"]["_target_"] == "mlplab.training.schedules.Cosine"
-    assert hp["model"]["hidden"] == [1024, 1024]
+    assert hp["model"]["net"]["hidden"] == [1024, 1024]

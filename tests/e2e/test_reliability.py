@@ -21,7 +21,7 @@ from mlplab.data.fashion_mnist import FILES, load_split
 from mlplab.data.idx import IdxError
 from mlplab.runtime.checkpoints import AtomicCheckpointIO
 
-SMALL = ["data.train_subset=2000", "data.val_size=1000", "trainer.max_epochs=1", "model.hidden=[64]"]
+SMALL = ["data.train_subset=2000", "data.val_size=1000", "trainer.max_epochs=1", "model.net.hidden=[64]"]
 
 
 def no_traceback(result, *needles, code=2):
@@ -107,7 +107,7 @@ def weights(ckpt: Path) -> dict[str, torch.Tensor]:
 
 
 # momentum, a per-update schedule, augmentation and dropout: every state a resume must restore
-HARD = ["data.train_subset=2000", "data.val_size=1000", "model.hidden=[64]", "trainer.max_epochs=6",
+HARD = ["data.train_subset=2000", "data.val_size=1000", "model.net.hidden=[64]", "trainer.max_epochs=6",
         "optimizer.momentum=0.9", "scheduler=onecycle", "data.augment=true", "regularizer.dropout=0.3"]
 
 
@@ -150,7 +150,7 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_complete_epoch(tmp_pat
     """SIGINT after step 0 of epoch 2, and again after step 1: the run stops inside that epoch."""
     stop = ["+callbacks.stop._target_=helpers.signals.SignalAt", "+callbacks.stop.epoch=1",
             "+callbacks.stop.name=SIGINT", "+callbacks.stop.batches=[0,1]"]
-    code, _, stderr = run_main(train_main, *SMALL, "trainer.max_epochs=20", "data.batches_per_step=1", *stop,
+    code, _, stderr = run_main(train_main, *SMALL, "trainer.max_epochs=20", *stop,
                                f"paths.log_dir={tmp_path}", cwd=tmp_path)
     assert code == 130, stderr[-2000:]
     (folder,) = newest_runs(tmp_path)

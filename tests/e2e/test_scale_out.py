@@ -18,7 +18,7 @@ from mlplab.cli.train import main as train_main
 GRID = ["regularizer.weight_decay=0,0.001", "regularizer.dropout=0.5",
         "regularizer.dropout_style=inverted,classic"]
 FAST = ["data.train_subset=2000", "data.val_size=1000", "trainer.max_epochs=1",
-        "model.hidden=[64]"]
+        "model.net.hidden=[64]"]
 
 
 def summary_rows(sweep_dir):

@@ -17,7 +17,7 @@ from helpers.services import slurm_is_up
 from mlplab.cli.train import main as train_main
 
 pytestmark = [pytest.mark.slurm, pytest.mark.dataset, pytest.mark.slow]
-SMALL = ["data.train_subset=1000", "data.val_size=500", "model.hidden=[16]", "regularizer=dropout"]
+SMALL = ["data.train_subset=1000", "data.val_size=500", "model.net.hidden=[16]", "regularizer=dropout"]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,7 +15,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from mlplab.cli.train import main as train_main
 
 FAST = ["data.train_subset=1024", "data.val_size=1000", "trainer.max_epochs=1",
-        "model.hidden=[64,64]"]
+        "model.net.hidden=[64,64]"]
 
 
 def multirun(sweep_dir, *overrides):

@@ -12,7 +12,7 @@ from helpers import REPO, run_main
 
 from mlplab.cli.train import main as train_main
 
-JOB = ["data.train_subset=2000", "data.val_size=1000", "model.hidden=[32]", "trainer.max_epochs=4",
+JOB = ["data.train_subset=2000", "data.val_size=1000", "model.net.hidden=[32]", "trainer.max_epochs=4",
        "regularizer=dropout"]
 GRID = "regularizer.dropout=0,0.2,0.5"
 CTRL_C_IN_JOB_1 = ["+callbacks.stop._target_=helpers.signals.SignalAt", "+callbacks.stop.epoch=0",

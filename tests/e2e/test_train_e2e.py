@@ -38,7 +38,7 @@ def test_run_writes_every_output(run_dir):
     assert result["status"] == "finished" and result["epochs"] == 2
     assert set(METRICS) <= set(result["metrics"])
     assert 0.1 < result["metrics"]["test/acc"] <= 1.0
-    assert result["hparams"]["model"]["name"] == "concise"
+    assert result["hparams"]["model"]["net"]["_target_"] == "mlplab.nets.ConciseMLP"
     assert result["hparams"]["activation"]["name"] == "sigmoid"
     assert [row["epoch"] for row in result["history"]] == [0, 1]  # all epochs, not the best's
     assert result["history"][-1]["val/acc"] == pytest.approx(result["metrics"]["val/acc"])

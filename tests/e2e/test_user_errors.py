@@ -51,19 +51,23 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
 
 @pytest.mark.parametrize(("override", "message"), [
     ("optimizer.lr=fast", "optimizer.lr=fast is not a number or a Tensor; e.g. optimizer.lr=0.001"),
-    ("model.hidden=[a]", "model.hidden=[a] is not a list of integers; e.g. model.hidden=[256,256]"),
+    ("model.net.hidden=[a]", "model.net.hidden=[a] is not a list of integers; e.g. model.net.hidden=[256]"),
     ("data.batch_size=1.5", "data.batch_size=1.5 is not an integer; e.g. data.batch_size=256"),
     ("trainer.max_epochs=x", "trainer.max_epochs=x is not an integer or null; e.g. trainer.max_epochs="),
     ("regularizer.dropout=1.0", "regularizer.dropout=1.0 must be in [0, 1); e.g. regularizer.dropout=0.5"),
     ("regularizer.dropout=-0.1", "regularizer.dropout=-0.1 must be in [0, 1)"),
-    ("regularizer.dropout=[0.2,0.5]", "has 2 values but the model has 1 hidden layers"),
+    ("regularizer.dropout=[0.2,0.5]", "has 2 values but the network has 1 hidden layers"),
     ("regularizer.weight_decay=-0.001", "regularizer.weight_decay=-0.001 must be ≥ 0"),
-    ("model.hidden=256", "model.hidden=256 is not a list of integers"),
+    ("model.net.hidden=256", "model.net.hidden=256 is not a list of integers"),
     ("optimizer.lr=-1", "optimizer.lr=-1 must be > 0 (an update must move the weights); e.g. "
                         "optimizer.lr=0.1"),
     ("optimizer.nesterov=true", "optimizer: Nesterov momentum requires a momentum and zero dampening"),
     ("optimizer.weight_decay=0.1", "λ is regularizer.weight_decay, which decays the weights, not the biases"),
     ("optimizer=any", "optimizer._target_ is required: the torch.optim.Optimizer class to use"),
+    ("model=any", "model.net._target_ is required: the torch.nn.Module class to train"),
+    ("model.net._target_=nowhere.Net", "model.net._target_=nowhere.Net cannot be imported "
+                                       "(ModuleNotFoundError: No module named 'nowhere'); name a class as "
+                                       "module.Class, with its folder on PYTHONPATH"),
     ("data.val_size=-5", "data.val_size=-5 must be in [0, 59999]"),
     ("data.batch_size=0", "data.batch_size=0 must be ≥ 1"),
     ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
@@ -75,7 +79,7 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("optimizer=adamw optimizer.momentum=0.9", "optimizer.momentum is not a setting of AdamW (its "
                                                "settings: lr"),
     ("data.nonsense=1", "data.nonsense is not a setting of FashionMNISTSettings"),
-    ("model.hidden=[256", "no viable alternative at input '[256'"),
+    ("model.net.hidden=[256", "no viable alternative at input '[256'"),
 ])
 def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, message, tmp_path):
     code, _, stderr = run_main(train_main, *override.split(), f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
@@ -99,7 +103,7 @@ def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
     code, stdout, _ = run_main(train_main, "--help", cwd=tmp_path)
     assert code == 0
     for line in ("optimizer.lr", "regularizer.dropout", "data.batch_size", "trainer.max_epochs",
-                 "model.hidden", "scheduler.step_size"):
+                 "model.net.hidden", "scheduler.step_size"):
         assert line in stdout, line
     row = next(r for r in stdout.splitlines() if r.strip().startswith("regularizer.dropout "))
     assert "in [0, 1)" in row and "a number or a list of numbers" in row

@@ -30,7 +30,7 @@ TESTS = REPO / "tests"
 DROP_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
             "--inh-caps=-dac_override,-dac_read_search"]
 # fake Fashion-MNIST files (256 training, 64 test images) and a run that takes a second on them
-TINY = ["data.val_size=64", "data.check_counts=false", "trainer.max_epochs=1", "model.hidden=[16]"]
+TINY = ["data.val_size=64", "data.check_counts=false", "trainer.max_epochs=1", "model.net.hidden=[16]"]
 ENTRY_POINTS = {"mlplab-train": "mlplab.cli.train", "mlplab-eval": "mlplab.cli.evaluate"}
 OUTPUTS: list[Path] = []  # the folder of captured outputs, once the first test made it
 

@@ -15,18 +15,18 @@ from helpers import BIN
 
 def test_resuming_a_checkpoint_of_another_model_names_the_shapes_and_the_override(tmp_path, run, fake_data):
     data = f"data.data_dir={fake_data}"
-    first = run("mlplab-train", data, *TINY, "model.hidden=[32]", f"hydra.run.dir={tmp_path / 'a'}",
+    first = run("mlplab-train", data, *TINY, "model.net.hidden=[32]", f"hydra.run.dir={tmp_path / 'a'}",
                 cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
     before = last.read_bytes()
-    result = run("mlplab-train", data, *TINY, "model.hidden=[16,16]", f"ckpt_path={last}",
+    result = run("mlplab-train", data, *TINY, "model.net.hidden=[16,16]", f"ckpt_path={last}",
                  "trainer.max_epochs=2", f"hydra.run.dir={tmp_path / 'b'}", cwd=tmp_path)
     one_line(result, f"ckpt_path={last} holds another model", "net.W1 [784, 32] in the checkpoint, "
-             "[784, 16] here", "net.W3 absent in the checkpoint, [16, 10] here", "model.hidden=[32]")
+             "[784, 16] here", "net.W3 absent in the checkpoint, [16, 10] here", "model.net.hidden=[32]")
     assert last.read_bytes() == before
     # the override the line names resumes it
-    again = run("mlplab-train", data, *TINY, "model.hidden=[32]", f"ckpt_path={last}",
+    again = run("mlplab-train", data, *TINY, "model.net.hidden=[32]", f"ckpt_path={last}",
                 "trainer.max_epochs=2", f"hydra.run.dir={tmp_path / 'c'}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["epochs"] == 2
@@ -37,7 +37,8 @@ def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(
     """A model big enough (160 MB of checkpoint with momentum) that writing it takes a while; the
     test kills the run the moment the second epoch's ``last.ckpt.part`` appears."""
     logs = tmp_path / "logs"
-    overrides = [f"data.data_dir={fake_data}", *TINY, "model.hidden=[4096,4096]", "optimizer.momentum=0.9",
+    overrides = [f"data.data_dir={fake_data}", *TINY, "model.net.hidden=[4096,4096]",
+                 "optimizer.momentum=0.9",
                  "trainer.max_epochs=3", "logger=none", f"paths.log_dir={logs}"]
     command = [str(BIN / "mlplab-train"), *overrides]
     process = subprocess.Popen(command, cwd=tmp_path, env=environment(), stdout=subprocess.PIPE,

@@ -64,14 +64,22 @@ def write_fake_fashion_mnist(root: Path, n_train: int, n_test: int) -> Path:
 
 def mlp_module(**flat):
     """``MLPModule`` from flat settings, each found in its group by name: ``mlp_module(hidden=[16],
-    dropout=0.3, lr=0.5)`` is ``MLPModule(model={"hidden": [16]}, regularizer={"dropout": 0.3},
-    optimizer={"lr": 0.5})``. Groups can also be given whole: ``optimizer={"name": "adamw"}``."""
-    from mlplab.config.schema import MODULE_GROUPS, group_class
+    dropout=0.3, lr=0.5)`` is ``MLPModule(model={"net": {"_target_": "mlplab.nets.ScratchMLP",
+    "hidden": [16]}}, regularizer={"dropout": 0.3}, optimizer={"lr": 0.5})``; ``net="concise"`` (or
+    a class's dotted name) picks the network. Groups can also be given whole:
+    ``optimizer={"_target_": "torch.optim.AdamW"}``."""
+    from mlplab.config.schema import MODULE_GROUPS, NET_PRESETS, group_class, net_class_settings
     from mlplab.config.settings import specs
     from mlplab.training.module import MLPModule
 
     groups = {name: dict(flat.pop(name, None) or {}) for name in MODULE_GROUPS}
     extra = {k: flat.pop(k) for k in ("max_loss", "num_inputs", "num_outputs", "task") if k in flat}
+    target = flat.pop("net", None) or groups["model"].get("net", {}).get("_target_", "scratch")
+    net = {**groups["model"].get("net", {}), "_target_": NET_PRESETS.get(target, target)}
+    net_keys = {s.name for s in specs(net_class_settings(net["_target_"]))}
+    for key in [k for k in flat if k in net_keys]:
+        net[key] = flat.pop(key)
+    groups["model"]["net"] = net
     for key, value in flat.items():
         owners = [g for g in groups if key in {s.name for s in specs(group_class(g, groups[g]))}]
         if not owners:
@@ -108,3 +116,11 @@ def run_main_as(program: list[str], main, *args: str, cwd: Path) -> subprocess.C
     types: ``["mlplab-train"]``, ``["python", "-m", "mlplab.reporting.sweep"]``)."""
     code, out, err = run_main(main, *args, cwd=cwd)
     return subprocess.CompletedProcess([*program, *args], code, out, err)
+
+
+def build_net(name: str, **kwargs):
+    """One of the chapter's two networks by its preset's name: ``build_net("scratch", hidden=[8])``."""
+    from mlplab.config.schema import NET_PRESETS
+    from mlplab.config.signature import locate
+
+    return locate(NET_PRESETS[name])(**kwargs)

@@ -28,13 +28,11 @@ def test_creating_an_iterator_leaves_the_global_random_stream_alone():
     assert torch.equal(torch.rand(3), expected)  # the dropout masks of the next epoch depend on it
 
 
-def test_groups_hand_over_k_minibatches_per_item_in_the_same_order():
-    single = [x[:, 0].tolist() for x, _ in make_batches(n=50, batch_size=4, shuffle=True, seed=1)]
-    grouped = make_batches(n=50, batch_size=4, shuffle=True, seed=1, group=3)
-    items = list(grouped)
-    assert len(grouped) == len(items) == 5 and [len(i) for i in items] == [3, 3, 3, 3, 1]
-    assert [x[:, 0].tolist() for item in items for x, _ in item] == single
-    assert grouped.sampler.minibatches() == 13
+def test_one_item_per_minibatch_the_short_last_one_kept():
+    loader = make_batches(n=50, batch_size=4, shuffle=True, seed=1)
+    items = list(loader)
+    assert len(loader) == len(items) == loader.sampler.minibatches() == 13
+    assert [len(x) for x, _ in items] == [4] * 12 + [2]
 
 
 def firsts(batches):

@@ -29,13 +29,14 @@ def compose_train(tmp_path, *overrides: str):
                                      *overrides])
 
 
-ANY_CLASS = {"optimizer": ("optimizer._target_=torch.optim.RMSprop", "+optimizer.alpha=0.9"),
+ANY_CLASS = {"model": ("model.net._target_=mlplab.nets.ConciseMLP", "+model.net.hidden=[8]"),
+             "optimizer": ("optimizer._target_=torch.optim.RMSprop", "+optimizer.alpha=0.9"),
              "scheduler": ("scheduler._target_=torch.optim.lr_scheduler.ExponentialLR",
                            "+scheduler.gamma=0.9")}
 
 
 def test_every_group_has_its_options():
-    assert options("model") == ["concise", "scratch"]
+    assert options("model") == ["any", "concise", "scratch"]
     assert options("activation") == ["identity", "relu", "sigmoid", "tanh"]
     assert {"default", "gpu"} <= set(options("trainer"))
     assert {"tensorboard", "csv", "none"} <= set(options("logger"))
@@ -51,8 +52,11 @@ def test_group_option_builds_data_module_and_trainer(group, tmp_path):
         assert isinstance(datamodule, L.LightningDataModule)
         assert isinstance(module, MLPModule)
         assert isinstance(trainer, L.Trainer)
-        if group in ("model", "activation"):
+        if group == "activation":
             assert module.hparams[group]["name"] == option
+        if group == "model":
+            assert type(module.net).__name__ == {"scratch": "ScratchMLP"}.get(option, "ConciseMLP")
+            assert module.hparams["model"]["net"]["_target_"] == f"mlplab.nets.{type(module.net).__name__}"
 
 
 @pytest.mark.parametrize("option", options("trainer"))
@@ -70,17 +74,18 @@ def test_trainer_presets_compose(option, tmp_path):
 
 
 def test_module_arguments_are_plain_values(tmp_path):
-    cfg = compose_train(tmp_path, "model.hidden=[64,32]", "regularizer.dropout=[0.1,0.2]")
+    cfg = compose_train(tmp_path, "model.net.hidden=[64,32]", "regularizer.dropout=[0.1,0.2]")
     _, module, _ = build(cfg)
-    assert module.hparams["model"]["hidden"] == [64, 32] and type(module.hparams["model"]["hidden"]) is list
+    hidden = module.hparams["model"]["net"]["hidden"]
+    assert hidden == [64, 32] and type(hidden) is list
     assert module.hparams["regularizer"]["dropout"] == [0.1, 0.2]
     assert type(module.hparams["regularizer"]["dropout"]) is list
 
 
 def test_d2l_experiments_fix_the_books_recipe(tmp_path):
-    for name, model in (("d2l_mlp_scratch", "scratch"), ("d2l_mlp_concise", "concise")):
+    for name, net in (("d2l_mlp_scratch", "ScratchMLP"), ("d2l_mlp_concise", "ConciseMLP")):
         cfg = compose_train(tmp_path, f"experiment={name}")
-        assert cfg.model.name == model and list(cfg.model.hidden) == [256]
+        assert cfg.model.net._target_ == f"mlplab.nets.{net}" and list(cfg.model.net.hidden) == [256]
         assert (cfg.optimizer.lr, cfg.data.batch_size, cfg.trainer.max_epochs) == (0.1, 256, 10)
         assert cfg.data.val_size == 0 and cfg.test_ckpt == "last"
 

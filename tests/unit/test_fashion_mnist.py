@@ -28,7 +28,7 @@ def data_dir(tmp_path):
 
 
 def datamodule(data_dir, **kwargs):
-    kwargs = {"val_size": 15, "batch_size": 8, "seed": 0, "batches_per_step": 1, "eval_batch_size": None,
+    kwargs = {"val_size": 15, "batch_size": 8, "seed": 0, "eval_batch_size": None,
               **kwargs}
     dm = FashionMNISTDataModule(data_dir=str(data_dir), check_counts=False, download=False, **kwargs)
     dm.setup("fit")

@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from helpers import copy_scratch_weights
 
-from mlplab.nets import build_net
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.concise import ConciseMLP
 from mlplab.nets.scratch import ScratchMLP
@@ -81,8 +80,3 @@ def test_relu_net_is_not_one_affine_map():
     x = torch.randn(8, 784)
     with torch.no_grad():
         assert not torch.allclose(net(x), x @ w + b, atol=1e-3)
-
-
-def test_build_net_by_name():
-    assert isinstance(build_net("scratch", hidden=[8]), ScratchMLP)
-    assert isinstance(build_net("concise", hidden=[8]), ConciseMLP)

@@ -73,18 +73,20 @@ def test_threads_per_job(launcher, cpus, threads):
 # of a single run; tests/e2e/test_user_errors.py drives mlplab-train itself for a sample of these.
 @pytest.mark.parametrize(("override", "message"), [
     ("optimizer.lr=0", "optimizer.lr=0 must be > 0"),
-    ("model.hidden=[0]", "model.hidden=[0] has 0; each value must be ≥ 1"),
-    ("model.hidden=[256,-5]", "model.hidden=[256,-5] has -5; each value must be ≥ 1"),
-    ("model.hidden=null", "model.hidden=null is not a list of integers"),
+    ("model.net.hidden=[0]", "model.net.hidden=[0] has 0; every hidden layer needs at least one unit"),
+    ("model.net.hidden=[256,-5]", "model.net.hidden=[256,-5] has -5; every hidden layer needs at least"),
+    ("model.net.hidden=null", "model.net.hidden=null is not a list of integers"),
+    ("model.hidden=[64]", "model.hidden is not a setting of ModelSettings (its settings: net, compile); "
+                          "the network's arguments are model.net.*: model.net.hidden"),
     ("data.val_size=60000", "data.val_size=60000 must be in [0, 59999]"),
     ("data.train_subset=0", "data.train_subset=0 must be in [1, 60000]"),
     ("data.train_subset=70000", "data.train_subset=70000 must be in [1, 60000]"),
     ("data.batch_size=-3", "data.batch_size=-3 must be ≥ 1"),
     ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a whole number of epochs ≥ 1"),
     ("activation.name=swish", "activation.name=swish is not one of relu, sigmoid, tanh, identity"),
-    ("model.name=cnn", "model.name=cnn is not one of scratch, concise"),
+    ("model.net._target_=cnn.Net", "model.net._target_=cnn.Net cannot be imported"),
     ("max_loss=-1", "max_loss=-1 must be > 0"),
-    ("regularizer.dropout=[0.1,0.2,0.3]", "has 3 values but the model has 1 hidden layers"),
+    ("regularizer.dropout=[0.1,0.2,0.3]", "has 3 values but the network has 1 hidden layers"),
     ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
     ("trainer.limit_train_batches=[1]", "trainer.limit_train_batches=[1] is not a number or null"),
 ])
@@ -95,7 +97,8 @@ def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
             cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x", override])
         check_run(cfg)
     line = user_message(err.value)
-    assert line is not None and message in line and "\n" not in line and "e.g." in line or "test_ckpt" in line
+    assert line is not None and message in line and "\n" not in line
+    assert "e.g." in line or "test_ckpt" in line or "model.net.hidden" in line
 
 
 def with_sweep(cfg, *task):

@@ -60,11 +60,11 @@ def data_dir(tmp_path_factory):
     return write_fake_fashion_mnist(tmp_path_factory.mktemp("fake"), 100, 30)
 
 
-def fit(data_dir, epochs=2, group=4, **module_kwargs):
+def fit(data_dir, epochs=2, **module_kwargs):
     torch.manual_seed(0)
     module = mlp_module(hidden=[16], **module_kwargs)
     datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20,
-                                        batches_per_step=group, download=False, check_counts=False)
+                                        download=False, check_counts=False)
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0)
@@ -72,22 +72,38 @@ def fit(data_dir, epochs=2, group=4, **module_kwargs):
     return module, trainer
 
 
-@pytest.mark.parametrize("group", [4, 1])  # grouped steps, Lightning's loop
-def test_the_schedule_sets_the_learning_rate_of_every_update(data_dir, group):
-    module, trainer = fit(data_dir, group=group, lr=0.5, scheduler={"_target_": COSINE, "interval": "step"})
+class RecordLearningRates(L.Callback):
+    """The learning rate each update was made with."""
+
+    def __init__(self) -> None:
+        self.rates = []
+
+    def on_before_optimizer_step(self, trainer, module, optimizer):
+        self.rates.append(optimizer.param_groups[0]["lr"])
+
+
+def test_the_schedule_sets_the_learning_rate_of_every_update(data_dir):
+    torch.manual_seed(0)
+    module = mlp_module(hidden=[16], lr=0.5, scheduler={"_target_": COSINE, "interval": "step"})
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
+                                        check_counts=False)
+    record = RecordLearningRates()
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[record])
+    trainer.fit(module, datamodule=datamodule)
     total = trainer.global_step
-    assert module.loop["name"] == ("grouped" if group > 1 else "lightning")
-    assert total == module.total_updates() == 2 * 10  # 80 images, batch 8, 2 epochs
-    last_factor = (1 + math.cos(math.pi * (total - 1) / total)) / 2  # set before the last update
-    assert trainer.callback_metrics["train/lr"] == pytest.approx(0.5 * last_factor)
-    for param_group in trainer.optimizers[0].param_groups:  # stepped once more after it
-        assert param_group["lr"] == pytest.approx(0.5 * (1 + math.cos(math.pi)) / 2, abs=1e-12)
+    assert total == 2 * 10  # 80 images, batch 8, 2 epochs: the schedule's total_steps, filled in
+    cosine = [0.5 * (1 + math.cos(math.pi * t / total)) / 2 for t in range(total)]
+    assert record.rates == pytest.approx(cosine)
+    # train/lr is read at the epoch's end: after its last update, the schedule has stepped once more
+    assert trainer.callback_metrics["train/lr"] == pytest.approx(0.0, abs=1e-7)
 
 
 # ---- optimizers and label smoothing -----------------------------------------------------------
 
 def test_adamw_decays_weights_not_biases_and_sgd_takes_nesterov(data_dir):
-    adamw, trainer = fit(data_dir, epochs=1, name="concise",
+    adamw, trainer = fit(data_dir, epochs=1, net="concise",
                          optimizer={"_target_": "torch.optim.AdamW", "lr": 1e-3}, weight_decay=0.01)
     optimizer = trainer.optimizers[0]
     assert isinstance(optimizer, torch.optim.AdamW)
@@ -114,8 +130,15 @@ def test_label_smoothing_shapes_the_training_loss_only():
     log_p = F.log_softmax(module(x), dim=1)
     nll = F.nll_loss(log_p, y)
     smoothed = (1 - eps) * nll + eps * (-log_p.mean(dim=1)).mean()  # target 1−ε+ε/K on y, ε/K elsewhere
-    assert module._step((x, y), "train").item() == pytest.approx(smoothed.item(), rel=1e-5)
-    assert module._step((x, y), "val").item() == pytest.approx(nll.item(), rel=1e-5)
+    output = module(x)
+    assert module.objective.loss(output, y, training=True).item() == pytest.approx(smoothed.item(), rel=1e-5)
+    assert module.objective.loss(output, y).item() == pytest.approx(nll.item(), rel=1e-5)
+
+
+def test_label_smoothing_of_a_regression_is_refused():
+    with pytest.raises(ConfigError, match=r"regularizer.label_smoothing=0.1 smooths class labels, but this "
+                                          r"data set is a regression"):
+        mlp_module(hidden=[], label_smoothing=0.1, num_inputs=4, num_outputs=1, task="regression")
 
 
 def test_label_smoothing_outside_0_1_is_refused():
@@ -168,7 +191,6 @@ def same(first, second):
 def test_augmentation_touches_training_batches_only_and_follows_seed_and_epoch(data_dir):
     def module(augment):
         dm = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
-                                    batches_per_step=1,
                                     check_counts=False, augment=augment)
         dm.setup("fit")
         return dm

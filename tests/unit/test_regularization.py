@@ -5,9 +5,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import build_net
 
 from mlplab.config.schema import RegularizerSettings
-from mlplab.nets import build_net
+from mlplab.nets import ConciseMLP, ScratchMLP
 from mlplab.training.regularization import l2_penalty, param_groups, weight_l2_norm
 
 LR, LAM = 0.5, 0.1
@@ -78,6 +79,7 @@ def test_weight_l2_norm_over_weight_matrices(name):
 
 def test_auto_decay_mode_follows_the_book():
     auto = RegularizerSettings()
-    assert auto.decay_mode("scratch") == "penalty" and auto.decay_mode("concise") == "optimizer"
-    assert RegularizerSettings(weight_decay_mode="optimizer").decay_mode("scratch") == "optimizer"
-    assert RegularizerSettings(weight_decay_mode="penalty").decay_mode("concise") == "penalty"
+    assert auto.decay_mode(ScratchMLP) == "penalty" and auto.decay_mode(ConciseMLP) == "optimizer"
+    assert auto.decay_mode(torch.nn.Linear) == "optimizer"  # any other network: the optimizer's λ
+    assert RegularizerSettings(weight_decay_mode="optimizer").decay_mode(ScratchMLP) == "optimizer"
+    assert RegularizerSettings(weight_decay_mode="penalty").decay_mode(ConciseMLP) == "penalty"

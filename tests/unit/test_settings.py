@@ -23,6 +23,10 @@ from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 
 OPTIMIZER, SCHEDULER = schema.optimizer_settings, schema.scheduler_settings
+
+
+def MODULE(groups):  # noqa: N802 (a stand-in for a settings class in the table below)
+    return schema.ModuleSettings.parse(**groups)
 COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedules.OneCycle"
 
 
@@ -39,11 +43,24 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
     (OPTIMIZER, {"_target_": "torch.optim.Nope"},
      "optimizer._target_=torch.optim.Nope is not an importable torch.optim.Optimizer; e.g. "
      "optimizer._target_=torch.optim.SGD"),
-    (schema.ModelSettings, {"hidden": [0]}, "model.hidden=[0] has 0; each value must be ≥ 1"),
-    (schema.ModelSettings, {"hidden": [256, -5]}, "model.hidden=[256,-5] has -5; each value must be ≥ 1"),
-    (schema.ModelSettings, {"hidden": None}, "model.hidden=null is not a list of integers"),
-    (schema.ModelSettings, {"hidden": ["a"]}, "model.hidden=[a] is not a list of integers"),
-    (schema.ModelSettings, {"name": "cnn"}, "model.name=cnn is not one of scratch, concise"),
+    (MODULE, {"model": {"net": {"hidden": [0]}}}, "model.net.hidden=[0] has 0; every hidden layer needs at "
+                                                  "least one unit (mlplab.nets.ScratchMLP)"),
+    (MODULE, {"model": {"net": {"hidden": [256, -5]}}}, "model.net.hidden=[256,-5] has -5; every hidden"),
+    (MODULE, {"model": {"net": {"init_std": -1.0}}}, "model.net.init_std=-1 must be ≥ 0 (a standard"),
+    (schema.ModelSettings, {"net": {"hidden": None}}, "model.net.hidden=null is not a list of integers; e.g. "
+                                                      "model.net.hidden=[256]"),
+    (schema.ModelSettings, {"net": {"hidden": ["a"]}}, "model.net.hidden=[a] is not a list of integers"),
+    (schema.ModelSettings, {"net": {"hidden": [8], "width": 3}},
+     "model.net.width is not a setting of ScratchMLP (its settings: hidden, init_std)"),
+    (schema.ModelSettings, {"net": {"_target_": "cnn.Net"}},
+     "model.net._target_=cnn.Net cannot be imported (ModuleNotFoundError: No module named 'cnn'); name a "
+     "class as module.Class, with its folder on PYTHONPATH"),
+    (schema.ModelSettings, {"net": {"_target_": "torch.optim.SGD"}},
+     "model.net._target_=torch.optim.SGD is not a torch.nn.Module class; e.g. "
+     "model.net._target_=mlplab.nets.ConciseMLP"),
+    (schema.ModelSettings, {"hidden": [64]}, "model.hidden is not a setting of ModelSettings (its settings: "
+                                             "net, compile); the network's arguments are model.net.*: "
+                                             "model.net.hidden"),
     (schema.ActivationSettings, {"name": "swish"}, "activation.name=swish is not one of relu, sigmoid, tanh"),
     (schema.RegularizerSettings, {"dropout": 1.0}, "regularizer.dropout=1 must be in [0, 1)"),
     (schema.RegularizerSettings, {"dropout": [0.2, 1.5]}, "regularizer.dropout=[0.2,1.5] has 1.5"),
@@ -74,19 +91,21 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
 ])
 def test_a_bad_value_is_refused_in_one_line_naming_key_value_and_example(kind, values, message):
     with pytest.raises(ConfigError) as err:
-        kind(values) if kind in (OPTIMIZER, SCHEDULER) else kind.parse(values)
+        kind(values) if kind in (OPTIMIZER, SCHEDULER, MODULE) else kind.parse(values)
     text = str(err.value)
     assert message in text and "\n" not in text
-    assert "e.g." in text or "its settings" in text or "exceeds" in text or text.startswith(("optimizer:",
-                                                                                             "scheduler:"))
+    assert ("e.g." in text or "its settings" in text or "exceeds" in text or "give" in text
+            or text.startswith(("optimizer:", "scheduler:")))
 
 
 def test_dropout_takes_one_value_or_one_per_hidden_layer():
-    regularizer = schema.RegularizerSettings(dropout=[0.2, 0.5])
-    assert regularizer.probabilities(2) == [0.2, 0.5]
-    assert schema.RegularizerSettings(dropout=0.3).probabilities(3) == [0.3, 0.3, 0.3]
-    with pytest.raises(ConfigError, match=r"regularizer.dropout=\[0.2,0.5\] has 2 values but the model "
-                                          r"has 1 hidden layers"):
+    two = schema.ModuleSettings.parse(model={"net": {"hidden": [8, 8]}}, regularizer={"dropout": [0.2, 0.5]})
+    assert two.build_net().dropout == [0.2, 0.5]
+    three = schema.ModuleSettings.parse(model={"net": {"hidden": [8, 8, 8]}}, regularizer={"dropout": 0.3})
+    assert three.build_net().dropout == [0.3, 0.3, 0.3]
+    with pytest.raises(ConfigError, match=r"regularizer.dropout=\[0.2,0.5\] has 2 values but the network "
+                                          r"has 1 hidden layers; give one value or 1 "
+                                          r"\(mlplab.nets.ScratchMLP\)"):
         schema.ModuleSettings.parse(regularizer={"dropout": [0.2, 0.5]})
 
 

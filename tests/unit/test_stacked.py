@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import build_net
 
-from mlplab.nets import build_net
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.stacked import StackedMLP, stacked_dropout
 from mlplab.training.member_sgd import MemberSGD

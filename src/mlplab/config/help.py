@@ -37,15 +37,16 @@ def row(key: str, spec: Spec) -> str:
 def sections(schema: type) -> list[tuple[str, type[Settings]]]:
     """(title, settings class) in the order of ``schema``'s fields: the top-level keys first, a
     group whose options differ once per option (``optimizer=sgd``, ``optimizer=adamw``)."""
-    from mlplab.config.schema import options
+    from mlplab.config.schema import NET_PRESETS, net_class_settings, options
 
     hints = typing.get_type_hints(schema)
+    nets = {"model": {option: net_class_settings(target) for option, target in NET_PRESETS.items()}}
     found = [("top level", schema)]
     for f in dataclasses.fields(schema):
         kind = hints[f.name]
         if isinstance(kind, type) and issubclass(kind, Settings):
             found.append((f.name, kind))
-        for option, option_kind in options().get(f.name, {}).items():
+        for option, option_kind in {**options(), **nets}.get(f.name, {}).items():
             found.append((f"{f.name}={option}", option_kind))
     return found
 

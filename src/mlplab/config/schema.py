@@ -15,6 +15,8 @@ Lightning's (``mlplab.config.trainer``).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import typing
 from dataclasses import dataclass, field
@@ -34,51 +36,128 @@ from mlplab.config.settings import (
     PROBABILITY,
     Range,
     Settings,
+    info,
     setting,
+    show,
     specs,
 )
-from mlplab.config.signature import class_settings, locate
+from mlplab.config.signature import class_settings, locate, signature_settings
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 
 
-def _nets(registry: str):
-    """The names a registry of ``mlplab.nets`` knows (read when checked: nets imports no config)."""
-    def choices() -> tuple[str, ...]:
-        from mlplab import nets
+def _activations() -> tuple[str, ...]:
+    """The activations ``mlplab.nets`` knows (read when checked: nets imports no config)."""
+    from mlplab.nets import ACTIVATIONS
 
-        return tuple(getattr(nets, registry))
-    return choices
+    return tuple(ACTIVATIONS)
 
 
 # ---- what the network is ---------------------------------------------------------------------
+# The network is any ``torch.nn.Module`` class, named by ``model.net._target_`` as in
+# lightning-hydra-template; its settings are the class's own constructor arguments (read from its
+# signature, as the optimizer's are), but those mlplab gives it: the data's shape, and the
+# activation and dropout groups where the class takes them (``NET_BUILT_BY_MLPLAB``).
+
+NET_BUILT_BY_MLPLAB = ("num_inputs", "num_outputs", "activation", "dropout", "dropout_style")
+NET_PRESETS = {"scratch": "mlplab.nets.ScratchMLP", "concise": "mlplab.nets.ConciseMLP"}
+EXAMPLE_NET = NET_PRESETS["concise"]
+
+
+def net_settings(values: dict[str, Any] | Settings | None) -> Settings:
+    """The settings of ``model.net``: its class checked to be an importable ``nn.Module``, its
+    arguments against the class's signature (``ScratchMLP`` when no class is named, as in
+    ``MLPModule(model={"net": {"hidden": [64]}})``; ``model=any`` must name one)."""
+    if isinstance(values, Settings):
+        return values
+    values = {"_target_": NET_PRESETS["scratch"], **dict(values or {})}
+    target = str(values.get("_target_"))
+    if target in ("None", "???"):
+        raise ConfigError(f"model.net._target_ is required: the torch.nn.Module class to train, e.g. "
+                          f"model.net._target_={EXAMPLE_NET}")
+    try:
+        built = locate(target)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"model.net._target_={target} cannot be imported ({type(err).__name__}: "
+                          f"{err}); name a class as module.Class, with its folder on PYTHONPATH "
+                          f"(PYTHONPATH=<folder> mlplab-train …), e.g. model.net._target_={EXAMPLE_NET}"
+                          ) from None
+    if not (isinstance(built, type) and issubclass(built, torch.nn.Module)):
+        raise ConfigError(f"model.net._target_={target} is not a torch.nn.Module class; e.g. "
+                          f"model.net._target_={EXAMPLE_NET}")
+    return net_class_settings(target).parse(values)
+
+
+def net_class_settings(target: str) -> type[Settings]:
+    """The settings class of the network class ``target``, importable as
+    ``mlplab.config.schema.net__<target with __ for .>`` (pickled by reference, as
+    ``torch_class_settings``'s are)."""
+    kind = _net_class_settings(target)
+    kind.__module__, kind.__qualname__ = __name__, f"net__{target.replace('.', '__')}"
+    return kind
+
+
+@functools.cache
+def _net_class_settings(target: str) -> type[Settings]:
+    return signature_settings(locate(target), locate(target).__name__, "model.net", skip=NET_BUILT_BY_MLPLAB,
+                              extra=[("_target_", str, field(default=target))])
+
+
+def net_arguments(settings: Settings) -> dict[str, Any]:
+    """The class's own arguments among a net's settings (not ``_target_``)."""
+    return {spec.name: getattr(settings, spec.name) for spec in specs(type(settings))}
+
+
+def takes(net_class: type, argument: str) -> bool:
+    """Whether the network class's constructor takes ``argument`` (or any keyword)."""
+    parameters = inspect.signature(net_class.__init__).parameters
+    return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+MOVED.update({f"model.{name}": f"the network's arguments are model.net.*: model.net.{name}"
+              for name in ("hidden", "init_std")})
+MOVED["model.name"] = ("the network is its class, model.net._target_ (model=scratch: mlplab.nets.ScratchMLP, "
+                       "model=concise: mlplab.nets.ConciseMLP)")
+
 
 @dataclass
 class ModelSettings(Settings):
     group: ClassVar[str] = "model"
-    name: str = setting("scratch", "scratch: explicit nn.Parameters (d2l 4.2); concise: nn.Sequential (4.3)",
-                        choices=_nets("NETS"))
-    hidden: list[int] = setting([256], "hidden layer widths; [] is the linear model of d2l 4.4/4.5",
-                                within=AT_LEAST_ONE, example=[256, 256])
-    init_std: float = setting(0.01, "weights start as N(0, init_std²), biases as 0", within=NON_NEGATIVE,
-                              example=0.05)
-    compile: bool = setting(False, "torch.compile the network (slower on a CPU: README, Performance)")
+    net: Any = setting({}, "the network: an nn.Module class (_target_; mlplab.nets.ScratchMLP if none) and "
+                       "its constructor's arguments (model.net.*); the presets: model=scratch (d2l 4.2), "
+                       "model=concise (4.3), model=any", example={"_target_": EXAMPLE_NET})
+    compile: bool = setting(False, "torch.compile the network (slower on a CPU: docs/performance.md)")
+
+    def rules(self) -> None:
+        # ``net`` stays the plain mapping Hydra composes (any class's keys can be set, added with
+        # "+" or removed with "~"); its checked form is ``network``, a settings object of the class
+        self.network = net_settings(self.net)
+
+    def parts(self) -> dict[str, Settings]:
+        return {"net": self.network}
+
+    @property
+    def net_class(self) -> type[torch.nn.Module]:
+        return locate(self.network._target_)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"net": {"_target_": self.network._target_, **self.network.as_dict()}, "compile": self.compile}
 
 
 @dataclass
 class ActivationSettings(Settings):
     group: ClassVar[str] = "activation"
     name: str = setting("relu", "σ after every hidden layer: hand-written (scratch) or built in (concise)",
-                        choices=_nets("ACTIVATIONS"))
+                        choices=_activations)
 
 
 @dataclass
 class RegularizerSettings(Settings):
     group: ClassVar[str] = "regularizer"
     weight_decay: float = setting(0.0, "λ in loss + λ/2·Σ‖W‖² (biases are never decayed); 0 = off",
-                                  within=NON_NEGATIVE, example=1e-3)
+                                  within=NON_NEGATIVE, example=1e-3, per_member=True)
     dropout: Any = setting(0.0, "dropout p after each hidden layer: one number, or one per layer",
-                           within=PROBABILITY, kind=float | list[float], example=0.5)
+                           within=PROBABILITY, kind=float | list[float], example=0.5, per_member=True)
     dropout_style: str = setting("inverted", "inverted: kept units × 1/(1 − p) while training (d2l's code); "
                                  "classic: all units × (1 − p) at evaluation (the notes, 4.6.3)",
                                  choices=("inverted", "classic"))
@@ -87,21 +166,12 @@ class RegularizerSettings(Settings):
     label_smoothing: float = setting(0.0, "ε: the training target puts 1 − ε on the label, ε/K on each "
                                      "class", within=PROBABILITY, example=0.1)
 
-    def probabilities(self, num_hidden: int) -> list[float]:
-        """One dropout p per hidden layer."""
-        if isinstance(self.dropout, (list, tuple)):
-            if len(self.dropout) != num_hidden:
-                self.fail("dropout", f"has {len(self.dropout)} values but the model has {num_hidden} "
-                          f"hidden layers; give one value or {num_hidden}")
-            return [float(p) for p in self.dropout]
-        return [float(self.dropout)] * num_hidden
-
-    def decay_mode(self, model: str) -> str:
-        """``auto`` follows the book: the scratch model adds the penalty, the concise one asks the
-        optimizer."""
+    def decay_mode(self, net_class: type) -> str:
+        """``auto`` follows the book: the scratch model adds the penalty, the concise one (and any
+        network that does not say ``weight_decay_mode = "penalty"``) asks the optimizer."""
         if self.weight_decay_mode != "auto":
             return self.weight_decay_mode
-        return "penalty" if model == "scratch" else "optimizer"
+        return getattr(net_class, "weight_decay_mode", "optimizer")
 
 
 # ---- how it learns ---------------------------------------------------------------------------
@@ -233,12 +303,6 @@ def preset(group: str, option: str) -> dict[str, Any]:
 
 # ---- the data --------------------------------------------------------------------------------
 
-def batches_per_step() -> Any:
-    """``data.batches_per_step``, a setting of every in-memory data set (mlplab.training.loop)."""
-    return setting(16, "training minibatches per Lightning step: the same updates, 1/k of the loop's "
-                   "overhead", within=AT_LEAST_ONE, example=16)
-
-
 @dataclass
 class FashionMNISTSettings(Settings):
     group: ClassVar[str] = "data"
@@ -253,7 +317,6 @@ class FashionMNISTSettings(Settings):
                                        within=Range(1, 60000), example=1000)
     normalize: bool = setting(False, "(x − mean) / std after scaling to [0, 1]")
     drop_last: bool = setting(False, "skip the short last training batch")
-    batches_per_step: int = batches_per_step()
     eval_batch_size: int | None = setting(1024, "val/test batch size; the averages do not depend on "
                                           "it (null = batch_size)", within=AT_LEAST_ONE, example=1024)
     augment: bool = setting(False, "random shifts and left-right flips of training batches, on the device")
@@ -283,7 +346,6 @@ class SyntheticSettings(Settings):
                           example=100)
     noise: float = setting(0.1, "ε ~ N(0, noise²) added to every label", within=NON_NEGATIVE, example=0.1)
     batch_size: int = setting(10, "minibatch size", within=AT_LEAST_ONE, example=10)
-    batches_per_step: int = batches_per_step()
     seed: int = setting(42, "draws the data and the batch order (the run's seed)", example=42)
     validates_on_test: ClassVar[bool] = True  # as in d2l: no separate validation split
 
@@ -347,7 +409,8 @@ class PathsSettings(Settings):
 class RunSettings(Settings):
     """The top-level keys: what holds for the whole run."""
 
-    seed: int = setting(42, "seeds the split, the init, the batch order and dropout", example=42)
+    seed: int = setting(42, "seeds the split, the init, the batch order and dropout", example=42,
+                        per_member=True)
     ckpt_path: str | None = setting(None, "resume from a run's checkpoints/last.ckpt, or `last` (the "
                                     "newest run of the same command)", where=True, example="last")
     test_ckpt: str = setting("best", "the weights that score the test set once fit ends",
@@ -417,8 +480,59 @@ class ModuleSettings:
         settings = cls(own(ModelSettings, model), own(ActivationSettings, activation),
                        own(RegularizerSettings, regularizer), optimizer_settings(optimizer),
                        scheduler_settings(scheduler))
-        settings.regularizer.probabilities(len(settings.model.hidden))  # one p per hidden layer
+        settings.rules()
         return settings
+
+    def given_to_net(self) -> dict[str, Any]:
+        """What the other groups give the network, where its class takes the argument: σ by name,
+        dropout p (one, or one per hidden layer) and its style."""
+        given = {"activation": self.activation.name, "dropout": self.regularizer.dropout,
+                 "dropout_style": self.regularizer.dropout_style}
+        return {name: value for name, value in given.items() if takes(self.model.net_class, name)}
+
+    def rules(self) -> None:
+        """A setting the network cannot apply is refused, not ignored; then the class is built on
+        the meta device (no memory, no random numbers) so that its own checks speak now."""
+        net, r = self.model.network._target_, self.regularizer
+        needs = {"activation": (self.activation.name != info(ActivationSettings, "name").default,
+                                f"activation.name={self.activation.name}"),
+                 "dropout": (any(p > 0 for p in (r.dropout if isinstance(r.dropout, list) else [r.dropout])),
+                             f"regularizer.dropout={show(r.dropout)}"),
+                 "dropout_style": (r.dropout_style != info(RegularizerSettings, "dropout_style").default,
+                                   f"regularizer.dropout_style={r.dropout_style}")}
+        for argument, (asked, given) in needs.items():
+            if asked and not takes(self.model.net_class, argument):
+                raise ConfigError(f"{given}: model.net._target_={net} takes no `{argument}` argument, so "
+                                  f"it cannot apply it; leave the setting at its default, or give the "
+                                  f"class a `{argument}` argument")
+        with torch.device("meta"):
+            self.build_net()
+
+    def build_net(self, **shape: int) -> torch.nn.Module:
+        """The network: its own settings, ``shape`` (``num_inputs``, ``num_outputs``: the data's)
+        and what the other groups give it; a ``ValueError`` or ``TypeError`` of its constructor is
+        a setting the user can fix, said in one line."""
+        kind = self.model.net_class
+        given = {name: value for name, value in shape.items() if takes(kind, name)}
+        try:
+            return kind(**net_arguments(self.model.network), **self.given_to_net(), **given)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(self.net_error(str(err))) from None
+
+    def net_error(self, text: str) -> str:
+        """A network's ``ValueError`` as one line: a message that starts with an argument's name
+        (``dropout has 3 values …``) is said of the setting that gave it, with its value."""
+        given = {"activation": (self.activation, "name"), "dropout": (self.regularizer, "dropout"),
+                 "dropout_style": (self.regularizer, "dropout_style")}
+        network = self.model.network
+        owners = {**given, **{name: (network, name) for name in net_arguments(network)}}
+        first, _, rest = text.partition(" ")
+        if first in owners:
+            owner, name = owners[first]
+            key, example = owner.key(name), info(type(owner), name).shown_example
+            return (f"{key}={show(getattr(owner, name))} {rest} ({network._target_}); "
+                    f"e.g. {key}={example}")
+        return f"model.net ({network._target_}): {text}; see mlplab-train --help for its settings"
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: getattr(self, name).as_dict() if getattr(self, name) else {}
@@ -426,6 +540,19 @@ class ModuleSettings:
 
 
 MODULE_GROUPS = tuple(ModuleSettings.__dataclass_fields__)
+
+
+# What a member of a batched group may have of its own besides the settings declared
+# ``per_member=True``: the optimizer's step size and momentum (MemberSGD keeps them per member).
+PER_MEMBER_ARGUMENTS = {"optimizer": ("lr", "momentum")}
+
+
+def per_member_keys() -> tuple[str, ...]:
+    """Every key the members of one batched group may differ in (``setting(per_member=True)``)."""
+    declared = {f"{kind.group}.{spec.name}" if kind.group else spec.name
+                for kind in Settings.kinds() for spec in specs(kind) if spec.per_member}
+    return tuple(sorted(declared | {f"{group}.{name}" for group, names in PER_MEMBER_ARGUMENTS.items()
+                                    for name in names}))
 
 
 def group_class(group: str, values: dict[str, Any] | None) -> type[Settings]:

@@ -62,12 +62,15 @@ PROBABILITY = Range(0, 1, high_open=True)  # [0, 1): p = 1 would leave nothing
 
 def setting(default: Any, help: str, *, within: Range | None = None,
             choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
-            example: Any = None, where: bool = False, kind: Any = None, required: bool = False) -> Any:
+            example: Any = None, where: bool = False, kind: Any = None, required: bool = False,
+            per_member: bool = False) -> Any:
     """A dataclass field that declares one setting (lists and dicts get a default factory).
     ``kind`` is the type ``check`` enforces where the annotation must stay looser for Hydra
-    (OmegaConf has no unions: ``dropout: Any`` with ``kind=float | list[float]``)."""
+    (OmegaConf has no unions: ``dropout: Any`` with ``kind=float | list[float]``). ``per_member``:
+    the members of one batched group may differ in it (``hydra/launcher=batched`` trains each with
+    its own value); jobs that differ in any other setting never share a group."""
     metadata = {"help": help, "within": within, "choices": choices, "example": example, WHERE: where,
-                "kind": kind, "required": required}
+                "kind": kind, "required": required, "per_member": per_member}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -96,6 +99,11 @@ class Settings:
 
     def rules(self) -> None:
         """Rules between fields of this group; raise ``ConfigError`` naming the keys."""
+
+    def parts(self) -> dict[str, Settings]:
+        """Fields that hold a group of their own, checked (``model.net``: the network class's
+        settings), by field name."""
+        return {}
 
     def key(self, name: str) -> str:
         return f"{self.group}.{name}" if self.group else name
@@ -153,6 +161,7 @@ class Spec:
     example: Any
     where: bool
     required: bool = False
+    per_member: bool = False
 
     @property
     def shown_example(self) -> str:
@@ -188,7 +197,8 @@ def specs(cls: type) -> Iterator[Spec]:
         kind = f.metadata["kind"] if f.metadata["kind"] is not None else hints[f.name]
         yield Spec(f.name, kind, default, f.metadata["help"], f.metadata["within"],
                    choices() if callable(choices) else choices, f.metadata["example"],
-                   f.metadata[WHERE], f.metadata.get("required", False))
+                   f.metadata[WHERE], f.metadata.get("required", False),
+                   f.metadata.get("per_member", False))
 
 
 # ---- checking ------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """Minibatches gathered straight out of in-memory tensors, served by a real ``DataLoader``.
 
     loader  = DataLoader(MinibatchSet(x, y), batch_size=None, sampler=EpochBatches(…))
-    sampler : one item per Lightning step: a ``Rows`` (which rows form a minibatch), or a list of
-              ``group`` of them (one step carries several updates, ``data.batches_per_step``)
+    sampler : one item per Lightning step: a ``Rows`` (which rows form the step's minibatch)
     dataset : ``set[Rows]`` → ``(transform(x[rows]), y[rows])``, gathered with ``index_select``
 
 Each epoch is one seeded permutation ``randperm(n, seed + epoch)`` cut into slices of
@@ -52,12 +51,12 @@ class EpochBatches(DistributedSampler):
     device = torch.device("cpu")  # where permutations are put: the data's device
 
     def __init__(self, n: int, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False, rank: int = 0, world_size: int = 1, group: int = 1) -> None:
+                 drop_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not one of the {world_size} processes")
         # DistributedSampler.__init__ would ask torch.distributed for the world: we are told it.
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
-        self.drop_last, self.rank, self.num_replicas, self.group = drop_last, rank, world_size, group
+        self.drop_last, self.rank, self.num_replicas = drop_last, rank, world_size
         self.epoch = 0
 
     def share(self) -> tuple[int, int]:
@@ -73,7 +72,7 @@ class EpochBatches(DistributedSampler):
         return count // b if self.drop_last else -(-count // b)
 
     def __len__(self) -> int:
-        return -(-self.minibatches() // self.group)
+        return self.minibatches()
 
     def order(self, device: torch.device) -> Tensor:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -89,19 +88,8 @@ class EpochBatches(DistributedSampler):
             rows = order[start:stop] if order is not None else slice(first + start, first + stop)
             yield Rows(rows, self.epoch, step * self.num_replicas + self.rank)
 
-    def __iter__(self) -> Iterator[Any]:
-        rows = self.each(self.device)
-        if self.group == 1:
-            yield from rows
-            return
-        group: list[Rows] = []
-        for item in rows:
-            group.append(item)
-            if len(group) == self.group:
-                yield group
-                group = []
-        if group:
-            yield group
+    def __iter__(self) -> Iterator[Rows]:
+        return self.each(self.device)
 
 
 class InOrderBatches(EpochBatches, SequentialSampler):
@@ -111,7 +99,7 @@ class InOrderBatches(EpochBatches, SequentialSampler):
 
 
 class MinibatchSet(Dataset):
-    """Inputs and targets in memory; an item is a whole minibatch (or a list of them)."""
+    """Inputs and targets in memory; an item is a whole minibatch."""
 
     def __init__(self, inputs: Tensor, targets: Tensor,
                  transform: Callable[[Tensor], Tensor] | None = None,
@@ -124,12 +112,7 @@ class MinibatchSet(Dataset):
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def __getitem__(self, index: Rows | list[Rows]) -> Batch | list[Batch]:
-        if isinstance(index, list):
-            return [self.gather(rows) for rows in index]
-        return self.gather(index)
-
-    def gather(self, index: Rows) -> Batch:
+    def __getitem__(self, index: Rows) -> Batch:
         if isinstance(index.rows, slice):  # in order: views, no copy
             x, y = self.inputs[index.rows], self.targets[index.rows]
         else:  # index_select: about 3× faster than inputs[idx] for these row gathers
@@ -149,22 +132,12 @@ def as_is(batch: Any) -> Any:
 def minibatch_loader(inputs: Tensor, targets: Tensor, batch_size: int, shuffle: bool = False,
                      seed: int = 0, drop_last: bool = False,
                      transform: Callable[[Tensor], Tensor] | None = None,
-                     rank: int = 0, world_size: int = 1, augment: ShiftFlip | None = None,
-                     group: int = 1) -> DataLoader:
-    """A ``DataLoader`` over ``(inputs, targets)`` in minibatches (``group`` of them per item)."""
+                     rank: int = 0, world_size: int = 1, augment: ShiftFlip | None = None) -> DataLoader:
+    """A ``DataLoader`` over ``(inputs, targets)``, one minibatch per item."""
     kind = EpochBatches if shuffle else InOrderBatches
-    sampler = kind(len(inputs), batch_size, shuffle, seed, drop_last, rank, world_size, group)
+    sampler = kind(len(inputs), batch_size, shuffle, seed, drop_last, rank, world_size)
     sampler.device = inputs.device
     # A generator of its own: each new iterator draws a worker seed from it, which would
     # otherwise come from the global RNG and shift the dropout masks of every later epoch.
     return DataLoader(MinibatchSet(inputs, targets, transform, augment), batch_size=None,
                       sampler=sampler, collate_fn=as_is, generator=torch.Generator().manual_seed(seed))
-
-
-def updates_per_epoch(loader: Any) -> int:
-    """Minibatches (hence updates) per epoch behind Lightning's view of a training loader (a
-    ``CombinedLoader`` around it, or the loader itself): counted by our sampler when the loader
-    is ``minibatch_loader``'s, else one per item."""
-    loader = getattr(loader, "iterables", loader)
-    minibatches = getattr(getattr(loader, "sampler", None), "minibatches", None)
-    return minibatches() if minibatches else len(loader)

@@ -159,9 +159,8 @@ class FashionMNISTDataModule(L.LightningDataModule):
 
     Its settings are ``FashionMNISTSettings`` (``mlplab.config.schema``): ``val_size=0`` validates
     on the test set, exactly as d2l's ``train_ch3`` does; ``train_subset=N`` keeps only the first
-    N (shuffled) training images; ``batches_per_step=k`` hands k training minibatches per step to
-    a module that takes groups (``MLPModule`` on its grouped loop, ``mlplab.training.loop``);
-    ``eval_batch_size`` sizes val/test batches (the averages do not depend on it).
+    N (shuffled) training images; ``eval_batch_size`` sizes val/test batches (the averages do not
+    depend on it).
     """
 
     shape = {"num_inputs": 28 * 28, "num_outputs": len(CLASSES), "task": "classification"}
@@ -212,14 +211,12 @@ class FashionMNISTDataModule(L.LightningDataModule):
         sharded = trainer is not None and not whole
         batch_size = s.batch_size if training else s.eval_batch_size or s.batch_size
         shuffle = training and not (trainer is not None and trainer.overfit_batches)
-        grouped = training and getattr(getattr(trainer, "lightning_module", None), "takes_groups", False)
         return minibatch_loader(*split, batch_size=batch_size,
                                 shuffle=shuffle, seed=s.seed, transform=self.scale,
                                 drop_last=training and s.drop_last,
                                 rank=trainer.global_rank if sharded else 0,
                                 world_size=trainer.world_size if sharded else 1,
-                                augment=self.augment if training else None,
-                                group=s.batches_per_step if grouped else 1)
+                                augment=self.augment if training else None)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train, training=True)

@@ -60,11 +60,8 @@ class SyntheticRegression(L.LightningDataModule, ABC):
         self.shape = {"num_inputs": x.shape[1], "num_outputs": 1, "task": "regression"}
 
     def _loader(self, split: tuple[Tensor, Tensor], shuffle: bool) -> DataLoader:
-        # training minibatches in groups when the module takes them (mlplab.training.loop)
-        grouped = shuffle and getattr(getattr(self.trainer, "lightning_module", None), "takes_groups", False)
-        group = self.settings.batches_per_step if grouped else 1
         return minibatch_loader(*split, batch_size=self.settings.batch_size, shuffle=shuffle,
-                                seed=self.settings.seed, group=group)
+                                seed=self.settings.seed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train, shuffle=True)

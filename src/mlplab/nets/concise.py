@@ -10,16 +10,29 @@ from torch import nn
 
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.dropout import ClassicDropout
-from mlplab.nets.shapes import layer_sizes, per_layer
+from mlplab.nets.shapes import check_init_std, layer_sizes, per_layer
 
 
 class ConciseMLP(nn.Sequential):
-    def __init__(self, num_inputs: int = 784, hidden: Sequence[int] = (256,),
+    """d2l 4.3's MLP in ``nn.Linear``, built-in activations and ``nn.Dropout``.
+
+    Args:
+        num_inputs: input features (mlplab gives the data's).
+        hidden: hidden layer widths; [] is the linear model of d2l 4.4/4.5. Default: ``[256]``
+        num_outputs: outputs (mlplab gives the data's).
+        activation: σ after every hidden layer, by name (mlplab gives activation.name).
+        dropout: dropout p after each hidden layer: one number, or one per layer.
+        init_std: weights start as N(0, init_std²), biases as 0. Default: ``0.01``
+        dropout_style: inverted or classic (mlplab gives regularizer.dropout_style).
+    """
+
+    def __init__(self, num_inputs: int = 784, hidden: list[int] = (256,),  # type: ignore[assignment]
                  num_outputs: int = 10, activation: str = "relu",
                  dropout: float | Sequence[float] = 0.0, init_std: float = 0.01,
                  dropout_style: str = "inverted") -> None:
         act = ACTIVATIONS[activation].builtin
         sizes = layer_sizes(num_inputs, hidden, num_outputs)
+        init_std = check_init_std(init_std)
         layers: list[nn.Module] = [nn.Flatten()]
         for fan_in, fan_out, p in zip(sizes, sizes[1:-1], per_layer(dropout, len(hidden))):
             layers += [nn.Linear(fan_in, fan_out), act()]

@@ -15,11 +15,26 @@ from torch import Tensor, nn
 
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.dropout import dropout as dropout_fn
-from mlplab.nets.shapes import layer_sizes, per_layer
+from mlplab.nets.shapes import check_init_std, layer_sizes, per_layer
 
 
 class ScratchMLP(nn.Module):
-    def __init__(self, num_inputs: int = 784, hidden: Sequence[int] = (256,),
+    """d2l 4.2's MLP written out: ``nn.Parameter`` weights, hand-written σ and dropout.
+
+    Args:
+        num_inputs: input features (mlplab gives the data's).
+        hidden: hidden layer widths; [] is the linear model of d2l 4.4/4.5. Default: ``[256]``
+        num_outputs: outputs (mlplab gives the data's).
+        activation: σ after every hidden layer, by name (mlplab gives activation.name).
+        dropout: dropout p after each hidden layer: one number, or one per layer.
+        init_std: weights start as N(0, init_std²), biases as 0. Default: ``0.01``
+        dropout_style: inverted or classic (mlplab gives regularizer.dropout_style).
+    """
+
+    # d2l 4.5.2 adds λ/2·‖w‖² to the scratch model's loss; weight_decay_mode=auto follows it
+    weight_decay_mode = "penalty"
+
+    def __init__(self, num_inputs: int = 784, hidden: list[int] = (256,),  # type: ignore[assignment]
                  num_outputs: int = 10, activation: str = "relu",
                  dropout: float | Sequence[float] = 0.0, init_std: float = 0.01,
                  dropout_style: str = "inverted") -> None:
@@ -27,6 +42,7 @@ class ScratchMLP(nn.Module):
         self.num_inputs = num_inputs
         self.act = ACTIVATIONS[activation].scratch
         sizes = layer_sizes(num_inputs, hidden, num_outputs)
+        init_std = check_init_std(init_std)
         self.dropout, self.dropout_style = per_layer(dropout, len(hidden)), dropout_style
         for k, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
             setattr(self, f"W{k}", nn.Parameter(torch.randn(fan_in, fan_out) * init_std))

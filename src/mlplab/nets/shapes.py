@@ -1,4 +1,6 @@
-"""Shape arguments shared by both MLPs (their ranges are checked by ``mlplab.config.schema``)."""
+"""Shape arguments shared by both MLPs, checked where the network is built: a bad value is a
+``ValueError`` whose message starts with the argument's name, which ``mlplab.config.schema`` words
+with the setting's key and value (``model.net.hidden=[256,-5] has -5; …``)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,23 @@ from collections.abc import Sequence
 
 def layer_sizes(num_inputs: int, hidden: Sequence[int], num_outputs: int) -> list[int]:
     """``[inputs, hidden…, outputs]``; ``hidden=[]`` is a linear model (d2l 4.4 and 4.5)."""
+    for width in hidden:
+        if int(width) < 1:
+            raise ValueError(f"hidden has {width}; every hidden layer needs at least one unit")
     return [num_inputs, *hidden, num_outputs]
+
+
+def check_init_std(init_std: float) -> float:
+    if not init_std >= 0:
+        raise ValueError("init_std must be ≥ 0 (a standard deviation)")
+    return init_std
 
 
 def per_layer(dropout: float | Sequence[float], num_hidden: int) -> list[float]:
     """One dropout probability per hidden layer, from one number or a list of them."""
     if isinstance(dropout, Sequence):
         if len(dropout) != num_hidden:
-            raise ValueError(f"{len(dropout)} dropout probabilities for {num_hidden} hidden layers")
+            raise ValueError(f"dropout has {len(dropout)} values but the network has {num_hidden} hidden "
+                             f"layers; give one value or {num_hidden}")
         return [float(p) for p in dropout]
     return [float(dropout)] * num_hidden

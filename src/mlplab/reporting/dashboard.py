@@ -34,7 +34,7 @@ from mlplab.config.settings import Settings
 from mlplab.data.fashion_mnist import CLASSES
 from mlplab.nets.activations import ACTIVATIONS, autograd_derivative
 from mlplab.reporting.hparams import HParam, settings_row
-from mlplab.training.module import Batch  # (images [B, 1, 28, 28] float, labels [B] int64)
+from mlplab.training.module import Minibatch  # (images [B, 1, 28, 28] float, labels [B] int64)
 
 
 def run_hparams(pl_module: L.LightningModule, datamodule: Any, max_epochs: int | None) -> dict[str, HParam]:
@@ -114,7 +114,7 @@ def _tensorboard(trainer: L.Trainer) -> TensorBoardLogger | None:
     return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
 
-def _to_device(batches: Iterable[Batch], device: torch.device) -> Iterable[Batch]:
+def _to_device(batches: Iterable[Minibatch], device: torch.device) -> Iterable[Minibatch]:
     for x, y in batches:
         yield x.to(device), y.to(device)
 

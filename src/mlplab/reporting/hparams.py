@@ -1,7 +1,7 @@
 """A run's row in TensorBoard's HParams tab: every declared setting that says what the run
 computes (not where its files are), named as on the command line, one plain scalar each.
 
-    model.hidden = "256,256"   regularizer.dropout = 0.5   optimizer.lr = 0.1   data.batch_size = 256
+    model.net.hidden = "256,256"   regularizer.dropout = 0.5   optimizer.lr = 0.1   data.batch_size = 256
 
 The keys come from the declarations (``mlplab.config.schema``), so a new setting shows up here
 without being listed anywhere.
@@ -23,8 +23,11 @@ def settings_row(groups: Iterable[Settings]) -> dict[str, HParam]:
     for settings in groups:
         if getattr(settings, "_target_", None):  # which class: torch.optim.SGD, a DataModule, …
             row[settings.key("_target_")] = settings._target_
+        parts = settings.parts()  # a group inside a group: model.net
         for spec in specs(type(settings)):
-            if not spec.where:
+            if spec.name in parts:
+                row.update(settings_row([parts[spec.name]]))
+            elif not spec.where:
                 row[settings.key(spec.name)] = plain(getattr(settings, spec.name))
     return row
 

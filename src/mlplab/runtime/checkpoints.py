@@ -68,12 +68,23 @@ def check_fits(path: Path, module: torch.nn.Module) -> None:
               f"{list(here[k]) if k in here else 'absent'} here"
               for k in sorted(saved.keys() | here.keys()) if saved.get(k) != here.get(k)]
     shown = "; ".join(differ[:3]) + (f"; and {len(differ) - 3} more" if len(differ) > 3 else "")
-    was = checkpoint["hyper_parameters"].get("model") or {}
-    now = dict(getattr(module, "hparams", {}).get("model") or {})
-    overrides = [f"model.{k}={as_override(v)}" for k, v in was.items() if now.get(k) != v]
+    was = dotted(checkpoint["hyper_parameters"].get("model") or {}, "model")
+    now = dotted(dict(getattr(module, "hparams", {}).get("model") or {}), "model")
+    overrides = [f"{k}={as_override(v)}" for k, v in was.items() if now.get(k) != v]
     raise UserError(f"ckpt_path={path} holds another model ({shown}); resume it with its own "
                     f"settings: {' '.join(overrides) or 'the data it was trained on'}, or start "
                     f"a new run without ckpt_path")
+
+
+def dotted(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"net": {"hidden": [32]}}`` → ``{"model.net.hidden": [32]}``: nested settings as keys."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(dotted(value, f"{prefix}.{key}"))
+        else:
+            flat[f"{prefix}.{key}"] = value
+    return flat
 
 
 def as_override(value: Any) -> str:

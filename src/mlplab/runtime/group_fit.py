@@ -8,7 +8,7 @@
 
 Every member's run folder then holds what a job of the basic launcher writes: its checkpoints,
 its TensorBoard run with its HParams row, its metrics. ``seconds`` and ``fit_seconds`` of a
-member are its share of the group's (the group's own are in ``loop``).
+member are its share of the group's (the group's own are in ``batched``).
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str],
         histories = {run.index: list(run.module.history) for run in runs}
         tested = test_members(trainer, stacked, datamodule, runs, io)
         seconds = time.perf_counter() - start
-        loop = {**stacked.loop, "group_seconds": round(seconds, 2),
-                "group_fit_seconds": round(fit_seconds, 2)}
+        batched = {**stacked.batched, "group_seconds": round(seconds, 2),
+                   "group_fit_seconds": round(fit_seconds, 2)}
         results = []
         for run in runs:
             view = MemberTrainer(trainer, run, io)
@@ -109,7 +109,7 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str],
                 (log.error if run.status == "diverged" else log.info)("%s: %s", run.out, run.error)
             result = run_record(run.cfg, run.status, run.error, histories[run.index],
                                 seconds=seconds / len(runs), fit_seconds=fit_seconds / len(runs),
-                                loop=loop, resume=None, test_checkpoint=tested.get(run.index),
+                                batched=batched, resume=None, test_checkpoint=tested.get(run.index),
                                 monitor=monitor_summary(view),
                                 metrics={**fit_metrics[run.index], **run.test_metrics})
             write_outputs(run.out, result)

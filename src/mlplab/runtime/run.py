@@ -225,7 +225,7 @@ def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
         if isinstance(callback, TensorBoardDashboard):
             callback.write_hparams(trainer, module)
     result = run_record(cfg, status, error, history, seconds=time.perf_counter() - start,
-                        fit_seconds=fit_seconds, loop=getattr(module, "loop", None), resume=resume,
+                        fit_seconds=fit_seconds, resume=resume,
                         test_checkpoint=ckpt_path, monitor=monitor_summary(trainer),
                         metrics={**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}})
     if trainer.is_global_zero:
@@ -234,10 +234,11 @@ def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
 
 
 def run_record(cfg: DictConfig, status: str, error: str | None, history: list[dict[str, float]], *,
-               seconds: float, fit_seconds: float, loop: dict[str, Any] | None, resume: Path | None,
+               seconds: float, fit_seconds: float, resume: Path | None,
                test_checkpoint: str | None, monitor: dict[str, Any] | None,
-               metrics: dict[str, float]) -> dict[str, Any]:
-    """What a run's ``metrics.json`` holds (a run alone, or a member of a batched group)."""
+               metrics: dict[str, float], batched: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a run's ``metrics.json`` holds (a run alone, or a member of a batched group:
+    ``batched`` says how many members, which engine and the group's own seconds)."""
     return {
         "status": status,
         **({"error": error} if error else {}),
@@ -246,7 +247,7 @@ def run_record(cfg: DictConfig, status: str, error: str | None, history: list[di
         "seconds": round(seconds, 2),
         "fit_seconds": round(fit_seconds, 2),
         "threads": torch.get_num_threads(),
-        "loop": loop,  # grouped steps or Lightning's loop, and why
+        "batched": batched,
         "resumed_from": str(resume) if resume else None,
         "test_checkpoint": test_checkpoint,
         "monitor": monitor,

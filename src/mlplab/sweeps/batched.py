@@ -1,11 +1,12 @@
 """``hydra/launcher=batched``: the jobs of a sweep that can share a forward pass, trained as one.
 
 Jobs share a group when they differ only in what a member of a stack can have of its own
-(``mlplab.training.stacked.PER_MEMBER``: λ, dropout p, lr, momentum, seed where the data do not
-follow it) and nothing in them needs a model of its own: SGD without a schedule, no
-``torch.compile``, a single device, callbacks that act at epoch ends (checkpoints, the dashboard,
-the progress bar), nothing that acts per Lightning step (``mlplab.training.loop``), no earlier
-result to skip or resume (a resumed sweep's unfinished jobs run as usual), the basic sweeper.
+(the settings declared ``per_member`` in ``mlplab.config.schema``: λ, dropout p, the seed where the
+data do not follow it; and SGD's lr and momentum) and nothing in them needs a model of its own:
+one of the chapter's two networks, SGD without a schedule, no ``torch.compile``, a single
+device, callbacks that act at epoch ends (checkpoints, the dashboard, the progress bar), trainer
+flags the group is known to honour per member (``STACK_HONOURS``), no earlier result to skip or
+resume (a resumed sweep's unfinished jobs run as usual), the basic sweeper.
 Every other job runs as the basic launcher runs it, in this process.
 
 Each job still runs through Hydra's ``run_job`` (its folder, ``.hydra/``, log, return value);
@@ -22,7 +23,6 @@ else looped); ``separate`` groups nothing (each job alone, as the basic launcher
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import os
@@ -37,6 +37,9 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from mlplab.config.schema import NET_PRESETS, per_member_keys
+from mlplab.config.settings import show, specs
+from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,15 @@ MODES = ("auto", "stacked", "looped", "separate")
 # settings that name a job's own folder, or the parts of it each member builds for itself
 PER_FOLDER = ("paths", "callbacks", "logger", "trainer.default_root_dir")
 GROUPS: dict[str, Group] = {}  # a member's run folder → its group, while the launcher runs
+STACKABLE_NETS = tuple(NET_PRESETS.values())  # the networks nets.stacked.StackedMLP can hold
+# Trainer flags a batched group honours for each member as its own run would (mlplab.runtime.members
+# hands every member its epochs, validations, checkpoints and logs); a job that sets any other flag
+# away from Lightning's default runs alone, the reason logged.
+STACK_HONOURS = ("_target_", "accelerator", "devices", "strategy", "num_nodes", "precision", "max_epochs",
+                 "min_epochs", "log_every_n_steps", "num_sanity_val_steps", "deterministic", "benchmark",
+                 "default_root_dir", "enable_checkpointing", "enable_progress_bar", "enable_model_summary",
+                 "check_val_every_n_epoch", "limit_val_batches", "limit_test_batches", "inference_mode",
+                 "use_distributed_sampler")
 # callbacks that act at epoch ends only, which a member's run can have (mlplab.runtime.members)
 MEMBER_CALLBACKS = ("mlplab.reporting.dashboard.TensorBoardDashboard",
                     *(f"lightning.pytorch.callbacks.{name}" for name in (
@@ -113,7 +125,6 @@ def group_key(cfg: DictConfig) -> str | None:
     """What members of one group share (everything but their own settings and folders), or None
     with the reason logged when this job must run alone."""
     from mlplab.runtime.sweep_jobs import earlier_result
-    from mlplab.training.stacked import PER_MEMBER
 
     reason = alone_because(cfg)
     if reason is None and earlier_result(cfg.paths.output_dir) is not None:
@@ -122,7 +133,7 @@ def group_key(cfg: DictConfig) -> str | None:
         log.info("runs alone: %s (%s)", cfg.paths.output_dir, reason)
         return None
     values = OmegaConf.to_container(cfg, resolve=True)
-    return json.dumps(without(values, [*PER_MEMBER, *PER_FOLDER]), sort_keys=True, default=str)
+    return json.dumps(without(values, [*per_member_keys(), *PER_FOLDER]), sort_keys=True, default=str)
 
 
 def alone_because(cfg: DictConfig) -> str | None:
@@ -134,6 +145,9 @@ def alone_because(cfg: DictConfig) -> str | None:
         return "SGD with dampening or maximize"
     if cfg.get("scheduler"):
         return "a learning-rate schedule"
+    net = cfg.model.net.get("_target_")
+    if net not in STACKABLE_NETS:
+        return f"model.net._target_={net}: a stack holds {' or '.join(STACKABLE_NETS)} only"
     if cfg.model.get("compile"):
         return "model.compile=true"
     if cfg.get("ckpt_path"):
@@ -144,31 +158,18 @@ def alone_because(cfg: DictConfig) -> str | None:
     for name, callback in (cfg.get("callbacks") or {}).items():
         if callback and callback.get("_target_") not in MEMBER_CALLBACKS:
             return f"callback {name} ({callback.get('_target_')})"
-    blockers = trainer_blockers(cfg)
-    return f"{', '.join(blockers)} act per Lightning step" if blockers else None
+    flags = unhonoured_flags(cfg)
+    return f"{', '.join(flags)}: not known to act per member in a stack" if flags else None
 
 
-def trainer_blockers(cfg: DictConfig) -> list[str]:
-    """``mlplab.training.loop.grouping_blockers`` of this job's trainer (a stack takes grouped
-    steps only)."""
-    return list(_blockers(json.dumps(OmegaConf.to_container(cfg.trainer, resolve=True), sort_keys=True)))
-
-
-@functools.lru_cache(maxsize=64)
-def _blockers(trainer_settings: str) -> tuple[str, ...]:
-    from hydra.utils import instantiate
-
-    from mlplab.training.loop import grouping_blockers
-
-    quiet = logging.getLogger("lightning.pytorch")  # a trainer built only to be asked: no banner
-    level = quiet.level
-    quiet.setLevel(logging.WARNING)
-    try:
-        trainer = instantiate(json.loads(trainer_settings), logger=False, enable_checkpointing=False,
-                              enable_progress_bar=False, enable_model_summary=False, default_root_dir=None)
-    finally:
-        quiet.setLevel(level)
-    return tuple(grouping_blockers(trainer))
+def unhonoured_flags(cfg: DictConfig) -> list[str]:
+    """The trainer flags of this job that a batched group is not known to honour for each member as
+    its own run would (``key=value``): every flag set away from Lightning's default that is not in
+    ``STACK_HONOURS``."""
+    defaults = {spec.name: spec.default for spec in specs(TrainerSettings)}
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    return [f"trainer.{key}={show(value)}" for key, value in trainer.items()
+            if key not in STACK_HONOURS and key in defaults and value != defaults[key]]
 
 
 def plan_groups(jobs: list[DictConfig], mode: str, max_members: int) -> dict[str, Group]:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mlplab.nets import build_net
+from mlplab.nets import ScratchMLP
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.stacked import StackedMLP
 from mlplab.training.member_sgd import MemberSGD
@@ -45,7 +45,7 @@ def stacking_pays(cfg: DictConfig, members: int) -> bool:
     shape = instantiate(cfg.data, _convert_="all").shape
     device, dtype = device_and_dtype(cfg.trainer)
     batch = int(cfg.data.get("batch_size", 256))
-    return _measure(shape["num_inputs"], tuple(cfg.model.hidden), shape["num_outputs"], members, batch,
+    return _measure(shape["num_inputs"], tuple(cfg.model.net.hidden), shape["num_outputs"], members, batch,
                     str(device), dtype)
 
 
@@ -66,7 +66,7 @@ def step_times(inputs: int, hidden: tuple[int, ...], outputs: int, members: int,
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(batch, inputs, generator=generator).to(device)
     y = torch.randint(0, outputs, (batch,), generator=generator).to(device)
-    nets = [build_net("scratch", num_inputs=inputs, hidden=list(hidden), num_outputs=outputs).to(device)
+    nets = [ScratchMLP(num_inputs=inputs, hidden=list(hidden), num_outputs=outputs).to(device)
             for _ in range(members)]
     no_dropout = [[0.0] * len(hidden)] * members
     stacked = StackedMLP.from_nets(nets, ACTIVATIONS["relu"].scratch, no_dropout).to(device)

@@ -9,9 +9,10 @@ sum of the members' losses, so member k's gradient is exactly the gradient of it
 
 Everything a member's run records goes under its own name: the module logs ``m<k>/val/acc`` …
 (``member_key``), ``mlplab.runtime.members`` hands each member's run its own metrics, TensorBoard
-run and checkpoints. The loop is the grouped one (``mlplab.training.loop``): the batched launcher
-groups only jobs on which nothing acts per Lightning step. A member whose loss blows up is frozen
-(``diverged``) and the others go on.
+run and checkpoints. The loop is Lightning's own, with automatic optimization: ``training_step``
+returns the objective of one minibatch and Lightning steps the members' optimizer. Each member's
+loss is its own run's (``mlplab.training.objective``, called on the member's outputs). A member
+whose loss blows up is frozen (``diverged``) and the others go on.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from mlplab.config.schema import per_member_keys
+from mlplab.nets import ConciseMLP
 from mlplab.nets.activations import ACTIVATIONS
+from mlplab.nets.shapes import per_layer
 from mlplab.nets.stacked import StackedMLP, params_of
 from mlplab.training.member_sgd import MemberSGD
 from mlplab.training.metrics import EpochAverages
-from mlplab.training.module import STAGES, Batch, MLPModule, divergence, is_group
-from mlplab.training.regularization import l2_penalty, weight_l2_norm
-from mlplab.training.updates import hooks_are_silent, update
+from mlplab.training.module import STAGES, Minibatch, MLPModule, divergence
+from mlplab.training.regularization import weight_l2_norm
 
 ENGINES = ("stacked", "looped")
 
@@ -53,9 +55,9 @@ class SeparateSGD(torch.optim.Optimizer):
         return loss
 
 
-# The settings members may differ in; everything else about them must be equal to share a pass.
-PER_MEMBER = ("regularizer.weight_decay", "regularizer.dropout", "optimizer.lr", "optimizer.momentum",
-              "seed")
+# The settings members may differ in (declared per_member in mlplab.config.schema); everything else
+# about them must be equal to share a pass.
+PER_MEMBER = per_member_keys()
 
 
 def member_key(k: int, name: str) -> str:
@@ -92,33 +94,21 @@ class StackedModule(L.LightningModule):
         activation = ACTIVATIONS[first.activation.name]
         # each member's own σ (to the last bit), except ReLU: torch's fused relu has the same values
         # and gradient, 1[x > 0], as the hand-written x·1[x > 0], in one pass instead of two
-        fused = first.model.name == "concise" or first.activation.name == "relu"
+        fused = isinstance(members[0].net, ConciseMLP) or first.activation.name == "relu"
         act = activation.builtin() if fused else activation.scratch
+        hidden_layers = len(params_of(members[0].net)) - 1 if engine == "stacked" else 0
         self.net = None if engine == "looped" else StackedMLP.from_nets(
             [m.net for m in members], act,
-            [m.settings.regularizer.probabilities(len(first.model.hidden)) for m in members],
+            [per_layer(m.settings.regularizer.dropout, hidden_layers) for m in members],
             first.regularizer.dropout_style)
         self.save_hyperparameters(dict(members[0].hparams))  # a single model's form; each member's on save
         self.register_buffer("alive", torch.ones(len(members), dtype=torch.bool))
-        self.max_loss = torch.tensor([m.max_loss for m in members])
-        self.label_smoothing = first.regularizer.label_smoothing
+        self.max_loss = [m.max_loss for m in members]
         classifies = members[0].hparams.task == "classification"
         self.epoch_metrics = {stage: EpochAverages(with_accuracy=classifies) for stage in STAGES}
         self.divergence: dict[int, str] = {}  # member → the message its own run would have printed
-        self.loop: dict[str, Any] = {"name": "grouped"}
+        self.batched: dict[str, Any] = {"members": len(members), "engine": engine}
         self._last_val: list[dict[str, float]] = [{} for _ in members]
-        self._direct_updates = False
-
-    @property
-    def takes_groups(self) -> bool:
-        return True
-
-    def setup(self, stage: str) -> None:
-        if stage == "fit":
-            group = getattr(getattr(self.trainer.datamodule, "settings", None), "batches_per_step", 1)
-            self.loop = {"name": "grouped", "minibatches_per_step": group, "members": len(self.members),
-                         "engine": self.engine}
-        self.automatic_optimization = False
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` → every member's outputs [K, B, q]."""
@@ -126,66 +116,54 @@ class StackedModule(L.LightningModule):
             return torch.stack([net(x) for net in self.nets])
         return self.net(x)
 
-    def losses(self, output: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
-        """Each member's mean loss over the minibatch: [K, B, q] outputs → [K]."""
-        k, b, q = output.shape
-        if self.hparams.task == "classification":
-            each = F.cross_entropy(output.reshape(k * b, q), y.repeat(k), reduction="none",
-                                   label_smoothing=label_smoothing)
-        else:
-            target = y.reshape(b, q).repeat(k, 1)
-            each = F.mse_loss(output.reshape(k * b, q), target, reduction="none").mean(1) / 2
-        return each.view(k, b).mean(dim=1)
+    def _losses(self, output: Tensor, y: Tensor, training: bool) -> tuple[Tensor, Tensor]:
+        """Each member's (loss, objective) on the minibatch: [K, B, q] outputs → two [K]. Member
+        k's are its own run's (``Objective``), its λ added as a penalty only where its own network
+        trains (looped); the stack's ``MemberSGD`` applies every λ itself."""
+        pairs = []
+        for k, member in enumerate(self.members):
+            if training:
+                pairs.append(member.objective(output[k], y, member.net if self.net is None else None))
+            else:
+                loss = member.objective.loss(output[k], y)
+                pairs.append((loss, loss))
+        losses, objectives = zip(*pairs)
+        return torch.stack(losses), torch.stack(objectives)
 
-    def _step(self, batch: Batch, stage: str) -> Tensor:
+    def _evaluate(self, batch: Minibatch, stage: str) -> Tensor:
         x, y = batch
         output = self(x)
-        losses = self.losses(output, y, self.label_smoothing if stage == "train" else 0.0)
+        losses, objectives = self._losses(output, y, training=stage == "train")
         self.epoch_metrics[stage].update(losses, output, y)
-        return losses
+        return objectives
 
-    def training_step(self, batch: Batch | list[Batch], batch_idx: int) -> None:
-        """One update per minibatch for every living member; then the members whose loss blew up
-        in this step are frozen, each with the message its own run would have stopped with."""
-        optimizer = self.optimizers()
-        losses = []
-        for minibatch in batch if is_group(batch) else [batch]:
-            each = self._step(minibatch, "train") + self.penalties()
-            update(self, optimizer, torch.where(self.alive, each, torch.zeros_like(each)).sum(),
-                   direct=self._direct_updates)
-            losses.append(each.detach())
-        self.check_finite(torch.stack(losses), first_update=self.trainer.global_step - len(losses) + 1)
+    def training_step(self, batch: Minibatch, batch_idx: int) -> Tensor:
+        """The sum of the living members' objectives (member k's gradient is its own objective's);
+        a member whose objective blew up is frozen, with the message its own run would have
+        stopped with, and the others go on."""
+        objectives = self._evaluate(batch, "train")
+        self.check_finite(objectives.detach())
+        return torch.where(self.alive, objectives, torch.zeros_like(objectives)).sum()
 
-    def check_finite(self, losses: Tensor, first_update: int) -> None:
-        """``losses`` [updates, K]: freeze each living member with a loss that is NaN, ±inf or
-        above its ``max_loss`` (one host sync per step)."""
-        bad = ~(losses.abs() <= self.max_loss.to(losses.device)) & self.alive
-        if not bool(bad.any()):
-            return
-        for k in bad.any(dim=0).nonzero().flatten().tolist():
-            first = int(bad[:, k].nonzero()[0])
-            self.divergence[k] = divergence(float(losses[first, k]), first_update + first, self.current_epoch,
+    def check_finite(self, objectives: Tensor) -> None:
+        """Freeze each living member whose objective is NaN, ±inf or above its ``max_loss`` (one
+        host sync per step)."""
+        values, alive = objectives.tolist(), self.alive.tolist()
+        bad = [k for k, value in enumerate(values)
+               if alive[k] and not abs(value) <= self.max_loss[k]]  # False for NaN too
+        for k in bad:
+            self.divergence[k] = divergence(values[k], self.trainer.global_step + 1, self.current_epoch,
                                             self.members[k].settings.optimizer.lr)
             self.alive[k] = False
             self.optimizers().optimizer.freeze(k)
-        if not bool(self.alive.any()):  # nothing is left to train
+        if bad and not bool(self.alive.any()):  # nothing is left to train
             self.trainer.should_stop = True
 
-    def penalties(self) -> Tensor | float:
-        """λₖ/2·‖wₖ‖² of each looped member whose λ is a penalty (the scratch model's, as its run
-        adds it, ``MLPModule.objective``); 0 for the stack, whose ``MemberSGD`` applies every λ."""
-        if self.net is not None:
-            return 0.0
-        terms = [l2_penalty(m.net, m.settings.regularizer.weight_decay)
-                 if m.decay_mode == "penalty" and m.settings.regularizer.weight_decay > 0
-                 else torch.zeros((), device=self.device) for m in self.members]
-        return torch.stack(terms)
+    def validation_step(self, batch: Minibatch, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+    def test_step(self, batch: Minibatch, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
 
     def _log_epoch(self, stage: str) -> list[dict[str, float]]:
         """Each living member's averages, logged as ``m<k>/<stage>/…``."""
@@ -251,9 +229,6 @@ class StackedModule(L.LightningModule):
         # there: checkpoints, histograms, the validation pictures)
         for member in self.members:
             member.to(self.device)
-
-    def on_train_start(self) -> None:
-        self._direct_updates = hooks_are_silent(self.trainer, self)
 
     # ---- each member as a single model ------------------------------------------------------
 

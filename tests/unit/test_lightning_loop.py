@@ -1,5 +1,6 @@
-"""The in-memory fast path as Lightning drives it: which examples each epoch sees, in what order,
-on which device and at which precision. Correctness only; speed is `make bench`'s job."""
+"""Minibatches from memory as Lightning's loop drives them: which examples each epoch sees, in what
+order, on which device and at which precision, and that every update is Lightning's own step.
+Correctness only; speed is `make bench`'s job."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import torch
 from helpers import mlp_module, write_fake_fashion_mnist
 
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
-from mlplab.training.updates import hooks_are_silent
 
 N_TRAIN, N_TEST, VAL = 100, 30, 20
 
@@ -37,7 +37,7 @@ class RecordBatches(L.Callback):
 def fit(data_dir, epochs=2, seed=0, drop_last=False, **trainer_kwargs) -> RecordBatches:
     datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL,
                                         seed=seed, drop_last=drop_last, download=False,
-                                        check_counts=False, batches_per_step=1, eval_batch_size=None)
+                                        check_counts=False, eval_batch_size=None)
     recorder = RecordBatches()
     module = mlp_module(hidden=[16])
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
@@ -89,28 +89,31 @@ def test_bf16_mixed_precision_steps_on_cpu(data_dir):
     assert len(seen["train"]) == 2
 
 
-def fit_grouped(data_dir, k, callbacks=(), **kwargs):
-    """Two epochs with ``batches_per_step=k`` and an eval batch size unlike the training one."""
-    torch.manual_seed(0)
-    module = mlp_module(hidden=[16], dropout=0.3)  # dropout: the random stream must match too
-    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=VAL,
-                                        batches_per_step=k, eval_batch_size=7, download=False,
-                                        check_counts=False, **kwargs)
-    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=list(callbacks))
+class CountUpdates(L.Callback):
+    """Listens to Lightning's per-update hooks."""
+
+    def __init__(self) -> None:
+        self.backwards = self.steps = 0
+
+    def on_after_backward(self, trainer, module):
+        self.backwards += 1
+
+    def on_before_optimizer_step(self, trainer, module, optimizer):
+        self.steps += 1
+
+
+def test_every_update_is_lightnings_automatic_step_and_its_hooks_hear_it(data_dir):
+    listener = CountUpdates()
+    module = mlp_module(hidden=[16], dropout=0.3)
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=VAL, download=False,
+                                        check_counts=False)
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[listener])
     trainer.fit(module, datamodule=datamodule)
-    return module, trainer
-
-
-def test_grouped_steps_make_exactly_the_same_updates(data_dir):
-    plain, plain_trainer = fit_grouped(data_dir, k=1)
-    grouped, grouped_trainer = fit_grouped(data_dir, k=4)  # 80 images = 10 batches = 3 groups
-    for (name, a), b in zip(plain.state_dict().items(), grouped.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
-    assert grouped_trainer.global_step == plain_trainer.global_step == 2 * 10  # optimizer steps
-    assert plain.history == grouped.history
+    assert module.automatic_optimization
+    # 80 training images in minibatches of 8: ten updates per epoch, each one Lightning step
+    assert listener.backwards == listener.steps == trainer.global_step == 2 * 10
 
 
 @pytest.mark.gpu
@@ -134,35 +137,3 @@ def test_compiled_network_matches_the_plain_one_and_keeps_its_state_dict_keys():
     assert list(compiled.state_dict()) == list(plain.state_dict())
     x = torch.rand(8, 1, 28, 28)
     torch.testing.assert_close(compiled(x), plain(x))
-
-
-class CountUpdates(L.Callback):
-    """Listens to a per-update hook, so the module must take Lightning's full update path."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def on_after_backward(self, trainer, module):
-        self.calls += 1
-
-
-def test_direct_updates_equal_lightning_hooked_updates_and_listeners_still_hear_them(data_dir):
-    direct, direct_trainer = fit_grouped(data_dir, k=4)
-    listener = CountUpdates()
-    hooked, hooked_trainer = fit_grouped(data_dir, k=4, callbacks=[listener])
-    assert direct._direct_updates and not hooked._direct_updates
-    assert listener.calls == hooked_trainer.global_step == direct_trainer.global_step == 2 * 10
-    for (name, a), b in zip(direct.state_dict().items(), hooked.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
-
-
-def test_hooks_are_silent_only_without_listeners_scalers_or_several_devices():
-    module = mlp_module(hidden=[4])
-    quiet = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
-    assert hooks_are_silent(quiet, module)
-    listening = L.Trainer(accelerator="cpu", devices=1, logger=False, callbacks=[CountUpdates()])
-    assert not hooks_are_silent(listening, module)
-    spawned = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False)
-    assert not hooks_are_silent(spawned, module)
-    double = L.Trainer(accelerator="cpu", devices=1, precision="64-true", logger=False)
-    assert not hooks_are_silent(double, module)
