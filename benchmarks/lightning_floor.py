@@ -4,7 +4,8 @@ plainest LightningModule Lightning's docs show, and nothing of mlplab's:
     training_step   ``cross_entropy(net(x), y)`` returned; automatic optimization makes the update
     validation_step the test accuracy, summed on the device, logged once per epoch
     data            the uint8 tensors in memory, sliced into minibatches by a DataLoader's
-                    ``BatchSampler`` (x = image / 255), no collate, no workers
+                    ``BatchSampler`` (x = image / 255), no collate, no workers; validation in
+                    batches of 1024, as mlplab's default ``data.eval_batch_size``
     Trainer         one device, no logger, no checkpoint, no progress bar, no summary
 
 ``ratios["mlplab/lightning"]`` = mlplab's default fit (c) ÷ this: what mlplab adds to Lightning.
@@ -24,6 +25,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from benchmarks.common import BATCH_SIZE, LR, init_checksum, load_split, new_model
 from benchmarks.lightning_fit import EpochTimer
 
+EVAL_BATCH_SIZE = 1024  # mlplab's data.eval_batch_size: the same validation work on both sides
+
 
 class Slices(Dataset):
     """uint8 images and labels in memory; an item is the minibatch of a list of row numbers."""
@@ -42,8 +45,9 @@ class Slices(Dataset):
 def loader(images: Tensor, labels: Tensor, shuffle: bool, seed: int) -> DataLoader:
     order = (RandomSampler(images, generator=torch.Generator().manual_seed(seed)) if shuffle
              else SequentialSampler(images))
+    size = BATCH_SIZE if shuffle else EVAL_BATCH_SIZE
     return DataLoader(Slices(images, labels), batch_size=None,
-                      sampler=BatchSampler(order, BATCH_SIZE, drop_last=False))
+                      sampler=BatchSampler(order, size, drop_last=False))
 
 
 class PlainModule(L.LightningModule):

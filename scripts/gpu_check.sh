@@ -2,7 +2,7 @@
 # Where a CUDA GPU is at hand: the `gpu` tests, then `make bench` on the device (one run of every
 # pipeline, and the sweep section: a 10×10 λ × dropout grid batched, the basic launcher on a sample),
 # within about 8 minutes. Figures go to ${OUT:-gpu_check}/ (bench.json, sweep.json, *.log, summary.txt);
-# put them in the README's Performance section with the card's name.
+# put them in docs/performance.md with the card's name.
 #   scripts/gpu_check.sh            (after `make setup`)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,7 +6,7 @@ validation numbers side by side, to decide whether bf16 may be mlplab's default 
 For each experiment and seed, one run per precision (same seed: same init, split and batches);
 the value is the run's monitor at its best epoch (``val/acc`` for Fashion-MNIST, ``val/loss`` for
 the synthetic regressions). The gap is bf16 − fp32 per seed; the noise is the fp32 seed-to-seed
-spread (max − min). Writes ``docs/precision.json`` and prints the README's table.
+spread (max − min). Writes ``docs/precision.json`` and prints the table of docs/performance.md.
 """
 
 from __future__ import annotations

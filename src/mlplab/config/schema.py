@@ -233,8 +233,11 @@ def torch_class_settings(group: str, target: str) -> type[Settings]:
 
 
 def __getattr__(name: str) -> type[Settings]:
-    """``optimizer__torch__optim__SGD`` → the settings class of ``torch.optim.SGD`` (PEP 562)."""
+    """``optimizer__torch__optim__SGD`` → the settings class of ``torch.optim.SGD``;
+    ``net__mlplab__nets__ScratchMLP`` → that of the network class (PEP 562)."""
     group, _, target = name.partition("__")
+    if group == "net" and target:
+        return net_class_settings(target.replace("__", "."))
     if group not in BUILT_BY_MLPLAB or not target:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return torch_class_settings(group, target.replace("__", "."))
