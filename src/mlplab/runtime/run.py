@@ -48,10 +48,11 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     module = MLPModule(**module_settings(cfg), max_loss=cfg.max_loss, **datamodule.shape)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.runtime.interrupt)
-    callbacks.append(EndSpawnedProcessGroup())  # a ddp_spawn worker ends cleanly (mlplab.runtime.spawned)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]  # logger=[tensorboard,csv]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                           plugins=[AtomicCheckpointIO()])
+    if trainer.world_size > 1:  # a ddp_spawn worker ends cleanly (mlplab.runtime.spawned); a callback
+        trainer.callbacks.append(EndSpawnedProcessGroup())  # of one process only costs its hook calls
     return datamodule, module, trainer
 
 
