@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -101,3 +103,17 @@ def test_long_override_lists_still_name_a_folder():
     from mlplab.config.schema import PathsSettings
 
     assert "mlplab.run_name:" in PathsSettings().run_name
+
+
+def test_hydras_compose_api_works_on_the_shipped_configs_in_a_fresh_interpreter(tmp_path):
+    """As Hydra documents it, without importing mlplab first: Hydra's plugin discovery imports
+    ``hydra_plugins.mlplab_schemas``, which registers the schemas the presets name."""
+    script = ("from hydra import compose, initialize_config_dir\n"
+              f"with initialize_config_dir(config_dir={str(CONF)!r}, version_base='1.3'):\n"
+              f"    cfg = compose('train', overrides=['paths.output_dir={tmp_path}', 'paths.run_name=x',\n"
+              "                                      'optimizer.lr=0.5'])\n"
+              "o = cfg.optimizer\n"
+              "print(o._target_, o.lr, o.momentum, cfg.model.net._target_)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["torch.optim.SGD", "0.5", "0.0", "mlplab.nets.ScratchMLP"]

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded
 from mlplab.config.store import config_dir
 from mlplab.runtime.preflight import in_multirun
+from mlplab.runtime.quiet import quiet_third_party
 from mlplab.runtime.run import record_failure, train
 from mlplab.runtime.threads import set_job_threads
 
@@ -25,6 +26,7 @@ def train_job(cfg: DictConfig) -> float | None:
     """Returns what a sweeper optimises: the monitor's best value (``val/acc`` by default), or
     None for a run that did not finish, which Optuna counts as a failed trial."""
     set_job_threads()
+    quiet_third_party(cfg.ignore_warnings)
     # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
     result = run_guarded(train, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
     if result.get("skipped"):  # a resumed sweep: this job ran before

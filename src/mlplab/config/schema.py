@@ -422,6 +422,8 @@ class RunSettings(Settings):
                               within=POSITIVE, example=1e6)
     retry_failed: bool = setting(False, "resuming a sweep (hydra.sweep.dir=<it>): run its failed, diverged "
                                  "and pruned jobs again", where=True)
+    ignore_warnings: bool = setting(True, "hide the third-party noise every run prints (torch's LeafSpec "
+                                    "deprecation, Lightning's litlogger tip); false shows it", where=True)
 
 
 @dataclass
@@ -448,6 +450,8 @@ class EvalConfig(Settings):
     ckpt_path: str = setting(MISSING, "the .ckpt written by mlplab-train to score", where=True,
                              example="logs/runs/<run>/checkpoints/best.ckpt")
     seed: int = setting(42, "for data settings the checkpoint does not carry", example=42)
+    ignore_warnings: bool = setting(True, "hide the third-party noise every run prints (torch's LeafSpec "
+                                    "deprecation, Lightning's litlogger tip); false shows it", where=True)
     # set by the regression data presets for mlplab-train; mlplab-eval has no use for them
     test_ckpt: Any = None
     monitor: Any = None

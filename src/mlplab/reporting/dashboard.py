@@ -36,7 +36,6 @@ from mlplab.nets.activations import ACTIVATIONS, autograd_derivative
 from mlplab.reporting.hparams import HParam, settings_row
 from mlplab.training.module import Minibatch  # (images [B, 1, 28, 28] float, labels [B] int64)
 
-
 HISTOGRAM_BINS = 64  # TensorBoard redraws a histogram in ~30 buckets; 64 keep its shape
 
 

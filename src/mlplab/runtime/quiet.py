@@ -1,0 +1,40 @@
+"""Third-party noise that every run would print, hidden unless ``ignore_warnings=false`` (as
+lightning-hydra-template's ``extras.ignore_warnings``):
+
+    torch's FutureWarning   `isinstance(treespec, LeafSpec)` is deprecated …  (Lightning's _pytree
+                            still builds a LeafSpec on every fit)
+    Lightning's tip         💡 Tip: For seamless cloud logging … litlogger     (on every Trainer)
+
+Only these, by their text: any other warning or log line still shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+NOISY_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
+NOISY_LOG_LINES = ("💡 Tip: For seamless cloud logging",)
+# the loggers of Lightning's rank_zero_info (lightning.pytorch's, or fabric's where it was imported last)
+LIGHTNING_INFO = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+class DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(NOISY_LOG_LINES)
+
+
+_FILTER = DropNoise()
+
+
+def quiet_third_party(ignore: bool) -> None:
+    """Hide (``ignore``) or show the noise above; safe to call once per run."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_INFO]
+    if not ignore:
+        for logger in loggers:
+            logger.removeFilter(_FILTER)
+        return
+    for logger in loggers:
+        logger.addFilter(_FILTER)  # a logging.Filter added twice is kept once
+    for pattern in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=FutureWarning)
