@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from mlplab.config.schema import FashionMNISTSettings
 from mlplab.data.augment import ShiftFlip
-from mlplab.data.batches import minibatch_loader
+from mlplab.data.batches import MovesMinibatches, minibatch_loader
 from mlplab.data.idx import FILES, IdxError, read_idx
 from mlplab.errors import UserError
 from mlplab.files import atomic_path
@@ -154,7 +154,7 @@ class ScaleImages:
         return x.sub_(self.mean).div_(self.std) if self.std != 1.0 else x
 
 
-class FashionMNISTDataModule(L.LightningDataModule):
+class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
     """Fashion-MNIST served from memory, with a seeded validation split held out of training.
 
     Its settings are ``FashionMNISTSettings`` (``mlplab.config.schema``): ``val_size=0`` validates

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from mlplab.config.schema import HighDimLinearSettings, PolynomialSettings
 from mlplab.config.settings import Settings
-from mlplab.data.batches import minibatch_loader
+from mlplab.data.batches import MovesMinibatches, minibatch_loader
 
 TRUE_W = (5.0, 1.2, -3.4, 5.6)  # d2l's cubic; the weights of degree 4 and up are 0
 TRUE_B, TRUE_W_EACH = 0.05, 0.01  # high-dim: y = 0.05 + 0.01·Σx
@@ -35,7 +35,7 @@ def polynomial_features(x: Tensor, max_degree: int) -> Tensor:
     return x.unsqueeze(1) ** powers / factorials
 
 
-class SyntheticRegression(L.LightningDataModule, ABC):
+class SyntheticRegression(MovesMinibatches, L.LightningDataModule, ABC):
     """Regression tensors in memory: train reshuffled each epoch from the seed; val = test."""
 
     validates_on_test = True  # as in d2l: these sets have no separate validation split

@@ -65,13 +65,6 @@ class MLPModule(L.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        # An (x, y) pair of tensors moves directly, instead of being walked as a generic collection
-        # (Lightning's default costs more than a step of this model's math).
-        if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, Tensor) for t in batch):
-            return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def training_step(self, batch: Minibatch, batch_idx: int) -> Tensor:
         """The objective of one minibatch, ``loss + λ/2‖w‖²`` (λ in penalty mode); Lightning makes
         the update (clipping, accumulation, precision, schedulers as it documents)."""
