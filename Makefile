@@ -43,6 +43,7 @@ tensorboard: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf logs .pytest_cache

@@ -1,6 +1,6 @@
 """Which jobs the batched launcher fits together: only those that differ in settings declared
 ``per_member``; a job whose network, optimizer or trainer flags a stack cannot honour runs alone,
-with the reason (``mlplab.sweeps.batched``)."""
+with the reason (``mlplab.batched.plan``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from mlplab.batched.plan import alone_because, group_key
 from mlplab.config.schema import per_member_keys
 from mlplab.config.store import config_dir
-from mlplab.sweeps.batched import alone_because, group_key
 
 
 def job(tmp_path, *overrides: str):

@@ -7,9 +7,9 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf, open_dict
 
-from mlplab.cli.errors import user_message
 from mlplab.config.store import config_dir
 from mlplab.errors import ConfigError
+from mlplab.outcomes import user_message
 from mlplab.runtime.preflight import check_run, check_trainer, device_count, job_overrides, starts_processes
 from mlplab.runtime.threads import threads_per_job
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from helpers import build_net
 
+from mlplab.batched.member_sgd import MemberSGD
+from mlplab.batched.net import StackedMLP, stacked_dropout
 from mlplab.nets.activations import ACTIVATIONS
-from mlplab.nets.stacked import StackedMLP, stacked_dropout
-from mlplab.training.member_sgd import MemberSGD
 
 
 def members(name: str, hidden: list[int], count: int, dropout: list | None = None,

@@ -1,8 +1,8 @@
 """Hydra finds launchers only in the ``hydra_plugins`` namespace package: this is where it finds
-mlplab's batched launcher (``hydra/launcher=batched``). The code lives in ``mlplab.sweeps.batched``."""
+mlplab's batched launcher (``hydra/launcher=batched``). The code lives in ``mlplab.batched``."""
 
-from mlplab.sweeps import batched
+from mlplab.batched import launcher
 
 
-class BatchedLauncher(batched.BatchedLauncher):
-    """mlplab's batched launcher (``mlplab.sweeps.batched``), where Hydra looks for it."""
+class BatchedLauncher(launcher.BatchedLauncher):
+    """mlplab's batched launcher (``mlplab.batched.launcher``), where Hydra looks for it."""

@@ -8,7 +8,9 @@ stopped by a signal (the resume command is printed).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
@@ -22,13 +24,15 @@ from mlplab.runtime.threads import set_job_threads
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
-def train_job(cfg: DictConfig) -> float | None:
+def train_job(cfg: DictConfig, run: Callable[[DictConfig], dict[str, Any]] = train) -> float | None:
     """Returns what a sweeper optimises: the monitor's best value (``val/acc`` by default), or
-    None for a run that did not finish, which Optuna counts as a failed trial."""
+    None for a run that did not finish, which Optuna counts as a failed trial. ``run`` makes the
+    run's record: ``mlplab.runtime.run.train``, or what a launcher hands a job (the batched
+    launcher: the job's share of its group's fit)."""
     set_job_threads()
     quiet_third_party(cfg.ignore_warnings)
     # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
-    result = run_guarded(train, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
+    result = run_guarded(run, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
     if result.get("skipped"):  # a resumed sweep: this job ran before
         print(f"{result['status']} before, not run again: {cfg.paths.output_dir}/metrics.json")
         return monitored_value(result, cfg) if result["status"] == "finished" else None

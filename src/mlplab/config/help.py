@@ -7,6 +7,7 @@ import dataclasses
 import typing
 from pathlib import Path
 
+from mlplab.config.schema import NET_PRESETS, EvalConfig, TrainConfig, net_class_settings, options
 from mlplab.config.settings import Settings, Spec, show, specs, type_name
 
 USAGE = {
@@ -37,8 +38,6 @@ def row(key: str, spec: Spec) -> str:
 def sections(schema: type) -> list[tuple[str, type[Settings]]]:
     """(title, settings class) in the order of ``schema``'s fields: the top-level keys first, a
     group whose options differ once per option (``optimizer=sgd``, ``optimizer=adamw``)."""
-    from mlplab.config.schema import NET_PRESETS, net_class_settings, options
-
     hints = typing.get_type_hints(schema)
     nets = {"model": {option: net_class_settings(target) for option, target in NET_PRESETS.items()}}
     found = [("top level", schema)]
@@ -53,8 +52,6 @@ def sections(schema: type) -> list[tuple[str, type[Settings]]]:
 
 def help_text(app: str, conf_dir: str) -> str:
     """The whole ``--help`` page of ``app`` (train or eval); ``$`` is doubled for Hydra's template."""
-    from mlplab.config.schema import EvalConfig, TrainConfig
-
     schema = TrainConfig if app == "train" else EvalConfig
     names = {f.name for f in dataclasses.fields(schema)}
     lines = [USAGE[app], "Groups (group=option):"]

@@ -28,6 +28,7 @@ import yaml
 from omegaconf import MISSING
 from torch.optim.lr_scheduler import LRScheduler
 
+from mlplab.config.location import config_dir
 from mlplab.config.settings import (
     AT_LEAST_ONE,
     MOVED,
@@ -44,12 +45,11 @@ from mlplab.config.settings import (
 from mlplab.config.signature import class_settings, locate, signature_settings
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
+from mlplab.nets.activations import ACTIVATIONS
 
 
 def _activations() -> tuple[str, ...]:
-    """The activations ``mlplab.nets`` knows (read when checked: nets imports no config)."""
-    from mlplab.nets import ACTIVATIONS
-
+    """The activations ``mlplab.nets`` knows."""
     return tuple(ACTIVATIONS)
 
 
@@ -298,8 +298,6 @@ def scheduler_settings(values: dict[str, Any] | Settings | None) -> Settings | N
 
 def preset(group: str, option: str) -> dict[str, Any]:
     """A preset's values, as mlplab's default where Python code gives none (``MLPModule()``)."""
-    from mlplab.config.store import config_dir
-
     values = yaml.safe_load((Path(config_dir()) / group / f"{option}.yaml").read_text()) or {}
     return {k: v for k, v in values.items() if k != "defaults"}
 

@@ -11,26 +11,17 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from mlplab.config import schema
 from mlplab.config.help import help_text
+from mlplab.config.location import config_dir
 from mlplab.config.settings import Settings, specs
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
 MAX_NAME_BYTES = 120  # file systems refuse names over 255 bytes; TensorBoard shows ~60 characters
 LOCATION_PREFIXES = ("paths.", "hydra.")  # overrides that only say where things go
-
-
-def config_dir() -> str:
-    """``mlplab/conf`` inside an installed wheel, else the repository's top-level ``conf/``."""
-    for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parents[1] / "conf"):
-        if (candidate / "train.yaml").is_file():
-            return str(candidate)
-    raise FileNotFoundError(f"no Hydra configs next to {PACKAGE_DIR}; reinstall mlplab")
 
 
 def where_keys() -> set[str]:

@@ -25,8 +25,9 @@ from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure  # a bare Figure renders PNGs with Agg; no pyplot, no display
 from omegaconf import DictConfig
 
-from mlplab.errors import UserError
+from mlplab.errors import UserError, describe_os_error
 from mlplab.files import atomic_path, write_json, write_text
+from mlplab.outcomes import FAILED_EXIT, USER_EXIT, fail, report
 
 log = logging.getLogger(__name__)
 
@@ -282,9 +283,6 @@ class SweepSummary(Callback):
             log.error("no sweep summary: %s", err)
             return
         except OSError as err:  # the disk: the jobs' results stand, the summary can be written later
-            from mlplab.cli.errors import USER_EXIT, fail
-            from mlplab.errors import describe_os_error
-
             if describe_os_error(err) is None:
                 raise
             fail(f"no sweep summary: {describe_os_error(err)}", code=USER_EXIT,
@@ -294,8 +292,6 @@ class SweepSummary(Callback):
                  "none finished" if best is None else f"job {best['job']}")
         unfinished = [r for r in collect(sweep_dir) if r["status"] not in ("finished", "pruned")]
         if unfinished:
-            from mlplab.cli.errors import FAILED_EXIT, fail
-
             jobs = ", ".join(f"job {r['job']} {r['status']}" for r in unfinished)
             fail(f"{len(unfinished)} of the sweep's jobs did not finish ({jobs}); see "
                  f"{sweep_dir / 'summary.md'} and each job's metrics.json", code=FAILED_EXIT)
@@ -304,8 +300,6 @@ class SweepSummary(Callback):
 def main(argv: list[str] | None = None) -> None:
     """``python -m mlplab.reporting.sweep <multirun dir>``: write the summary, print the table and
     the best line."""
-    from mlplab.cli.errors import report
-
     parser = argparse.ArgumentParser(prog="python -m mlplab.reporting.sweep",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. logs/multiruns/<time>")

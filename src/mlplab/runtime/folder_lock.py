@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from mlplab.errors import UserError
+from mlplab.outcomes import report
 
 LOCK = ".lock"
 
@@ -89,6 +90,4 @@ class RunFolderCheck(Callback):
         folder = Path(str(config.hydra.run.dir))
         pid = holder(folder)
         if pid is not None:
-            from mlplab.cli.errors import report
-
             report(FolderInUse(folder, pid or None), then="nothing was written")

@@ -13,7 +13,6 @@ take one device per job; DDP is for single runs.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import traceback
 from typing import Any
@@ -35,6 +34,7 @@ from mlplab.config.schema import (
 )
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
+from mlplab.outcomes import FAILED_EXIT, report
 
 MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")  # strategy names that start one process per device
 SWEEP_FIX = ("in a sweep give each job one device (trainer=default or trainer=gpu, "
@@ -157,19 +157,11 @@ def check_sweep(config: DictConfig) -> None:
             raise JobError(None, [], err) from err
         return
     loader = GlobalHydra.instance().config_loader()
-    COMPOSED.clear()
     for number, overrides in enumerate(jobs):
         try:
-            job = loader.load_sweep_config(config, overrides)
-            COMPOSED[tuple(overrides)] = copy.deepcopy(job)  # as composed, before any check reads it
-            check_run(job, multirun=True)
+            check_run(loader.load_sweep_config(config, overrides), multirun=True)
         except Exception as err:
             raise JobError(number, overrides, err) from err
-
-
-# Every job of the sweep as composed here: a launcher of this process (hydra/launcher=batched)
-# takes its jobs from this instead of composing each again (a quarter of a second each).
-COMPOSED: dict[tuple[str, ...], DictConfig] = {}
 
 
 class JobError(Exception):
@@ -188,8 +180,6 @@ class PreflightCheck(Callback):
     traceback (exit 1) — a sweep never starts unchecked."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mlplab.cli.errors import FAILED_EXIT, report
-
         try:
             check_sweep(config)
         except JobError as err:

@@ -30,8 +30,7 @@ from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
 from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
-from mlplab.sweeps.batched import batched_group
-from mlplab.sweeps.trial import OptunaPruning, current_trial
+from mlplab.runtime.trial import OptunaPruning, current_trial
 from mlplab.training.module import MLPModule
 
 log = logging.getLogger(__name__)
@@ -184,9 +183,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     A run whose loss blows up ends early with ``status: "diverged"``, one stopped by a signal
     with ``"interrupted"``; neither scores the test set."""
     check_run(cfg, multirun=in_multirun())
-    if (group := batched_group(cfg)) is not None:  # a member of a group (hydra/launcher=batched)
-        with hold(cfg.paths.output_dir):
-            return group.result(cfg.paths.output_dir)
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
     resume = resume_from(cfg)

@@ -23,9 +23,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from mlplab.config.store import computing_overrides
 from mlplab.errors import ConfigError, UserError
 from mlplab.files import write_json
+from mlplab.outcomes import report
 from mlplab.runtime.checkpoints import load_checkpoint
+from mlplab.runtime.preflight import job_overrides
 
 log = logging.getLogger(__name__)
 RECORD = "sweep.json"
@@ -66,8 +69,6 @@ def record_or_check(config: DictConfig, jobs: list[list[str]] | None) -> None:
 
 def computing(overrides: list[str]) -> list[str]:
     """Overrides that change what is computed (``retry_failed=true`` and folders do not)."""
-    from mlplab.config.store import computing_overrides
-
     return computing_overrides(overrides)
 
 
@@ -114,9 +115,6 @@ class SweepRecord(Callback):
     """Hydra callback, after the pre-flight check: write or check the sweep's ``sweep.json``."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mlplab.cli.errors import report
-        from mlplab.runtime.preflight import job_overrides
-
         try:
             record_or_check(config, job_overrides(config))
         except ConfigError as err:

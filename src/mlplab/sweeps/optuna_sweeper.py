@@ -2,7 +2,7 @@
 
     ask  a trial (its parameters drawn by the sampler) → launch it as a job with those overrides
     tell its result: the monitored value (the job's return), or failed; the job itself tells
-         "pruned" when the pruner stops it (mlplab.sweeps.trial)
+         "pruned" when the pruner stops it (mlplab.runtime.trial)
 
 The study lives in storage: by default ``<sweep>/optuna.db`` (SQLite, nothing to start), or any
 SQLAlchemy URL (``hydra.sweeper.storage=postgresql://…``) that several workers share. Rerunning the
@@ -33,6 +33,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlplab.errors import ConfigError
 from mlplab.files import write_text
+from mlplab.runtime.sweep_jobs import earlier_result
+from mlplab.runtime.trial import storage_url
 
 log = logging.getLogger(__name__)
 # Optuna is imported where it is used: Hydra imports this module at every start (plugin discovery).
@@ -73,15 +75,6 @@ def search_space(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
 def built(spec: Any) -> Any:
     """A sampler or pruner: Hydra hands the sweeper its nested configs already instantiated."""
     return instantiate(spec) if isinstance(spec, DictConfig) else spec
-
-
-def default_storage(sweep_dir: str | Path) -> str:
-    """The study's home when no storage is named: an SQLite file in the sweep folder."""
-    return f"sqlite:///{Path(sweep_dir).resolve() / 'optuna.db'}"
-
-
-def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
-    return str(storage) if storage else default_storage(sweep_dir)
 
 
 class OptunaSweeper(Sweeper):
@@ -144,8 +137,6 @@ class OptunaSweeper(Sweeper):
         """Trials still running in the study whose job, in this sweep's folder, was interrupted
         (Ctrl-C, a requeue): run again, they resume from their last.ckpt (mlplab.runtime.sweep_jobs)."""
         from optuna.trial import TrialState
-
-        from mlplab.runtime.sweep_jobs import earlier_result
 
         def interrupted(number: int) -> bool:
             folder = self.sweep_dir / str(number)

@@ -6,7 +6,7 @@ A plain object with two in-place additions and one integer sum per step: no host
 torchmetrics MeanMetric checks every value for NaN, which waits on a GPU) and none of a Metric's
 per-update bookkeeping, which costs more than the additions for batches this small. Under DDP
 the sums are added across processes once, in ``compute``. The members of a stack
-(``mlplab.training.stacked``) keep theirs side by side: losses [K] and outputs [K, B, q] give
+(``mlplab.batched.module``) keep theirs side by side: losses [K] and outputs [K, B, q] give
 averages [K].
 """
 

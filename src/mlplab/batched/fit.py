@@ -24,10 +24,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelSummary, ProgressBar
 from omegaconf import DictConfig
 
-from mlplab.reporting.dashboard import TensorBoardDashboard
-from mlplab.runtime.folder_lock import hold
-from mlplab.runtime.interrupt import GracefulStop, Interrupted
-from mlplab.runtime.members import (
+from mlplab.batched.members import (
     CapturingCheckpointIO,
     MemberLoggers,
     MemberRun,
@@ -35,6 +32,10 @@ from mlplab.runtime.members import (
     MemberTrainer,
     member_metrics,
 )
+from mlplab.batched.module import StackedModule
+from mlplab.reporting.dashboard import TensorBoardDashboard
+from mlplab.runtime.folder_lock import hold
+from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.run import (
     checkpoint_path,
     module_settings,
@@ -46,7 +47,6 @@ from mlplab.runtime.run import (
     write_outputs,
 )
 from mlplab.training.module import MLPModule
-from mlplab.training.stacked import StackedModule
 
 log = logging.getLogger(__name__)
 ONE_PER_FIT = (ProgressBar, ModelSummary)  # what the stacked fit shows once, not per member
@@ -70,7 +70,7 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str],
               engine: str = "stacked") -> list[dict[str, Any]]:
     """Fit, test and write every member of the group; their ``metrics.json`` records, in order.
     ``other_folders``: the members' run folders this process does not hold yet (locked here);
-    ``engine``: how the members' steps run (``mlplab.training.stacked.StackedModule``)."""
+    ``engine``: how the members' steps run (``mlplab.batched.module.StackedModule``)."""
     start = time.perf_counter()
     first = cfgs[0]
     datamodule = instantiate(first.data, _convert_="all")

@@ -1,14 +1,14 @@
 """The members of a batched sweep trained at once: one LightningModule over K ``MLPModule``\\ s.
 
 Each member is the ``MLPModule`` its own run would build (same settings, same seed, so the same
-initial weights); its weights train inside one ``StackedMLP`` (``mlplab.nets.stacked``) with
-``MemberSGD`` (``mlplab.training.member_sgd``: its own λ, lr and momentum). The objective is the
+initial weights); its weights train inside one ``StackedMLP`` (``mlplab.batched.net``) with
+``MemberSGD`` (``mlplab.batched.member_sgd``: its own λ, lr and momentum). The objective is the
 sum of the members' losses, so member k's gradient is exactly the gradient of its own loss:
 
     objective = Σₖ aliveₖ · lossₖ,        ∂objective/∂wₖ = ∂lossₖ/∂wₖ
 
 Everything a member's run records goes under its own name: the module logs ``m<k>/val/acc`` …
-(``member_key``), ``mlplab.runtime.members`` hands each member's run its own metrics, TensorBoard
+(``member_key``), ``mlplab.batched.members`` hands each member's run its own metrics, TensorBoard
 run and checkpoints. The loop is Lightning's own, with automatic optimization: ``training_step``
 returns the objective of one minibatch and Lightning steps the members' optimizer. Each member's
 loss is its own run's (``mlplab.training.objective``, called on the member's outputs). A member
@@ -24,12 +24,12 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from mlplab.batched.member_sgd import MemberSGD
+from mlplab.batched.net import StackedMLP, params_of
 from mlplab.config.schema import per_member_keys
 from mlplab.nets import ConciseMLP
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.shapes import per_layer
-from mlplab.nets.stacked import StackedMLP, params_of
-from mlplab.training.member_sgd import MemberSGD
 from mlplab.training.metrics import EpochAverages
 from mlplab.training.module import STAGES, Minibatch, MLPModule, divergence
 from mlplab.training.regularization import weight_l2_norm
@@ -79,7 +79,7 @@ class StackedModule(L.LightningModule):
                  ``sync_members`` copies them into the members' networks when one is read alone
         looped   the members' own networks, one after another in each step, each with its own
                  torch SGD (``SeparateSGD``): the same arithmetic as their runs alone, where
-                 stacking is not faster (``mlplab.sweeps.calibrate``)
+                 stacking is not faster (``mlplab.batched.calibrate``)
 
     Either way one process, one data load, one Lightning fit, and the same outputs."""
 

@@ -3,11 +3,13 @@ value after every validation so the pruner can stop a poor trial early, and tell
 it did (the job's ``metrics.json`` then says ``status: pruned``).
 
 A job of ``hparams_search=optuna`` is trial number ``hydra.job.num`` of the study the sweeper
-config names (``mlplab.sweeps.optuna_sweeper``); outside such a sweep there is no trial.
+config names (``mlplab.sweeps.optuna_sweeper``, which asks and tells the study); outside such a
+sweep there is no trial.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -15,6 +17,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 
 SWEEPER = "hydra_plugins.mlplab_sweeper.OptunaSweeper"
+# Optuna is imported where it is used: an ordinary run (no search) never loads it.
+
+
+def default_storage(sweep_dir: str | Path) -> str:
+    """The study's home when no storage is named: an SQLite file in the sweep folder."""
+    return f"sqlite:///{Path(sweep_dir).resolve() / 'optuna.db'}"
+
+
+def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
+    return str(storage) if storage else default_storage(sweep_dir)
 
 
 def current_trial() -> Any | None:
@@ -26,8 +38,6 @@ def current_trial() -> Any | None:
     if str(sweeper.get("_target_", "")) != SWEEPER:
         return None
     import optuna
-
-    from mlplab.sweeps.optuna_sweeper import storage_url
 
     storage = optuna.storages.get_storage(storage_url(sweeper.storage, hydra_cfg.sweep.dir))
     study = optuna.load_study(study_name=sweeper.study_name, storage=storage,

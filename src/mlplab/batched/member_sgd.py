@@ -9,7 +9,7 @@ exactly ``torch.optim.SGD``'s step (dampening 0):
     w ← w − ηₖ·(g + μₖ·v  if nesterov  else  v)
 
 ``member_dim`` of a parameter says which of its dimensions runs over members (0, or 1 for the
-stacked first layer, ``mlplab.nets.stacked``). A member whose ``lr`` is set to 0 and whose
+stacked first layer, ``mlplab.batched.net``). A member whose ``lr`` is set to 0 and whose
 gradient is zeroed (``freeze``) stays as it is: a member that diverged stops updating.
 """
 

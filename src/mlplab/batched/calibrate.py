@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from mlplab.batched.member_sgd import MemberSGD
+from mlplab.batched.net import StackedMLP
 from mlplab.nets import ScratchMLP
 from mlplab.nets.activations import ACTIVATIONS
-from mlplab.nets.stacked import StackedMLP
-from mlplab.training.member_sgd import MemberSGD
 
 log = logging.getLogger(__name__)
 STEPS, WARMUP = 12, 3

@@ -26,9 +26,9 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
+from mlplab.batched.module import StackedModule, members_of
 from mlplab.runtime.checkpoints import AtomicCheckpointIO
 from mlplab.training.module import MLPModule
-from mlplab.training.stacked import StackedModule, members_of
 
 CAPTURE = "<mlplab: the checkpoint in memory>"  # a path no one writes to
 

@@ -1,0 +1,161 @@
+"""Which jobs of a sweep the batched launcher fits together (``plan_groups``), and why a job runs
+alone (``alone_because``).
+
+Jobs share a group when they differ only in what a member of a stack can have of its own (the
+settings declared ``per_member`` in ``mlplab.config.schema``: λ, dropout p, the seed where the data
+do not follow it; and SGD's lr and momentum) and nothing in them needs a model of its own: one of
+the chapter's two networks, SGD without a schedule, no ``torch.compile``, a single device,
+callbacks that act at epoch ends (checkpoints, the dashboard, the progress bar), trainer flags the
+group is known to honour per member (``STACK_HONOURS``), no earlier result to skip or resume (a
+resumed sweep's unfinished jobs run as usual). ``mode``: how a group's steps run
+(``mlplab.batched.module``): ``stacked``, ``looped``, ``auto`` (stacked where a stacked step of the
+group's shape is faster on this device, ``mlplab.batched.calibrate``; else looped).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from mlplab.batched.calibrate import stacking_pays
+from mlplab.batched.fit import fit_group
+from mlplab.config.schema import NET_PRESETS, per_member_keys
+from mlplab.config.settings import show, specs
+from mlplab.config.trainer import TrainerSettings
+from mlplab.runtime.folder_lock import hold
+from mlplab.runtime.preflight import check_run
+from mlplab.runtime.sweep_jobs import earlier_result
+
+log = logging.getLogger(__name__)
+# settings that name a job's own folder, or the parts of it each member builds for itself
+PER_FOLDER = ("paths", "callbacks", "logger", "trainer.default_root_dir")
+STACKABLE_NETS = tuple(NET_PRESETS.values())  # the networks batched.net.StackedMLP can hold
+# Trainer flags a batched group honours for each member as its own run would (mlplab.batched.members
+# hands every member its epochs, validations, checkpoints and logs); a job that sets any other flag
+# away from Lightning's default runs alone, the reason logged.
+STACK_HONOURS = ("_target_", "accelerator", "devices", "strategy", "num_nodes", "precision", "max_epochs",
+                 "min_epochs", "log_every_n_steps", "num_sanity_val_steps", "deterministic", "benchmark",
+                 "default_root_dir", "enable_checkpointing", "enable_progress_bar", "enable_model_summary",
+                 "check_val_every_n_epoch", "limit_val_batches", "limit_test_batches", "inference_mode",
+                 "use_distributed_sampler")
+# callbacks that act at epoch ends only, which a member's run can have (mlplab.batched.members)
+MEMBER_CALLBACKS = ("mlplab.reporting.dashboard.TensorBoardDashboard",
+                    *(f"lightning.pytorch.callbacks.{name}" for name in (
+                        "ModelCheckpoint", "RichProgressBar", "TQDMProgressBar", "RichModelSummary",
+                        "ModelSummary")))
+
+
+class JobGroup:
+    """Jobs fitted together; the first to run fits all, each gets its own result (or the error)."""
+
+    def __init__(self, cfgs: list[DictConfig], engine: str = "stacked") -> None:
+        self.cfgs, self.engine = cfgs, engine
+        self.folders = [str(cfg.paths.output_dir) for cfg in cfgs]
+        self.results: list[dict[str, Any]] | None = None
+        self.error: BaseException | None = None
+
+    def run(self, cfg: DictConfig) -> dict[str, Any]:
+        """What ``mlplab.runtime.run.train`` is to a job alone, for a member: its settings checked,
+        its folder held, its result (the launcher hands this to the job's task function)."""
+        check_run(cfg, multirun=True)
+        with hold(cfg.paths.output_dir):
+            return self.result(str(cfg.paths.output_dir))
+
+    def result(self, folder: str) -> dict[str, Any]:
+        if self.results is None and self.error is None:
+            try:
+                self.results = fit_group(self.cfgs, [f for f in self.folders if f != folder], self.engine)
+            except Exception as err:  # every member's job records it (mlplab.runtime.run.record_failure)
+                self.error = err
+        if self.error is not None:
+            raise self.error
+        return self.results[self.folders.index(folder)]
+
+
+def without(values: dict[str, Any], dotted: Sequence[str]) -> dict[str, Any]:
+    values = copy.deepcopy(values)
+    for key in dotted:
+        *parents, last = key.split(".")
+        node = values
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return values
+
+
+def group_key(cfg: DictConfig) -> str | None:
+    """What members of one group share (everything but their own settings and folders), or None
+    with the reason logged when this job must run alone."""
+    reason = alone_because(cfg)
+    if reason is None and earlier_result(cfg.paths.output_dir) is not None:
+        reason = "it ran before (a resumed sweep)"
+    if reason:
+        log.info("runs alone: %s (%s)", cfg.paths.output_dir, reason)
+        return None
+    values = OmegaConf.to_container(cfg, resolve=True)
+    return json.dumps(without(values, [*per_member_keys(), *PER_FOLDER]), sort_keys=True, default=str)
+
+
+def alone_because(cfg: DictConfig) -> str | None:
+    """Why this job cannot be a member of a stack; None when it can."""
+    optimizer = cfg.get("optimizer") or {}
+    if optimizer.get("_target_") != "torch.optim.SGD":
+        return f"optimizer {optimizer.get('_target_')}: a stack trains with SGD only"
+    if optimizer.get("dampening", 0) or optimizer.get("maximize", False):
+        return "SGD with dampening or maximize"
+    if cfg.get("scheduler"):
+        return "a learning-rate schedule"
+    net = cfg.model.net.get("_target_")
+    if net not in STACKABLE_NETS:
+        return f"model.net._target_={net}: a stack holds {' or '.join(STACKABLE_NETS)} only"
+    if cfg.model.get("compile"):
+        return "model.compile=true"
+    if cfg.get("ckpt_path"):
+        return "ckpt_path is set"
+    trainer = cfg.trainer
+    if trainer.get("devices", 1) not in (1, "1") or str(trainer.get("strategy", "auto")) not in ("auto",):
+        return "more than one device"
+    for name, callback in (cfg.get("callbacks") or {}).items():
+        if callback and callback.get("_target_") not in MEMBER_CALLBACKS:
+            return f"callback {name} ({callback.get('_target_')})"
+    flags = unhonoured_flags(cfg)
+    return f"{', '.join(flags)}: not known to act per member in a stack" if flags else None
+
+
+def unhonoured_flags(cfg: DictConfig) -> list[str]:
+    """The trainer flags of this job that a batched group is not known to honour for each member as
+    its own run would (``key=value``): every flag set away from Lightning's default that is not in
+    ``STACK_HONOURS``."""
+    defaults = {spec.name: spec.default for spec in specs(TrainerSettings)}
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    return [f"trainer.{key}={show(value)}" for key, value in trainer.items()
+            if key not in STACK_HONOURS and key in defaults and value != defaults[key]]
+
+
+def plan_groups(jobs: list[DictConfig], mode: str, max_members: int) -> dict[str, JobGroup]:
+    """The groups of ``jobs`` (resolved configs), by run folder; jobs not in a group are absent."""
+    if mode == "separate":
+        return {}
+    by_key: dict[str, list[DictConfig]] = defaultdict(list)
+    for cfg in jobs:
+        if (key := group_key(cfg)) is not None:
+            by_key[key].append(cfg)
+    groups: dict[str, JobGroup] = {}
+    for members in by_key.values():
+        for start in range(0, len(members), max_members):
+            chunk = members[start : start + max_members]
+            if len(chunk) < 2:
+                continue
+            engine = "stacked" if mode == "stacked" else "looped"
+            if mode == "auto":
+                engine = "stacked" if stacking_pays(chunk[0], len(chunk)) else "looped"
+            group = JobGroup(chunk, engine)
+            groups.update(dict.fromkeys(group.folders, group))
+    return groups

@@ -1,0 +1,82 @@
+"""How a process of mlplab ends: a mistake the user can fix (a value, a file, a path, a full
+disk) as one line on stderr (``error: …``) and exit status 2; a run that diverged or a sweep with
+failed jobs 1; a signal 130. Anything else keeps its traceback; ``HYDRA_FULL_ERROR=1`` shows the
+traceback of user errors too.
+
+Hydra's own errors (a value of the wrong type, an unknown key, a group option that does not exist)
+are worded like every other mistake, from the declaration of the setting
+(``mlplab.config.settings``). The entry points (``mlplab.cli``) and the Hydra callbacks that stop a
+sweep before it starts (``mlplab.runtime``, ``mlplab.reporting``) all end through here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import NoReturn
+
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
+
+from mlplab.config.settings import Settings, describe_type_error, describe_unknown_key
+from mlplab.errors import UserError, causes, describe_os_error
+
+FULL_ERROR = "HYDRA_FULL_ERROR"
+USER_EXIT, FAILED_EXIT, INTERRUPTED_EXIT = 2, 1, 130
+
+
+def wants_traceback() -> bool:
+    return os.environ.get(FULL_ERROR) == "1" and not os.environ.get("_MLPLAB_FULL_ERROR_IS_OURS")
+
+
+def override_of(err: BaseException) -> str | None:
+    """The override Hydra was merging (``Error merging override optimizer.lr=fast``)."""
+    for cause in causes(err):
+        match = re.search(r"merging override (\S+)", str(cause))
+        if match:
+            return match.group(1)
+    return None
+
+
+def user_message(err: BaseException) -> str | None:
+    """The one line to show for a mistake the user can fix; None for a bug (keep the traceback)."""
+    for cause in causes(err):
+        if isinstance(cause, UserError):
+            return str(cause)
+        if isinstance(cause, MisconfigurationException):  # Lightning's word on a trainer setting
+            return " ".join(str(cause).split())
+        if isinstance(cause, MissingMandatoryValue):
+            return f"{cause.full_key} is required: add {cause.full_key}=<value> to the command"
+        if isinstance(cause, MissingConfigException) and cause.options is not None:
+            group, _, option = (cause.missing_cfg_file or "").rpartition("/")
+            return (f"{group}={option} is not an option of the {group} group; choose one of "
+                    f"{', '.join(o for o in cause.options if not o.startswith('_'))}")
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and isinstance(cause.object_type, type) \
+                and issubclass(cause.object_type, Settings):
+            return describe_unknown_key(cause.object_type, str(cause.key))
+        if isinstance(cause, ValidationError):
+            return describe_type_error(cause, override_of(err))
+        if isinstance(cause, OverrideParseException):
+            return " ".join(str(cause).split())
+        if isinstance(cause, OSError) and describe_os_error(cause):  # the disk, a path
+            faults = [c for c in causes(err) if isinstance(c, OSError) and describe_os_error(c)]
+            named = [c for c in faults if c.filename]  # rather a file than "a file being written",
+            return describe_os_error((named or faults)[-1])  # and the first write that failed
+    hydra = [cause for cause in causes(err) if isinstance(cause, ConfigCompositionException)]
+    return " ".join(str(hydra[0]).split()) if hydra else None  # Hydra's own words, on one line
+
+
+def fail(message: str, code: int = USER_EXIT, then: str | None = None) -> NoReturn:
+    """``error: <message>`` (and the line ``then``) on stderr, then exit with ``code``."""
+    print(f"error: {message}" + (f"\n{then}" if then else ""), file=sys.stderr)
+    raise SystemExit(code)
+
+
+def report(err: BaseException, note: str = "", then: str | None = None) -> NoReturn:
+    """Exit with the one line for ``err`` (``note`` before it), or re-raise a bug."""
+    message = user_message(err)
+    if message is None or wants_traceback():
+        raise err
+    fail(f"{note}{message}", then=then)
