@@ -33,6 +33,7 @@ from mlplab.batched.members import (
     member_metrics,
 )
 from mlplab.batched.module import StackedModule
+from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.folder_lock import hold
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
@@ -67,7 +68,7 @@ def build_members(cfgs: list[DictConfig], datamodule: L.LightningDataModule) -> 
 
 
 def fit_group(cfgs: list[DictConfig], other_folders: list[str],
-              engine: str = "stacked") -> list[dict[str, Any]]:
+              engine: str = "stacked") -> list[RunRecord]:
     """Fit, test and write every member of the group; their ``metrics.json`` records, in order.
     ``other_folders``: the members' run folders this process does not hold yet (locked here);
     ``engine``: how the members' steps run (``mlplab.batched.module.StackedModule``)."""
@@ -86,12 +87,14 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str],
     with ExitStack() as folders:
         for folder in other_folders:
             folders.enter_context(hold(folder))
-        interrupted = fit(trainer, stacked, datamodule, stopper)
+        interrupted = fit_stack(trainer, stacked, datamodule, stopper)
         fit_seconds = time.perf_counter() - start
         for run in runs:
-            run.status, run.error = ("interrupted", interrupted) if interrupted else ("finished", None)
+            run.status, run.error = RunStatus.FINISHED, None
+            if interrupted:
+                run.status, run.error = RunStatus.INTERRUPTED, interrupted
             if run.index in stacked.divergence:
-                run.status, run.error = "diverged", stacked.divergence[run.index]
+                run.status, run.error = RunStatus.DIVERGED, stacked.divergence[run.index]
         fit_metrics = {run.index: as_floats(member_metrics(trainer.callback_metrics, run.index))
                        for run in runs}
         histories = {run.index: list(run.module.history) for run in runs}
@@ -102,11 +105,11 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str],
         results = []
         for run in runs:
             view = MemberTrainer(trainer, run, io)
-            if run.status != "finished":  # a run not tested writes its HParams row now
+            if run.status is not RunStatus.FINISHED:  # a run not tested writes its HParams row now
                 for callback in run.callbacks:
                     if isinstance(callback, TensorBoardDashboard):
                         callback.write_hparams(view, run.module)
-                (log.error if run.status == "diverged" else log.info)("%s: %s", run.out, run.error)
+                (log.error if run.status is RunStatus.DIVERGED else log.info)("%s: %s", run.out, run.error)
             result = run_record(run.cfg, run.status, run.error, histories[run.index],
                                 seconds=seconds / len(runs), fit_seconds=fit_seconds / len(runs),
                                 batched=batched, resume=None, test_checkpoint=tested.get(run.index),
@@ -117,7 +120,7 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str],
     return results
 
 
-def fit(trainer: L.Trainer, stacked: StackedModule, datamodule: L.LightningDataModule,
+def fit_stack(trainer: L.Trainer, stacked: StackedModule, datamodule: L.LightningDataModule,
         stopper: GracefulStop) -> str | None:
     """``trainer.fit``; None when it ran to its end, else why every member was interrupted
     (the words of ``mlplab.runtime.run.fit``)."""
@@ -138,7 +141,7 @@ def test_members(trainer: L.Trainer, stacked: StackedModule, datamodule: L.Light
                  runs: list[MemberRun], io: CapturingCheckpointIO) -> dict[int, str | None]:
     """Score the test set once for every finished member, with the weights its ``test_ckpt``
     names (``mlplab.runtime.run.checkpoint_path``); the checkpoint each was scored with."""
-    finished = [run for run in runs if run.status == "finished"]
+    finished = [run for run in runs if run.status is RunStatus.FINISHED]
     if not finished:
         return {}
     paths = {}

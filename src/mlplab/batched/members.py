@@ -27,6 +27,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 from mlplab.batched.module import StackedModule, members_of
+from mlplab.records import RunStatus
 from mlplab.runtime.checkpoints import AtomicCheckpointIO
 from mlplab.training.module import MLPModule
 
@@ -42,7 +43,7 @@ class MemberRun:
     module: MLPModule
     callbacks: list[L.Callback]
     loggers: list[Logger]
-    status: str = "finished"
+    status: RunStatus = RunStatus.FINISHED
     error: str | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
 
@@ -187,7 +188,7 @@ class Members(Checkpoint):
         if sync:
             stacked.sync_members()
         for run in self.runs:
-            if run.status == "finished" and bool(stacked.alive[run.index]):
+            if run.status is RunStatus.FINISHED and bool(stacked.alive[run.index]):
                 view = MemberTrainer(trainer, run, self.io)
                 for callback in run.callbacks:
                     getattr(callback, hook)(view, run.module, *args)

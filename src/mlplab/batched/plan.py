@@ -28,6 +28,7 @@ from mlplab.batched.fit import fit_group
 from mlplab.config.schema import NET_PRESETS, per_member_keys
 from mlplab.config.settings import show, specs
 from mlplab.config.trainer import TrainerSettings
+from mlplab.records import RunRecord
 from mlplab.runtime.folder_lock import hold
 from mlplab.runtime.preflight import check_run
 from mlplab.runtime.sweep_jobs import earlier_result
@@ -57,17 +58,17 @@ class JobGroup:
     def __init__(self, cfgs: list[DictConfig], engine: str = "stacked") -> None:
         self.cfgs, self.engine = cfgs, engine
         self.folders = [str(cfg.paths.output_dir) for cfg in cfgs]
-        self.results: list[dict[str, Any]] | None = None
+        self.results: list[RunRecord] | None = None
         self.error: BaseException | None = None
 
-    def run(self, cfg: DictConfig) -> dict[str, Any]:
+    def run(self, cfg: DictConfig) -> RunRecord:
         """What ``mlplab.runtime.run.train`` is to a job alone, for a member: its settings checked,
         its folder held, its result (the launcher hands this to the job's task function)."""
         check_run(cfg, multirun=True)
         with hold(cfg.paths.output_dir):
             return self.result(str(cfg.paths.output_dir))
 
-    def result(self, folder: str) -> dict[str, Any]:
+    def result(self, folder: str) -> RunRecord:
         if self.results is None and self.error is None:
             try:
                 self.results = fit_group(self.cfgs, [f for f in self.folders if f != folder], self.engine)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
 from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded
 from mlplab.config.store import config_dir
+from mlplab.records import RunRecord, RunStatus
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.quiet import quiet_third_party
 from mlplab.runtime.run import record_failure, train
@@ -24,7 +24,7 @@ from mlplab.runtime.threads import set_job_threads
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
-def train_job(cfg: DictConfig, run: Callable[[DictConfig], dict[str, Any]] = train) -> float | None:
+def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] = train) -> float | None:
     """Returns what a sweeper optimises: the monitor's best value (``val/acc`` by default), or
     None for a run that did not finish, which Optuna counts as a failed trial. ``run`` makes the
     run's record: ``mlplab.runtime.run.train``, or what a launcher hands a job (the batched
@@ -33,32 +33,31 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], dict[str, Any]] = tra
     quiet_third_party(cfg.ignore_warnings)
     # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
     result = run_guarded(run, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
-    if result.get("skipped"):  # a resumed sweep: this job ran before
-        print(f"{result['status']} before, not run again: {cfg.paths.output_dir}/metrics.json")
-        return monitored_value(result, cfg) if result["status"] == "finished" else None
-    if result["status"] == "pruned":  # a search's pruner stopped it: an outcome, not an error
-        print(f"{result['error']}  outputs in {cfg.paths.output_dir}")
+    if result.skipped:  # a resumed sweep: this job ran before
+        print(f"{result.status} before, not run again: {cfg.paths.output_dir}/metrics.json")
+        return monitored_value(result, cfg) if result.status is RunStatus.FINISHED else None
+    if result.status is RunStatus.PRUNED:  # a search's pruner stopped it: an outcome, not an error
+        print(f"{result.error}  outputs in {cfg.paths.output_dir}")
         return None
-    if result["status"] != "finished":
-        print(f"error: {result['error']}", file=sys.stderr)
-        if "resume" in result:
-            print(f"resume with: {result['resume']}", file=sys.stderr)
-        if result["status"] == "interrupted":  # the user asked to stop: a sweep stops too
+    if result.status is not RunStatus.FINISHED:
+        print(f"error: {result.error}", file=sys.stderr)
+        if result.resume:
+            print(f"resume with: {result.resume}", file=sys.stderr)
+        if result.status is RunStatus.INTERRUPTED:  # the user asked to stop: a sweep stops too
             raise SystemExit(INTERRUPTED_EXIT)
         if not in_multirun():  # in a sweep the other jobs go on; the sweep exits non-zero at its end
             raise SystemExit(FAILED_EXIT)
         return None
-    metrics = result["metrics"]
-    shown = [f"{k}={metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
-             if k in metrics]
+    shown = [f"{k}={result.metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
+             if k in result.metrics]
     print(f"{'  '.join(shown)}  outputs in {cfg.paths.output_dir}")
     return monitored_value(result, cfg)
 
 
-def monitored_value(result: dict, cfg: DictConfig) -> float | None:
+def monitored_value(result: RunRecord, cfg: DictConfig) -> float | None:
     """The monitor's best value; without a checkpoint callback (callbacks=none, fast_dev_run) its
     last one."""
-    return (result.get("monitor") or {}).get("best", (result.get("metrics") or {}).get(cfg.monitor.name))
+    return (result.monitor or {}).get("best", result.metrics.get(cfg.monitor.name))
 
 
 def main() -> None:

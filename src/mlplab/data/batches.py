@@ -32,7 +32,7 @@ from mlplab.data.augment import ShiftFlip
 # some (a PossibleUserWarning on every loader) does not apply.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
-Batch = tuple[Tensor, Tensor]
+Minibatch = tuple[Tensor, Tensor]
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class MinibatchSet(Dataset):
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def __getitem__(self, index: Rows) -> Batch:
+    def __getitem__(self, index: Rows) -> Minibatch:
         if isinstance(index.rows, slice):  # in order: views, no copy
             x, y = self.inputs[index.rows], self.targets[index.rows]
         else:  # index_select: about 3× faster than inputs[idx] for these row gathers
@@ -130,7 +130,8 @@ class MovesMinibatches:
     default, which costs more than a step of a small model's math). On the data module, where the
     form of the batches is known, so that Lightning takes it without a warning."""
 
-    def transfer_batch_to_device(self, batch: Batch, device: torch.device, dataloader_idx: int) -> Batch:
+    def transfer_batch_to_device(self, batch: Minibatch, device: torch.device,
+                                 dataloader_idx: int) -> Minibatch:
         x, y = batch
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 

@@ -12,6 +12,7 @@ import errno
 import gzip
 import logging
 import shutil
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def ensure_raw_files(data_dir: str | Path, debian_dir: Path = DEBIAN_DIR,
         return raw
     reason = "download=false"
     if download:
-        try:
+        try:  # torchvision is imported only for this last resort (the first two ways need none of it)
             from torchvision.datasets import FashionMNIST
 
             for train in (True, False):
@@ -165,9 +166,10 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
 
     shape = {"num_inputs": 28 * 28, "num_outputs": len(CLASSES), "task": "classification"}
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, settings: FashionMNISTSettings | None = None, **values: Any) -> None:
+        """``settings`` already parsed (``mlplab.runtime.preflight.check_run``), or ``values``."""
         super().__init__()
-        self.settings = FashionMNISTSettings.parse(settings)
+        self.settings = settings or FashionMNISTSettings.parse(values)
         self.save_hyperparameters(self.settings.as_dict())
         self.validates_on_test = self.settings.validates_on_test
         self.scale = ScaleImages(self.settings.normalize)
@@ -235,8 +237,6 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
 
 def main() -> None:
     """``python -m mlplab.data.fashion_mnist [data_dir]``: unpack or download the files."""
-    import sys
-
     print(ensure_raw_files(sys.argv[1] if len(sys.argv) > 1 else "data"))
 
 

@@ -41,9 +41,10 @@ class SyntheticRegression(MovesMinibatches, L.LightningDataModule, ABC):
     validates_on_test = True  # as in d2l: these sets have no separate validation split
     settings_class: type[Settings]
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, settings: Settings | None = None, **values: Any) -> None:
+        """``settings`` already parsed (``mlplab.runtime.preflight.check_run``), or ``values``."""
         super().__init__()
-        self.settings = self.settings_class.parse(settings)
+        self.settings = settings or self.settings_class.parse(values)
         self.save_hyperparameters(self.settings.as_dict())
         x, y = self.draw(torch.Generator().manual_seed(self.settings.seed))
         self._keep(x, y, self.settings.n_train)

@@ -28,11 +28,11 @@ def settings_row(groups: Iterable[Settings]) -> dict[str, HParam]:
             if spec.name in parts:
                 row.update(settings_row([parts[spec.name]]))
             elif not spec.where:
-                row[settings.key(spec.name)] = plain(getattr(settings, spec.name))
+                row[settings.key(spec.name)] = hparam_value(getattr(settings, spec.name))
     return row
 
 
-def plain(value: Any) -> HParam:
+def hparam_value(value: Any) -> HParam:
     """What the HParams plugin takes: lists become comma-joined strings (``[256, 256]`` →
     ``"256,256"``) and anything else that is not str/int/float/bool its ``str`` (None → "None"),
     so every run of a sweep has the same columns to sort and filter by."""

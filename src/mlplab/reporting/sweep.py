@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from mlplab.errors import UserError, describe_os_error
 from mlplab.files import atomic_path, write_json, write_text
 from mlplab.outcomes import FAILED_EXIT, USER_EXIT, fail, report
+from mlplab.records import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,11 @@ def read_result(job_dir: Path) -> dict[str, Any]:
     """The job's ``metrics.json``; a job that wrote none (it crashed or was killed) counts as failed."""
     path = job_dir / "metrics.json"
     if not path.is_file():
-        return {"status": "failed", "error": "no metrics.json"}
+        return {"status": RunStatus.FAILED, "error": "no metrics.json"}
     try:
         return json.loads(path.read_text())
     except ValueError as err:
-        return {"status": "failed", "error": f"unreadable metrics.json: {err}"}
+        return {"status": RunStatus.FAILED, "error": f"unreadable metrics.json: {err}"}
 
 
 def validation(result: dict[str, Any]) -> tuple[str | None, str | None, float | None]:
@@ -107,7 +108,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     return {
         "job": int(job_dir.name),
         "overrides": read_overrides(job_dir),
-        "status": result.get("status", "failed"),
+        "status": result.get("status", RunStatus.FAILED),
         "monitor": monitor,
         "mode": mode,
         "val": val,
@@ -134,7 +135,7 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     Only jobs monitoring the same metric as the first finished one compete (an accuracy and a
     loss do not compare); ties go to the lower job number. Test scores are never looked at.
     """
-    finished = [r for r in rows if r["status"] == "finished" and r["val"] is not None
+    finished = [r for r in rows if r["status"] == RunStatus.FINISHED and r["val"] is not None
                 and math.isfinite(r["val"])]
     if not finished:
         return None
@@ -223,7 +224,7 @@ def heatmap_grid(rows: list[dict[str, Any]], keys: list[str]) -> tuple[list, lis
     labels = [[""] * len(xs) for _ in ys]
     for r in rows:
         i, j = ys.index(override_values(r).get(ykey)), xs.index(override_values(r).get(xkey))
-        if r["status"] == "finished" and r["val"] is not None:
+        if r["status"] == RunStatus.FINISHED and r["val"] is not None:
             values[i, j], labels[i][j] = r["val"], f"{r['val']:.4f}"
         else:
             labels[i][j] = r["status"]
@@ -290,7 +291,8 @@ class SweepSummary(Callback):
                       f"python -m mlplab.reporting.sweep {sweep_dir}")
         log.info("sweep summary in %s (best: %s)", sweep_dir / "summary.md",
                  "none finished" if best is None else f"job {best['job']}")
-        unfinished = [r for r in collect(sweep_dir) if r["status"] not in ("finished", "pruned")]
+        ended = (RunStatus.FINISHED, RunStatus.PRUNED)
+        unfinished = [r for r in collect(sweep_dir) if r["status"] not in ended]
         if unfinished:
             jobs = ", ".join(f"job {r['job']} {r['status']}" for r in unfinished)
             fail(f"{len(unfinished)} of the sweep's jobs did not finish ({jobs}); see "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
@@ -32,6 +33,7 @@ from mlplab.config.schema import (
     RunSettings,
     data_settings_class,
 )
+from mlplab.config.settings import Settings
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 from mlplab.outcomes import FAILED_EXIT, report
@@ -73,7 +75,7 @@ def starts_processes(trainer: DictConfig) -> bool:
 def check_trainer(trainer: DictConfig, multirun: bool) -> None:
     """Every trainer flag against Lightning's own types (``TrainerSettings``), and no multi-process
     trainer inside a multirun."""
-    TrainerSettings.parse(plain(trainer))
+    TrainerSettings.parse(resolved_values(trainer))
     if multirun and starts_processes(trainer):
         raise ConfigError(
             f"trainer.strategy={trainer.get('strategy', 'auto')} with "
@@ -82,7 +84,7 @@ def check_trainer(trainer: DictConfig, multirun: bool) -> None:
             f"which would restart the whole sweep in every process); {SWEEP_FIX}")
 
 
-def plain(node: Any) -> dict[str, Any]:
+def resolved_values(node: Any) -> dict[str, Any]:
     """A config node as a plain dict, its interpolations resolved where they can be: before a
     sweep starts, values that point at a job's own folder (``${hydra:runtime.output_dir}``) have
     no value yet and stay as written (they are where files go, not what is computed)."""
@@ -100,20 +102,30 @@ def plain(node: Any) -> dict[str, Any]:
     return values
 
 
-def check_run(cfg: DictConfig, multirun: bool = False) -> None:
+@dataclass(frozen=True)
+class CheckedRun:
+    """A run's settings, parsed and checked once (``check_run``) and handed to what builds the run:
+    the DataModule takes ``data``, ``MLPModule`` takes ``module``."""
+
+    data: Settings
+    module: ModuleSettings
+
+
+def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     """Every check that needs no data, in the order a reader meets the settings: the run's own
     keys, the data, the module's groups, the trainer; then the rules between them."""
     top = {f: cfg.get(f) for f in RunSettings.__dataclass_fields__}
     RunSettings.parse(top)
-    MonitorSettings.parse(plain(cfg.monitor))
-    data = plain(cfg.data)
+    MonitorSettings.parse(resolved_values(cfg.monitor))
+    data = resolved_values(cfg.data)
     data_settings = data_settings_class(data.pop("_target_", "")).parse(data)
-    ModuleSettings.parse(*(plain(cfg[group]) for group in MODULE_GROUPS))
+    module_settings = ModuleSettings.parse(*(resolved_values(cfg[group]) for group in MODULE_GROUPS))
     check_trainer(cfg.trainer, multirun)
     if cfg.test_ckpt == "best" and data_settings.validates_on_test:
         raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "
                           "validates on it (e.g. data.val_size=0); use test_ckpt=last as the d2l "
                           "experiments do, or keep a validation split (data.val_size=5000)")
+    return CheckedRun(data_settings, module_settings)
 
 
 def job_overrides(config: DictConfig) -> list[list[str]] | None:

@@ -20,14 +20,16 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.schema import MODULE_GROUPS
+from mlplab.config.signature import locate
 from mlplab.errors import Diverged, UserError, describe_os_error
 from mlplab.files import write_json
+from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.curves import plot_curves
 from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_checkpoint
 from mlplab.runtime.folder_lock import hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
-from mlplab.runtime.preflight import check_run, in_multirun
+from mlplab.runtime.preflight import CheckedRun, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
 from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
 from mlplab.runtime.trial import OptunaPruning, current_trial
@@ -41,10 +43,13 @@ def module_settings(cfg: DictConfig) -> dict[str, Any]:
     return {group: OmegaConf.to_container(cfg[group], resolve=True) for group in MODULE_GROUPS}
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
-    """Instantiate the data, the module (shaped by the data) and the trainer from ``cfg``."""
-    datamodule = instantiate(cfg.data, _convert_="all")
-    module = MLPModule(**module_settings(cfg), max_loss=cfg.max_loss, **datamodule.shape)
+def build(cfg: DictConfig,
+          checked: CheckedRun | None = None) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """The data, the module (shaped by the data) and the trainer of ``cfg``, built from its settings
+    as ``check_run`` parsed them (``checked``; parsed here when not given)."""
+    checked = checked or check_run(cfg)
+    datamodule = locate(checked.data._target_)(settings=checked.data)
+    module = MLPModule(settings=checked.module, max_loss=cfg.max_loss, **datamodule.shape)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.runtime.interrupt)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]  # logger=[tensorboard,csv]
@@ -110,25 +115,25 @@ def resume_from(cfg: DictConfig) -> Path | None:
     return path
 
 
-def fit(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
-        resume: Path | None) -> tuple[str, str | None]:
+def fit_run(trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
+        resume: Path | None) -> tuple[RunStatus, str | None]:
     """``trainer.fit`` → (status, error): finished, diverged (the loss blew up) or interrupted
     (SIGINT/SIGTERM: at an epoch's end, or at once on a second signal)."""
     stopper = next((c for c in trainer.callbacks if isinstance(c, GracefulStop)), None)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except Diverged as err:
-        return "diverged", str(err)
+        return RunStatus.DIVERGED, str(err)
     except OSError as err:  # TensorBoard's event writer names no file: name its folder
         if err.filename is None and describe_os_error(err) and not isinstance(err, UserError):
             err.filename = next((f"{lg.log_dir} (TensorBoard's event file)" for lg in trainer.loggers
                                  if isinstance(lg, TensorBoardLogger)), None)
         raise
     except Interrupted as err:
-        return "interrupted", stopped_mid_epoch(err, trainer)
+        return RunStatus.INTERRUPTED, stopped_mid_epoch(err, trainer)
     if stopper and stopper.requested and not reached_the_end(trainer):
-        return "interrupted", stopped_at_epoch_end(stopper, trainer)
-    return "finished", None
+        return RunStatus.INTERRUPTED, stopped_at_epoch_end(stopper, trainer)
+    return RunStatus.FINISHED, None
 
 
 def stopped_mid_epoch(err: Interrupted, trainer: L.Trainer) -> str:
@@ -164,37 +169,37 @@ def resume_command() -> str:
     return " ".join(["mlplab-train", *kept, "ckpt_path=last"])
 
 
-def earlier_job(cfg: DictConfig) -> dict[str, Any] | None:
+def earlier_job(cfg: DictConfig) -> RunRecord | None:
     """A sweep job run again (its sweep resumed): its recorded result when it is not to run again;
     when it was interrupted, ``ckpt_path`` points at its ``last.ckpt`` and None is returned."""
     earlier = earlier_result(cfg.paths.output_dir)
     action, last = plan(earlier, cfg.paths.output_dir, cfg.retry_failed)
     if action == "skip":
         log.info("job ran before (%s): not run again", earlier["status"])
-        return {**earlier, "skipped": True}
+        return RunRecord.from_json(earlier, skipped=True)
     if action == "resume":
         cfg.ckpt_path = str(last)
     return None
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig) -> RunRecord:
     """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``.
 
-    A run whose loss blows up ends early with ``status: "diverged"``, one stopped by a signal
-    with ``"interrupted"``; neither scores the test set."""
-    check_run(cfg, multirun=in_multirun())
+    A run whose loss blows up ends early as diverged, one stopped by a signal as interrupted
+    (``mlplab.records.RunStatus``); neither scores the test set."""
+    checked = check_run(cfg, multirun=in_multirun())
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
     resume = resume_from(cfg)
     with hold(cfg.paths.output_dir):  # one process per run folder (mlplab.runtime.folder_lock)
-        return fit_and_test(cfg, resume)
+        return fit_and_test(cfg, resume, checked)
 
 
-def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
+def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> RunRecord:
     """The body of ``train`` once the run's folder is this process's."""
     out = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, module, trainer = build(cfg)
+    datamodule, module, trainer = build(cfg, checked)
     if resume is not None:
         check_fits(resume, module)
     pruning = None
@@ -202,18 +207,18 @@ def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
         pruning = OptunaPruning(trial, cfg.monitor.name)
         trainer.callbacks.append(pruning)
     start = time.perf_counter()
-    status, error = fit(trainer, module, datamodule, resume)
-    if status == "finished" and pruning is not None and pruning.pruned_at is not None:
-        status, error = "pruned", pruning.tell_pruned()
+    status, error = fit_run(trainer, module, datamodule, resume)
+    if status is RunStatus.FINISHED and pruning is not None and pruning.pruned_at is not None:
+        status, error = RunStatus.PRUNED, pruning.tell_pruned()
     if error:
-        (log.info if status == "pruned" else log.error)("%s", error)
+        (log.info if status is RunStatus.PRUNED else log.error)("%s", error)
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     adopt_spawned_fit(trainer, module)
     # testing a checkpoint loads that epoch's (shorter) history: keep the fit's
     history = list(module.history)
     ckpt_path, test_metrics = None, {}
-    if status == "finished":
+    if status is RunStatus.FINISHED:
         ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
         fresh_rendezvous(trainer, module)
         test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
@@ -230,52 +235,41 @@ def fit_and_test(cfg: DictConfig, resume: Path | None) -> dict[str, Any]:
     return result
 
 
-def run_record(cfg: DictConfig, status: str, error: str | None, history: list[dict[str, float]], *,
+def run_record(cfg: DictConfig, status: RunStatus, error: str | None, history: list[dict[str, float]], *,
                seconds: float, fit_seconds: float, resume: Path | None,
                test_checkpoint: str | None, monitor: dict[str, Any] | None,
-               metrics: dict[str, float], batched: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a run's ``metrics.json`` holds (a run alone, or a member of a batched group:
-    ``batched`` says how many members, which engine and the group's own seconds)."""
-    return {
-        "status": status,
-        **({"error": error} if error else {}),
-        **({"resume": resume_command()} if status == "interrupted" and history else {}),
-        "epochs": len(history),
-        "seconds": round(seconds, 2),
-        "fit_seconds": round(fit_seconds, 2),
-        "threads": torch.get_num_threads(),
-        "batched": batched,
-        "resumed_from": str(resume) if resume else None,
-        "test_checkpoint": test_checkpoint,
-        "monitor": monitor,
-        "metrics": metrics,
-        "history": history,
-        "hparams": OmegaConf.to_container(cfg, resolve=True),
-    }
+               metrics: dict[str, float], batched: dict[str, Any] | None = None) -> RunRecord:
+    """A run's record (a run alone, or a member of a batched group: ``batched`` says how many
+    members, which engine and the group's own seconds)."""
+    interrupted = status is RunStatus.INTERRUPTED and history
+    return RunRecord(status=status, error=error or None, resume=resume_command() if interrupted else None,
+                     history=history, seconds=round(seconds, 2), fit_seconds=round(fit_seconds, 2),
+                     threads=torch.get_num_threads(), batched=batched,
+                     resumed_from=str(resume) if resume else None, test_checkpoint=test_checkpoint,
+                     monitor=monitor, metrics=metrics, hparams=OmegaConf.to_container(cfg, resolve=True))
 
 
-def write_outputs(out: Path, result: dict[str, Any]) -> None:
+def write_outputs(out: Path, record: RunRecord) -> None:
     """``metrics.json`` and, when an epoch finished, ``curves.png`` (a run that diverged in its
     first epoch has no curve to draw)."""
-    write_json(out / "metrics.json", result)
-    if result["history"]:
-        plot_curves(result["history"], out / "curves.png")
+    write_json(out / "metrics.json", record.as_json())
+    if record.history:
+        plot_curves(record.history, out / "curves.png")
 
 
-def record_failure(cfg: DictConfig, error: str) -> dict[str, Any]:
+def record_failure(cfg: DictConfig, error: str) -> RunRecord:
     """A sweep job that raised: ``metrics.json`` says ``failed`` and why, so the sweep goes on and
     its summary lists the job."""
     try:
         hparams = OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # the failure may be an unresolvable value
         hparams = OmegaConf.to_container(cfg, resolve=False)
-    result = {"status": "failed", "error": error, "epochs": 0, "monitor": None, "metrics": {},
-              "history": [], "hparams": hparams}
+    result = RunRecord(status=RunStatus.FAILED, error=error, hparams=hparams)
     out = Path(cfg.paths.output_dir)
     if holder(out) is not None:  # the folder is another process's: its metrics.json is not ours
         return result
     try:
-        write_json(out / "metrics.json", result)
+        write_json(out / "metrics.json", result.as_json())
     except OSError as err:  # the disk that failed the job may fail this too; the job stays failed
         log.error("cannot record the failure: %s", describe_os_error(err) or err)
     return result

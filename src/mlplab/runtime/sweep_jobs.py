@@ -27,6 +27,7 @@ from mlplab.config.store import computing_overrides
 from mlplab.errors import ConfigError, UserError
 from mlplab.files import write_json
 from mlplab.outcomes import report
+from mlplab.records import RunStatus
 from mlplab.runtime.checkpoints import load_checkpoint
 from mlplab.runtime.preflight import job_overrides
 
@@ -97,11 +98,11 @@ def earlier_result(output_dir: str | Path) -> dict[str, Any] | None:
 def plan(earlier: dict[str, Any] | None, output_dir: str | Path,
          retry_failed: bool) -> tuple[str, Path | None]:
     """``("skip", None)``, ``("resume", last.ckpt)`` or ``("run", None)`` for a sweep job."""
-    status = (earlier or {}).get("status")
+    status = RunStatus((earlier or {}).get("status", RunStatus.INTERRUPTED))  # none: killed before it wrote
     last = Path(output_dir) / "checkpoints" / "last.ckpt"
-    if status == "finished" or (status in ("failed", "diverged", "pruned") and not retry_failed):
+    if status is RunStatus.FINISHED or (status.to_retry and not retry_failed):
         return "skip", None
-    if status in ("interrupted", None) and last.is_file():  # None: killed before it could write one
+    if status is RunStatus.INTERRUPTED and last.is_file():
         try:
             load_checkpoint(last)
         except UserError as err:  # truncated or edited by hand: the job starts over

@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlplab.errors import ConfigError
 from mlplab.files import write_text
+from mlplab.records import RunStatus
 from mlplab.runtime.sweep_jobs import earlier_result
 from mlplab.runtime.trial import storage_url
 
@@ -140,8 +141,8 @@ class OptunaSweeper(Sweeper):
 
         def interrupted(number: int) -> bool:
             folder = self.sweep_dir / str(number)
-            status = (earlier_result(folder) or {}).get("status", "interrupted")  # none yet: killed
-            return folder.is_dir() and status == "interrupted"
+            status = (earlier_result(folder) or {}).get("status", RunStatus.INTERRUPTED)  # none yet: killed
+            return folder.is_dir() and status == RunStatus.INTERRUPTED
 
         return [t for t in study.trials if t.state == TrialState.RUNNING and interrupted(t.number)]
 

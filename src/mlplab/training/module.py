@@ -19,13 +19,13 @@ from torch import Tensor
 
 from mlplab.config.schema import ModuleSettings, RunSettings, arguments
 from mlplab.config.signature import locate
+from mlplab.data.batches import Minibatch
 from mlplab.errors import Diverged
 from mlplab.training.metrics import EpochAverages
 from mlplab.training.objective import Objective
 from mlplab.training.regularization import param_groups, weight_l2_norm
 
 STAGES = ("train", "val", "test")
-Minibatch = tuple[Tensor, Tensor]  # (inputs, targets)
 
 
 def divergence(loss: float, update: int, epoch: int, lr: float) -> str:
@@ -44,9 +44,12 @@ class MLPModule(L.LightningModule):
 
     def __init__(self, model: Any = None, activation: Any = None, regularizer: Any = None,
                  optimizer: Any = None, scheduler: Any = None, max_loss: float = 1e6,
-                 num_inputs: int = 784, num_outputs: int = 10, task: str = "classification") -> None:
+                 num_inputs: int = 784, num_outputs: int = 10, task: str = "classification",
+                 settings: ModuleSettings | None = None) -> None:
+        """``settings``: the groups already parsed (``mlplab.runtime.preflight.check_run``), instead
+        of the five group arguments."""
         super().__init__()
-        self.settings = ModuleSettings.parse(model, activation, regularizer, optimizer, scheduler)
+        self.settings = settings or ModuleSettings.parse(model, activation, regularizer, optimizer, scheduler)
         self.max_loss = RunSettings(max_loss=max_loss).max_loss  # checked where it is declared
         self.objective = Objective.of(self.settings, task, self.settings.model.net_class)
         self.save_hyperparameters({**self.settings.as_dict(), "max_loss": max_loss,
