@@ -64,7 +64,7 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("optimizer.nesterov=true", "optimizer: Nesterov momentum requires a momentum and zero dampening"),
     ("optimizer.weight_decay=0.1", "λ is regularizer.weight_decay, which decays the weights, not the biases"),
     ("optimizer=any", "optimizer._target_ is required: the torch.optim.Optimizer class to use"),
-    ("model=any", "model.net._target_ is required: the torch.nn.Module class to train"),
+    ("model=any", "model.net._target_ is required: the torch.nn.Module class to use"),
     ("model.net._target_=nowhere.Net", "model.net._target_=nowhere.Net cannot be imported "
                                        "(ModuleNotFoundError: No module named 'nowhere'); name a class as "
                                        "module.Class, with its folder on PYTHONPATH"),

@@ -40,8 +40,13 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
     (OPTIMIZER, {"_target_": "torch.optim.AdamW", "momentum": 0.9},
      "optimizer.momentum is not a setting of AdamW (its settings: lr, betas"),
     (OPTIMIZER, {"weight_decay": 0.1}, "; λ is regularizer.weight_decay, which decays the weights"),
+    (OPTIMIZER, {"_target_": "torch.nn.Linear"},
+     "optimizer._target_=torch.nn.Linear is not a torch.optim.Optimizer class; e.g. "
+     "optimizer._target_=torch.optim.SGD"),
     (OPTIMIZER, {"_target_": "torch.optim.Nope"},
-     "optimizer._target_=torch.optim.Nope is not an importable torch.optim.Optimizer; e.g. "
+     "optimizer._target_=torch.optim.Nope cannot be imported (AttributeError: module 'torch.optim' has no "
+     "attribute 'Nope'); name a class as module.Class, with its folder on PYTHONPATH (PYTHONPATH=<folder> "
+     "mlplab-train …), e.g. "
      "optimizer._target_=torch.optim.SGD"),
     (MODULE, {"model": {"net": {"hidden": [0]}}}, "model.net.hidden=[0] has 0; every hidden layer needs at "
                                                   "least one unit (mlplab.nets.ScratchMLP)"),

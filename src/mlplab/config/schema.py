@@ -72,20 +72,25 @@ def net_settings(values: dict[str, Any] | Settings | None) -> Settings:
         return values
     values = {"_target_": NET_PRESETS["scratch"], **dict(values or {})}
     target = str(values.get("_target_"))
+    named_class("model.net", target, torch.nn.Module, "torch.nn.Module", EXAMPLE_NET)
+    return net_class_settings(target).parse(values)
+
+
+def named_class(key: str, target: str, base: type, base_name: str, example: str) -> type:
+    """The class ``<key>._target_`` names, checked to be a ``base``; else one line naming the fix."""
     if target in ("None", "???"):
-        raise ConfigError(f"model.net._target_ is required: the torch.nn.Module class to train, e.g. "
-                          f"model.net._target_={EXAMPLE_NET}")
+        raise ConfigError(f"{key}._target_ is required: the {base_name} class to use, e.g. "
+                          f"{key}._target_={example}")
     try:
         built = locate(target)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ConfigError(f"model.net._target_={target} cannot be imported ({type(err).__name__}: "
-                          f"{err}); name a class as module.Class, with its folder on PYTHONPATH "
-                          f"(PYTHONPATH=<folder> mlplab-train …), e.g. model.net._target_={EXAMPLE_NET}"
-                          ) from None
-    if not (isinstance(built, type) and issubclass(built, torch.nn.Module)):
-        raise ConfigError(f"model.net._target_={target} is not a torch.nn.Module class; e.g. "
-                          f"model.net._target_={EXAMPLE_NET}")
-    return net_class_settings(target).parse(values)
+        raise ConfigError(f"{key}._target_={target} cannot be imported ({type(err).__name__}: {err}); name "
+                          f"a class as module.Class, with its folder on PYTHONPATH (PYTHONPATH=<folder> "
+                          f"mlplab-train …), e.g. {key}._target_={example}") from None
+    if not (isinstance(built, type) and issubclass(built, base)):
+        raise ConfigError(f"{key}._target_={target} is not a {base_name} class; e.g. "
+                          f"{key}._target_={example}")
+    return built
 
 
 def net_class_settings(target: str) -> type[Settings]:
@@ -125,7 +130,7 @@ class ModelSettings(Settings):
     group: ClassVar[str] = "model"
     net: Any = setting({}, "the network: an nn.Module class (_target_; mlplab.nets.ScratchMLP if none) and "
                        "its constructor's arguments (model.net.*); the presets: model=scratch (d2l 4.2), "
-                       "model=concise (4.3), model=any", example={"_target_": EXAMPLE_NET})
+                       "model=concise (4.3), model=any", kind=dict, example={"_target_": EXAMPLE_NET})
     compile: bool = setting(False, "torch.compile the network (slower on a CPU: docs/performance.md)")
 
     def rules(self) -> None:
@@ -207,16 +212,7 @@ def torch_settings(group: str, values: dict[str, Any] | Settings, base: type) ->
         return values
     values = dict(values or {})
     target = str(values.get("_target_"))
-    if target in ("None", "???"):
-        raise ConfigError(f"{group}._target_ is required: the {BASE_NAMES[group]} class to use, e.g. "
-                          f"{group}._target_={EXAMPLE_TARGETS[group]}")
-    try:
-        built = locate(target)
-    except (ImportError, AttributeError, ValueError):
-        built = None
-    if not (isinstance(built, type) and issubclass(built, base)):
-        raise ConfigError(f"{group}._target_={target} is not an importable {BASE_NAMES[group]}; e.g. "
-                          f"{group}._target_={EXAMPLE_TARGETS[group]}")
+    built = named_class(group, target, base, BASE_NAMES[group], EXAMPLE_TARGETS[group])
     settings = torch_class_settings(group, target).parse(values)
     try_build(group, settings, built)
     return settings

@@ -10,21 +10,11 @@ from torch import nn
 
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.dropout import ClassicDropout
-from mlplab.nets.shapes import check_init_std, layer_sizes, per_layer
+from mlplab.nets.shapes import MLP_ARGS, check_init_std, layer_sizes, per_layer
 
 
 class ConciseMLP(nn.Sequential):
-    """d2l 4.3's MLP in ``nn.Linear``, built-in activations and ``nn.Dropout``.
-
-    Args:
-        num_inputs: input features (mlplab gives the data's).
-        hidden: hidden layer widths; [] is the linear model of d2l 4.4/4.5. Default: ``[256]``
-        num_outputs: outputs (mlplab gives the data's).
-        activation: σ after every hidden layer, by name (mlplab gives activation.name).
-        dropout: dropout p after each hidden layer: one number, or one per layer.
-        init_std: weights start as N(0, init_std²), biases as 0. Default: ``0.01``
-        dropout_style: inverted or classic (mlplab gives regularizer.dropout_style).
-    """
+    __doc__ = "d2l 4.3's MLP in ``nn.Linear``, built-in activations and ``nn.Dropout``.\n" + MLP_ARGS
 
     def __init__(self, num_inputs: int = 784, hidden: list[int] = (256,),  # type: ignore[assignment]
                  num_outputs: int = 10, activation: str = "relu",

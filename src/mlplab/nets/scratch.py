@@ -15,21 +15,11 @@ from torch import Tensor, nn
 
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.dropout import dropout as dropout_fn
-from mlplab.nets.shapes import check_init_std, layer_sizes, per_layer
+from mlplab.nets.shapes import MLP_ARGS, check_init_std, layer_sizes, per_layer
 
 
 class ScratchMLP(nn.Module):
-    """d2l 4.2's MLP written out: ``nn.Parameter`` weights, hand-written σ and dropout.
-
-    Args:
-        num_inputs: input features (mlplab gives the data's).
-        hidden: hidden layer widths; [] is the linear model of d2l 4.4/4.5. Default: ``[256]``
-        num_outputs: outputs (mlplab gives the data's).
-        activation: σ after every hidden layer, by name (mlplab gives activation.name).
-        dropout: dropout p after each hidden layer: one number, or one per layer.
-        init_std: weights start as N(0, init_std²), biases as 0. Default: ``0.01``
-        dropout_style: inverted or classic (mlplab gives regularizer.dropout_style).
-    """
+    __doc__ = "d2l 4.2's MLP written out: ``nn.Parameter`` weights, hand-written σ and dropout.\n" + MLP_ARGS
 
     # d2l 4.5.2 adds λ/2·‖w‖² to the scratch model's loss; weight_decay_mode=auto follows it
     weight_decay_mode = "penalty"

@@ -6,6 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# The constructor arguments both MLPs share, documented once: their --help lines
+# (mlplab.config.signature reads a class's ``Args:``).
+MLP_ARGS = """
+    Args:
+        num_inputs: input features (mlplab gives the data's).
+        hidden: hidden layer widths; [] is the linear model of d2l 4.4/4.5. Default: ``[256]``
+        num_outputs: outputs (mlplab gives the data's).
+        activation: σ after every hidden layer, by name (mlplab gives activation.name).
+        dropout: dropout p after each hidden layer: one number, or one per layer.
+        init_std: weights start as N(0, init_std²), biases as 0. Default: ``0.01``
+        dropout_style: inverted or classic (mlplab gives regularizer.dropout_style).
+"""
+
 
 def layer_sizes(num_inputs: int, hidden: Sequence[int], num_outputs: int) -> list[int]:
     """``[inputs, hidden…, outputs]``; ``hidden=[]`` is a linear model (d2l 4.4 and 4.5)."""
