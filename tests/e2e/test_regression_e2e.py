@@ -45,5 +45,7 @@ def test_book_experiments_compose_with_other_groups(extra, tmp_path):
     code, _, stderr = run_main(train_main, "experiment=d2l_weight_decay", "trainer.max_epochs=2", *extra,
                                f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert code == 0, stderr[-3000:]
-    assert (tmp_path / "run" / "metrics.json").is_file()
+    result = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert result["status"] == "finished" and result["epochs"] == 2  # the command line's max_epochs wins
+    assert "test/loss" in result["metrics"]
     assert (tmp_path / "run" / "checkpoints").exists() == (extra != ["callbacks=none"])

@@ -42,13 +42,24 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)  # many start processes of their own: seconds each
 
 
+def captured_tracebacks() -> tuple[int, int]:
+    """(captured outputs, tracebacks in them) of the fault suite so far."""
+    files = sorted(OUTPUTS[0].glob("*.txt")) if OUTPUTS else []
+    return len(files), sum(f.read_text().count("Traceback") for f in files)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if captured_tracebacks()[1] and session.exitstatus == 0:  # a fault must end in one line, never
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a traceback: the suite fails
+
+
 def pytest_terminal_summary(terminalreporter):
     if not OUTPUTS:
         return
-    files = sorted(OUTPUTS[0].glob("*.txt"))
-    tracebacks = sum(f.read_text().count("Traceback") for f in files)
-    terminalreporter.write_line(f"fault suite: {len(files)} captured outputs in {OUTPUTS[0]}; "
-                                f"grep -c Traceback: {tracebacks}")
+    files, tracebacks = captured_tracebacks()
+    failed = " — FAILED: a fault ended in a traceback" if tracebacks else ""
+    terminalreporter.write_line(f"fault suite: {files} captured outputs in {OUTPUTS[0]}; "
+                                f"grep -c Traceback: {tracebacks}{failed}")
 
 
 @pytest.fixture(scope="session")
