@@ -53,6 +53,7 @@ def test_best_validation_takes_max_accuracy_and_min_loss_of_any_epoch():
 
 def _trainer(logger, tmp_path) -> L.Trainer:
     return L.Trainer(max_epochs=2, limit_train_batches=5, logger=logger, callbacks=[TensorBoardDashboard()],
+                     accelerator="cpu", devices=1,  # a GPU box must not train this on CUDA, or start DDP
                      enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
                      log_every_n_steps=1, default_root_dir=tmp_path)
 
