@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from mlplab.batched import calibrate, plan
 from mlplab.batched.plan import alone_because, group_key
 from mlplab.config.schema import per_member_keys
 from mlplab.config.store import config_dir
@@ -62,3 +63,37 @@ def test_a_network_the_stack_cannot_hold_runs_alone(tmp_path):
     cfg.model.net._target_ = "torch.nn.Identity"  # any other nn.Module class
     assert alone_because(cfg) == ("model.net._target_=torch.nn.Identity: a stack holds "
                                   "mlplab.nets.ScratchMLP or mlplab.nets.ConciseMLP only")
+
+
+def jobs(tmp_path, count: int):
+    """``count`` jobs of one group (they differ in λ only), each in its own folder."""
+    return [job(tmp_path / str(n), f"regularizer.weight_decay={n / 1000}") for n in range(count)]
+
+
+@pytest.mark.parametrize(("mode", "faster", "engine"), [
+    ("auto", True, "stacked"), ("auto", False, "looped"),
+    ("stacked", False, "stacked"), ("looped", True, "looped")])
+def test_the_mode_picks_the_engine_auto_by_the_timing(mode, faster, engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "stacking_pays", lambda cfg, members: faster)  # the timing, stubbed
+    groups = plan.plan_groups(jobs(tmp_path, 3), mode, max_members=100)
+    (group,) = set(groups.values())
+    assert group.engine == engine and len(group.cfgs) == 3
+
+
+def test_separate_groups_nothing_and_max_members_cuts_a_group(tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "stacking_pays", lambda cfg, members: True)
+    five = jobs(tmp_path, 5)
+    assert plan.plan_groups(five, "separate", max_members=100) == {}
+    groups = plan.plan_groups(five, "auto", max_members=2)
+    assert sorted(len(g.cfgs) for g in set(groups.values())) == [2, 2]  # the fifth runs alone
+    assert str(five[4].paths.output_dir) not in groups
+
+
+@pytest.mark.parametrize(("stacked_s", "separate_s", "pays"), [(1.05, 1.0, True), (1.15, 1.0, False),
+                                                              (0.5, 1.0, True)])
+def test_stacking_pays_when_its_step_is_under_1_1_times_the_members_steps(stacked_s, separate_s, pays,
+                                                                          monkeypatch):
+    monkeypatch.setattr(calibrate, "step_times", lambda *args: (stacked_s, separate_s))
+    calibrate._measure.cache_clear()  # measured once per shape in a process: forget earlier ones
+    assert calibrate._measure(784, (64,), 10, 3, 256, "cpu", None) is pays
+    calibrate._measure.cache_clear()
