@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from helpers import BIN, REPO, run_main
+from helpers import BIN, REPO, run_main, unavailable
 from helpers.services import slurm_is_up
 
 from mlplab.cli.train import main as train_main
@@ -24,7 +24,7 @@ SMALL = ["data.train_subset=1000", "data.val_size=500", "model.net.hidden=[16]",
 def cluster():
     reason = slurm_is_up()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
 
 
 def metrics(folder):

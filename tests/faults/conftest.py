@@ -24,7 +24,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import BIN, REPO, run_main_as, write_fake_fashion_mnist
+from helpers import BIN, REPO, run_main_as, unavailable, write_fake_fashion_mnist
 
 TESTS = REPO / "tests"
 DROP_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
@@ -142,9 +142,9 @@ def small_disk(tmp_path):
 
 @pytest.fixture
 def unprivileged_paths():
-    """Skip (with the reason) where folder modes cannot be made to bind this test's processes."""
+    """Skip (with the reason; fail in CI) where folder modes cannot bind this test's processes."""
     if os.geteuid() == 0 and not shutil.which("setpriv"):
-        pytest.skip("root ignores folder modes and setpriv (util-linux) is not installed to drop that power")
+        unavailable("root ignores folder modes and setpriv (util-linux) is not installed to drop that power")
 
 
 def fake_debian(folder: Path, n_train: int = 256, n_test: int = 64) -> Path:

@@ -7,6 +7,7 @@ import gzip
 
 import pytest
 from conftest import TINY, fake_debian, one_line
+from helpers import unavailable
 
 from mlplab.data.idx import FILES
 
@@ -30,7 +31,7 @@ def test_a_data_folder_that_cannot_be_created(where, tmp_path, run, small_disk):
     else:
         disk = small_disk(64, read_only=True)
         if disk is None:
-            pytest.skip("cannot mount a read-only tmpfs here (needs root with mount rights)")
+            unavailable("cannot mount a read-only tmpfs here (needs root with mount rights)")
         data = disk / "data"
     result = run("mlplab-train", f"data.data_dir={data}", f"data.debian_dir={fake_debian(tmp_path)}",
                  *TINY, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)

@@ -124,3 +124,13 @@ def build_net(name: str, **kwargs):
     from mlplab.config.signature import locate
 
     return locate(NET_PRESETS[name])(**kwargs)
+
+
+def unavailable(reason: str) -> None:
+    """A feature's test cannot run here: a skip with the reason for a developer, a failure in CI
+    (``CI=true``), where ``.ci/run`` starts every service and a skip would hide a broken feature."""
+    import pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true, and {reason}")
+    pytest.skip(reason)

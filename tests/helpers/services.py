@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from helpers import REPO
+from helpers import REPO, unavailable
 
 POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 
@@ -31,7 +29,7 @@ def postgres_database(name: str = "optuna") -> Iterator[str]:
     """A PostgreSQL cluster in a temporary folder, reached through a Unix socket only (no TCP), with
     one database; yields its SQLAlchemy URL and removes everything afterwards."""
     if not POSTGRES_BINS:
-        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin); apt-get install postgresql")
+        unavailable("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin); apt-get install postgresql")
     binaries = POSTGRES_BINS[-1]
     home = Path(tempfile.mkdtemp(prefix="mlplab-pg-"))
     home.chmod(0o777)
@@ -49,7 +47,7 @@ def postgres_database(name: str = "optuna") -> Iterator[str]:
     except subprocess.CalledProcessError as err:
         shutil.rmtree(home, ignore_errors=True)
         reason = err.stderr.decode(errors="replace")[-300:]
-        pytest.skip(f"a PostgreSQL cluster could not start here: {reason}")
+        unavailable(f"a PostgreSQL cluster could not start here: {reason}")
     try:
         yield f"postgresql+psycopg2://postgres@/{name}?host={home}&port={port}"
     finally:
