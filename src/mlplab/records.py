@@ -23,6 +23,7 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
     PRUNED = "pruned"
     FAILED = "failed"
+    BUSY = "busy"  # a sweep's job another live process is running: left to it, never written
 
     @property
     def to_retry(self) -> bool:
@@ -46,6 +47,7 @@ class RunRecord:
     seconds: float | None = None
     fit_seconds: float | None = None
     threads: int | None = None
+    device: str | None = None  # where the model trained: "cpu", "cuda:0", "mps:0" (the fit's root device)
     batched: dict[str, Any] | None = None  # a batched member's group: members, engine, its seconds
     resumed_from: str | None = None
     test_checkpoint: str | None = None
@@ -63,8 +65,8 @@ class RunRecord:
                      if f.name not in ("status", "skipped")}}
         if self.status is RunStatus.FAILED and self.seconds is None:
             return {key: values[key] for key in FAILURE_KEYS}
-        order = ("status", "error", "resume", "epochs", "seconds", "fit_seconds", "threads", "batched",
-                 "resumed_from", "test_checkpoint", "monitor", "metrics", "history", "hparams")
+        order = ("status", "error", "resume", "epochs", "seconds", "fit_seconds", "threads", "device",
+                 "batched", "resumed_from", "test_checkpoint", "monitor", "metrics", "history", "hparams")
         return {key: values[key] for key in order if key not in ("error", "resume") or values[key]}
 
     @classmethod

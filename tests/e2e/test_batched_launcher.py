@@ -183,6 +183,7 @@ def test_on_a_gpu_the_stack_trains_there_and_each_member_matches_its_job_alone(t
     for n in range(2):
         member, alone = metrics(tmp_path / "batched" / str(n)), metrics(tmp_path / "alone" / str(n))
         assert member["batched"]["members"] == 2 and member["hparams"]["trainer"]["accelerator"] == "gpu"
+        assert member["device"] == alone["device"] == "cuda:0"  # where the fit ran, not what was asked
         for key, value in alone["metrics"].items():
             assert member["metrics"][key] == pytest.approx(value, abs=2e-3), key
 
@@ -196,6 +197,7 @@ def test_looped_members_train_as_their_jobs_alone_in_one_fit(tmp_path):
     for n in range(2):
         member, alone = tmp_path / "looped" / str(n), tmp_path / "alone" / str(n)
         assert metrics(member)["batched"]["engine"] == "looped" and metrics(member)["batched"]["members"] == 2
+        assert metrics(member)["device"] == metrics(alone)["device"] == "cpu"  # where the fit ran
         looped = checkpoint(member, "last")["state_dict"]
         for key, weight in checkpoint(alone, "last")["state_dict"].items():
             torch.testing.assert_close(looped[key], weight, atol=1e-6, rtol=1e-5)

@@ -4,7 +4,10 @@ or the real module, with real files."""
 
 from __future__ import annotations
 
+import builtins
 import csv
+import errno
+import io
 import json
 import os
 import pickle
@@ -15,10 +18,12 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import REPO, idx_bytes, run_main, run_main_as, write_fake_fashion_mnist
+from helpers.half_write import half_writing_open
 
 from mlplab.cli.train import main as train_main
 from mlplab.data.fashion_mnist import FILES, load_split
 from mlplab.data.idx import IdxError
+from mlplab.errors import MACHINE_FAULTS
 from mlplab.runtime.checkpoints import AtomicCheckpointIO
 
 SMALL = ["data.train_subset=2000", "data.val_size=1000", "trainer.max_epochs=1", "model.net.hidden=[64]"]
@@ -219,3 +224,57 @@ def test_a_failed_checkpoint_write_keeps_the_previous_file_whole(tmp_path):
         io.save_checkpoint({"epoch": 2, "bad": lambda: None}, path)  # lambdas do not pickle
     assert torch.load(path, weights_only=True) == {"epoch": 1}
     assert sorted(os.listdir(tmp_path)) == ["last.ckpt"]
+
+
+# fake Fashion-MNIST (256 training, 64 test images) and a run that takes a second or two on them
+TINY = ["data.val_size=64", "data.check_counts=false", "model.net.hidden=[16]", "logger=none"]
+
+
+@pytest.mark.parametrize("name", ["checkpoints/last.ckpt", "metrics.json"])
+def test_a_disk_full_half_way_through_a_write_keeps_the_previous_file_whole(name, tmp_path, monkeypatch):
+    """The write is entered: the resumed run's first write of ``name`` has put half of the new
+    bytes into ``name.part`` when the disk says ENOSPC. One line names the file; the previous
+    version under the final name is the one that was there, byte for byte, and loads; no ``.part``
+    is left."""
+    write_fake_fashion_mnist(tmp_path / "data", 256, 64)
+    tiny, run = [f"data.data_dir={tmp_path / 'data'}", *TINY], tmp_path / "run"
+    first = in_process("mlplab-train", *tiny, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    first_record = metrics(run)
+    target, last = run / name, run / "checkpoints" / "last.ckpt"
+    before = target.read_bytes()
+    report = tmp_path / "half-write.json"
+    half_writing = half_writing_open(target.name, str(report))
+    monkeypatch.setattr(io, "open", half_writing)  # pathlib's open
+    monkeypatch.setattr(builtins, "open", half_writing)
+    resumed = in_process("mlplab-train", *tiny, "trainer.max_epochs=2", f"ckpt_path={last}",
+                         f"hydra.run.dir={tmp_path / 'resumed'}", cwd=tmp_path)
+    monkeypatch.undo()
+    # mlplab's one line for a full disk (mlplab.errors), naming the final file, not the .part
+    no_traceback(resumed)
+    lines = [line for line in resumed.stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [f"error: {target}: No space left on device; {MACHINE_FAULTS[errno.ENOSPC]}"], \
+        resumed.stderr[-2000:]
+    # the write was entered: half of the new content was on disk in the .part file when it failed
+    half = json.loads(report.read_text())
+    assert half["part"] == f"{target}.part" and half["of"] > 1000
+    assert half["bytes_on_disk"] == half["of"] // 2
+    assert not list(run.rglob("*.part")) and not list(tmp_path.rglob("*.part"))
+    assert target.read_bytes() == before  # the previous version, whole
+    if name == "metrics.json":  # an ordinary run's record, on this CPU-only machine
+        assert json.loads(target.read_text()) == first_record
+        assert first_record["status"] == "finished" and first_record["epochs"] == 1
+        assert first_record["device"] == "cpu"
+        return
+    old = torch.load(io.BytesIO(before), map_location="cpu", weights_only=True)
+    kept = torch.load(target, map_location="cpu", weights_only=True)
+    assert kept["epoch"] == old["epoch"] == 0 and kept["global_step"] == old["global_step"] > 0
+    assert kept["state_dict"].keys() == old["state_dict"].keys() and len(kept["state_dict"]) == 4
+    assert all(torch.equal(kept["state_dict"][k], old["state_dict"][k]) for k in old["state_dict"])
+    # and Lightning resumes from it: epoch 0 as the first run left it, then epoch 1
+    again = in_process("mlplab-train", *tiny, "trainer.max_epochs=2", f"ckpt_path={last}",
+                       f"hydra.run.dir={tmp_path / 'again'}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    done = metrics(run)
+    assert done["status"] == "finished" and done["epochs"] == 2 and done["device"] == "cpu"
+    assert done["resumed_from"] == str(last) and done["history"][0] == first_record["history"][0]

@@ -10,6 +10,7 @@ import torch
 from helpers import mlp_module, write_fake_fashion_mnist
 
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
+from mlplab.runtime.run import trained_on
 
 N_TRAIN, N_TEST, VAL = 100, 30, 20
 
@@ -102,27 +103,44 @@ class CountUpdates(L.Callback):
         self.steps += 1
 
 
+class WhereTensorsAre(L.Callback):
+    """The devices of the module's parameters and of each training batch, at every update."""
+
+    def __init__(self) -> None:
+        self.devices: set[str] = set()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.devices |= {str(t.device) for t in (*module.parameters(), *batch)}
+
+
 def test_every_update_is_lightnings_automatic_step_and_its_hooks_hear_it(data_dir):
-    listener = CountUpdates()
+    listener, where = CountUpdates(), WhereTensorsAre()
     module = mlp_module(hidden=[16], dropout=0.3)
     datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=VAL, download=False,
                                         check_counts=False)
     trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[listener])
+                        callbacks=[listener, where])
     trainer.fit(module, datamodule=datamodule)
     assert module.automatic_optimization
     # 80 training images in minibatches of 8: ten updates per epoch, each one Lightning step
     assert listener.backwards == listener.steps == trainer.global_step == 2 * 10
+    # every weight and batch of every update was on the CPU, as metrics.json's "device" says
+    assert where.devices == {"cpu"} and trained_on(trainer) == "cpu"
 
 
 @pytest.mark.gpu
 def test_data_lives_on_the_gpu_and_fit_runs_there(data_dir):
     datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL,
                                         download=False, check_counts=False)
+    where = WhereTensorsAre()
     trainer = L.Trainer(max_epochs=1, accelerator="gpu", devices=1, precision="bf16-mixed",
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False)
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        callbacks=[where])
     trainer.fit(mlp_module(hidden=[16]), datamodule=datamodule)
+    # the weights and every batch of every update were on the GPU, and so is what metrics.json
+    # records for such a fit (mlplab.runtime.run.trained_on)
+    assert where.devices == {"cuda:0"} and trained_on(trainer) == "cuda:0"
     assert datamodule.train[0].is_cuda and datamodule.val[0].is_cuda
     x, _ = next(iter(datamodule.train_dataloader()))
     assert x.is_cuda and x.dtype == torch.float32

@@ -16,7 +16,8 @@ from mlplab.runtime.run import build
 
 
 def test_statuses_are_the_words_metrics_json_has_always_held():
-    assert [str(s) for s in RunStatus] == ["finished", "diverged", "interrupted", "pruned", "failed"]
+    # "busy" is never written: a sweep's summary says it of a job another process is running
+    assert [str(s) for s in RunStatus] == ["finished", "diverged", "interrupted", "pruned", "failed", "busy"]
     assert RunStatus("pruned") is RunStatus.PRUNED and RunStatus.FINISHED == "finished"
     assert [s for s in RunStatus if s.to_retry] == [RunStatus.DIVERGED, RunStatus.PRUNED, RunStatus.FAILED]
 
@@ -24,12 +25,13 @@ def test_statuses_are_the_words_metrics_json_has_always_held():
 def test_a_record_writes_the_keys_of_metrics_json_and_reads_back_the_same():
     record = RunRecord(status=RunStatus.INTERRUPTED, error="stopped by SIGINT", resume="mlplab-train x",
                        history=[{"epoch": 0, "train/loss": 1.0}], seconds=1.5, fit_seconds=1.2, threads=2,
-                       metrics={"val/acc": 0.5}, hparams={"seed": 42})
+                       device="cpu", metrics={"val/acc": 0.5}, hparams={"seed": 42})
     written = json.loads(json.dumps(record.as_json()))
     assert list(written) == ["status", "error", "resume", "epochs", "seconds", "fit_seconds", "threads",
-                             "batched", "resumed_from", "test_checkpoint", "monitor", "metrics", "history",
-                             "hparams"]
+                             "device", "batched", "resumed_from", "test_checkpoint", "monitor", "metrics",
+                             "history", "hparams"]
     assert written["status"] == "interrupted" and written["epochs"] == 1 and written["batched"] is None
+    assert written["device"] == "cpu"
     again = RunRecord.from_json(written, skipped=True)
     assert again.skipped and again.status is RunStatus.INTERRUPTED
     assert again.as_json() == written

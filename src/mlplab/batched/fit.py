@@ -45,6 +45,7 @@ from mlplab.runtime.run import (
     run_record,
     stopped_at_epoch_end,
     stopped_mid_epoch,
+    trained_on,
     write_outputs,
 )
 from mlplab.training.module import MLPModule
@@ -112,7 +113,8 @@ def fit_group(cfgs: list[DictConfig], other_folders: list[str],
                 (log.error if run.status is RunStatus.DIVERGED else log.info)("%s: %s", run.out, run.error)
             result = run_record(run.cfg, run.status, run.error, histories[run.index],
                                 seconds=seconds / len(runs), fit_seconds=fit_seconds / len(runs),
-                                batched=batched, resume=None, test_checkpoint=tested.get(run.index),
+                                device=trained_on(trainer), batched=batched, resume=None,
+                                test_checkpoint=tested.get(run.index),
                                 monitor=monitor_summary(view),
                                 metrics={**fit_metrics[run.index], **run.test_metrics})
             write_outputs(run.out, result)

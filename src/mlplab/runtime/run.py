@@ -27,7 +27,7 @@ from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.curves import plot_curves
 from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_checkpoint
-from mlplab.runtime.folder_lock import hold, holder
+from mlplab.runtime.folder_lock import FolderInUse, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import CheckedRun, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
@@ -191,8 +191,14 @@ def train(cfg: DictConfig) -> RunRecord:
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
     resume = resume_from(cfg)
-    with hold(cfg.paths.output_dir):  # one process per run folder (mlplab.runtime.folder_lock)
-        return fit_and_test(cfg, resume, checked)
+    try:
+        with hold(cfg.paths.output_dir, in_sweep=in_multirun()):  # one process per run folder
+            return fit_and_test(cfg, resume, checked)
+    except FolderInUse as err:
+        if not in_multirun() or err.folder != Path(cfg.paths.output_dir):
+            raise
+        # the job is another process's (two resumes of one sweep at once): not a failure of ours
+        return RunRecord(status=RunStatus.BUSY, error=str(err), hparams={})
 
 
 def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> RunRecord:
@@ -227,7 +233,7 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
         if isinstance(callback, TensorBoardDashboard):
             callback.write_hparams(trainer, module)
     result = run_record(cfg, status, error, history, seconds=time.perf_counter() - start,
-                        fit_seconds=fit_seconds, resume=resume,
+                        fit_seconds=fit_seconds, device=trained_on(trainer), resume=resume,
                         test_checkpoint=ckpt_path, monitor=monitor_summary(trainer),
                         metrics={**fit_metrics, **{k: float(v) for k, v in test_metrics.items()}})
     if trainer.is_global_zero:
@@ -235,16 +241,22 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
     return result
 
 
+def trained_on(trainer: L.Trainer) -> str:
+    """Where the fit ran: the strategy's root device, to which Lightning moved the model and the
+    DataModule its data (``cpu``, ``cuda:0``; under ``ddp_spawn`` rank 0's, also in the parent)."""
+    return str(trainer.strategy.root_device)
+
+
 def run_record(cfg: DictConfig, status: RunStatus, error: str | None, history: list[dict[str, float]], *,
-               seconds: float, fit_seconds: float, resume: Path | None,
+               seconds: float, fit_seconds: float, device: str, resume: Path | None,
                test_checkpoint: str | None, monitor: dict[str, Any] | None,
                metrics: dict[str, float], batched: dict[str, Any] | None = None) -> RunRecord:
     """A run's record (a run alone, or a member of a batched group: ``batched`` says how many
-    members, which engine and the group's own seconds)."""
+    members, which engine and the group's own seconds); ``device``: ``trained_on``."""
     interrupted = status is RunStatus.INTERRUPTED and history
     return RunRecord(status=status, error=error or None, resume=resume_command() if interrupted else None,
                      history=history, seconds=round(seconds, 2), fit_seconds=round(fit_seconds, 2),
-                     threads=torch.get_num_threads(), batched=batched,
+                     threads=torch.get_num_threads(), device=device, batched=batched,
                      resumed_from=str(resume) if resume else None, test_checkpoint=test_checkpoint,
                      monitor=monitor, metrics=metrics, hparams=OmegaConf.to_container(cfg, resolve=True))
 
