@@ -8,12 +8,15 @@ path (a full disk: ``ENOSPC``), which the entry points turn into one line (``mlp
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+LOCK = ".lock"  # a run folder's lock file (mlplab.runtime.folder_lock holds it while a run writes)
 
 
 @contextmanager
@@ -43,3 +46,25 @@ def write_text(path: Path | str, text: str) -> None:
 
 def write_json(path: Path | str, data: dict[str, Any]) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_pid(fd: int) -> int | None:
+    """The process id a lock's holder wrote into its lock file."""
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def holder(folder: Path | str) -> int | None:
+    """Whether a live process holds ``folder``'s lock: its pid (0 when it wrote none yet), else None."""
+    try:
+        fd = os.open(Path(folder) / LOCK, os.O_RDONLY)
+    except OSError:  # no lock file: nobody ever ran there, or not mlplab
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        return read_pid(fd) or 0
+    finally:
+        os.close(fd)

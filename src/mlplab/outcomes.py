@@ -1,7 +1,7 @@
 """How a process of mlplab ends: a mistake the user can fix (a value, a file, a path, a full
 disk) as one line on stderr (``error: …``) and exit status 2; a run that diverged or a sweep with
-failed jobs 1; a signal 130. Anything else keeps its traceback; ``HYDRA_FULL_ERROR=1`` shows the
-traceback of user errors too.
+failed jobs 1; a sweep whose jobs still run in another process 75; a signal 130. Anything else
+keeps its traceback; ``HYDRA_FULL_ERROR=1`` shows the traceback of user errors too.
 
 Hydra's own errors (a value of the wrong type, an unknown key, a group option that does not exist)
 are worded like every other mistake, from the declaration of the setting
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 from typing import NoReturn
 
@@ -25,6 +26,7 @@ from mlplab.errors import UserError, causes, describe_os_error
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 USER_EXIT, FAILED_EXIT, INTERRUPTED_EXIT = 2, 1, 130
+BUSY_EXIT = 75  # sysexits' EX_TEMPFAIL: a sweep's jobs still run in another process; try again later
 
 
 def wants_traceback() -> bool:
@@ -38,6 +40,22 @@ def override_of(err: BaseException) -> str | None:
         if match:
             return match.group(1)
     return None
+
+
+def describe_unparsed(override: str) -> str | None:
+    """An override Hydra's grammar cannot read because its value needs quotes (a space, a letter
+    outside ASCII, a shell or grammar character): the cause, and the override quoted as the shell
+    and Hydra both read it (``'hydra.run.dir="/data/运行 ü"'``). None for other parse errors."""
+    key, equals, value = override.partition("=")
+    odd = sorted({c for c in value if c.isspace() or not c.isascii() or c in "!#&;|<>'`"},
+                 key=value.index)
+    if not equals or not odd or '"' in value:
+        return None
+    what = ", ".join("a space" if c == " " else repr(c) for c in odd)
+    fixed = f'{key}="{value}"'
+    return (f"{override}: Hydra reads an unquoted value only of ASCII letters, digits and a few "
+            f"signs, and this one holds {what}; quote the value inside the override: "
+            f"{shlex.quote(fixed)}")
 
 
 def user_message(err: BaseException) -> str | None:
@@ -59,7 +77,7 @@ def user_message(err: BaseException) -> str | None:
         if isinstance(cause, ValidationError):
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):
-            return " ".join(str(cause).split())
+            return describe_unparsed(cause.override) or " ".join(str(cause).split())
         if isinstance(cause, OSError) and describe_os_error(cause):  # the disk, a path
             faults = [c for c in causes(err) if isinstance(c, OSError) and describe_os_error(c)]
             named = [c for c in faults if c.filename]  # rather a file than "a file being written",

@@ -76,3 +76,45 @@ def test_a_sweep_edited_by_hand_is_resumed_or_refused_with_one_line(tmp_path, ru
     refused = run(*command, cwd=tmp_path)
     one_line(refused, f"{sweep / 'sweep.json'} is damaged", "give a new hydra.sweep.dir")
     assert "no job was started" in refused.stderr
+
+
+HOLD = """
+import sys, time
+from mlplab.runtime.folder_lock import hold
+with hold(sys.argv[1]):  # as a run of this job in another process holds it (folder_lock)
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_job_another_resume_is_running_is_busy_not_failed_and_the_command_run_again_completes(
+        tmp_path, run, fake_data):
+    sweep = tmp_path / "sweep"
+    command = ["mlplab-train", "-m", f"data.data_dir={fake_data}", *TINY, "regularizer.dropout=0,0.3",
+               f"hydra.sweep.dir={sweep}"]
+    assert run(*command, cwd=tmp_path).returncode == 0
+    job = sweep / "1"
+    stopped = {**json.loads((job / "metrics.json").read_text()), "status": "interrupted"}
+    (job / "metrics.json").write_text(json.dumps(stopped))  # as a stopped sweep leaves it
+    other = subprocess.Popen([str(BIN / "python"), "-c", HOLD, str(job)], env=environment(),
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        second = run(*command, cwd=tmp_path)  # the second of two resumes started at once
+    finally:
+        other.kill()
+        other.wait()
+    shown = second.stdout + second.stderr
+    assert second.returncode == 75 and "Traceback" not in shown, shown[-3000:]
+    assert "error:" not in second.stderr and "failed" not in second.stderr, second.stderr[-3000:]
+    assert f"busy: {job} is in use by process {other.pid}, another mlplab-train running this job" in shown
+    assert "hydra.run.dir" not in shown
+    last = second.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"busy: still running in another process: job 1 (process {other.pid})")
+    assert "run this command again" in last
+    summary = (sweep / "summary.csv").read_text().splitlines()
+    assert summary[2].startswith("1,") and summary[2].endswith(",busy"), summary
+    assert json.loads((job / "metrics.json").read_text()) == stopped  # the other's folder, untouched
+    again = run(*command, cwd=tmp_path)  # as the line says, once the other process has ended
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((job / "metrics.json").read_text())["status"] == "finished"

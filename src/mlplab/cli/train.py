@@ -36,6 +36,9 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] = train) -
     if result.skipped:  # a resumed sweep: this job ran before
         print(f"{result.status} before, not run again: {cfg.paths.output_dir}/metrics.json")
         return monitored_value(result, cfg) if result.status is RunStatus.FINISHED else None
+    if result.status is RunStatus.BUSY:  # another process runs this job; the sweep's end says so
+        print(f"busy: {result.error}", file=sys.stderr)
+        return None
     if result.status is RunStatus.PRUNED:  # a search's pruner stopped it: an outcome, not an error
         print(f"{result.error}  outputs in {cfg.paths.output_dir}")
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import gzip
 import logging
+import shlex
 import shutil
 import sys
 import zlib
@@ -131,8 +132,16 @@ def load_split(raw: Path, split: str, expected_count: int | None) -> tuple[Tenso
     """Read and verify one split: uint8 images ``[N, 1, 28, 28]`` and int64 labels in 0..9."""
     image_file, label_file = (raw / n for n in FILES[split])
     images, labels = read_idx(image_file), read_idx(label_file)
+    if images.dim() == 1 and labels.dim() == 3:  # the header's magic number: 0x0800 + dimensions
+        swap = " && ".join(f"mv {shlex.quote(str(a))} {shlex.quote(str(b))}" for a, b in
+                           ((image_file, f"{image_file}.swap"), (label_file, image_file),
+                            (f"{image_file}.swap", label_file)))
+        raise IdxError(f"{image_file} holds labels (magic number 2049) and {label_file} holds images "
+                       f"(2051): the two files are swapped; swap them back with `{swap}`")
     if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
-        raise IdxError(f"{image_file}: images of shape {tuple(images.shape)}, expected [N, 28, 28]")
+        raise IdxError(f"{image_file}: magic number {0x800 + images.dim()} (shape {tuple(images.shape)}), "
+                       f"expected images (2051, shape [N, 28, 28]); delete it and run `make data` "
+                       f"(or mlplab-train again) to unpack a fresh copy")
     if labels.dim() != 1 or len(labels) != len(images):
         raise IdxError(f"{label_file}: {tuple(labels.shape)} labels for {len(images)} images")
     if expected_count is not None and len(images) != expected_count:

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ from matplotlib.figure import Figure  # a bare Figure renders PNGs with Agg; no 
 from omegaconf import DictConfig
 
 from mlplab.errors import UserError, describe_os_error
-from mlplab.files import atomic_path, write_json, write_text
-from mlplab.outcomes import FAILED_EXIT, USER_EXIT, fail, report
+from mlplab.files import atomic_path, holder, write_json, write_text
+from mlplab.outcomes import BUSY_EXIT, FAILED_EXIT, USER_EXIT, fail, report
 from mlplab.records import RunStatus
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,11 @@ def override_values(row: dict[str, Any]) -> dict[str, str]:
 
 
 def read_result(job_dir: Path) -> dict[str, Any]:
-    """The job's ``metrics.json``; a job that wrote none (it crashed or was killed) counts as failed."""
+    """The job's ``metrics.json``; a job that wrote none (it crashed or was killed) counts as failed;
+    a job whose folder a live process holds is ``busy`` (it runs elsewhere: what it has written so
+    far is not its result)."""
+    if (pid := holder(job_dir)) is not None:
+        return {"status": RunStatus.BUSY, "error": f"running in process {pid or 'unknown'}", "pid": pid}
     path = job_dir / "metrics.json"
     if not path.is_file():
         return {"status": RunStatus.FAILED, "error": "no metrics.json"}
@@ -117,6 +122,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         "epochs": result.get("epochs"),
         "seconds": result.get("seconds"),
         "error": result.get("error"),
+        "pid": result.get("pid"),
     }
 
 
@@ -291,12 +297,20 @@ class SweepSummary(Callback):
                       f"python -m mlplab.reporting.sweep {sweep_dir}")
         log.info("sweep summary in %s (best: %s)", sweep_dir / "summary.md",
                  "none finished" if best is None else f"job {best['job']}")
-        ended = (RunStatus.FINISHED, RunStatus.PRUNED)
-        unfinished = [r for r in collect(sweep_dir) if r["status"] not in ended]
+        ended = (RunStatus.FINISHED, RunStatus.PRUNED, RunStatus.BUSY)
+        rows = collect(sweep_dir)
+        busy = ", ".join(f"job {r['job']} (process {r['pid'] or 'unknown'})"
+                         for r in rows if r["status"] == RunStatus.BUSY)
+        unfinished = [r for r in rows if r["status"] not in ended]
         if unfinished:
             jobs = ", ".join(f"job {r['job']} {r['status']}" for r in unfinished)
             fail(f"{len(unfinished)} of the sweep's jobs did not finish ({jobs}); see "
-                 f"{sweep_dir / 'summary.md'} and each job's metrics.json", code=FAILED_EXIT)
+                 f"{sweep_dir / 'summary.md'} and each job's metrics.json"
+                 + (f"; still running in another process: {busy}" if busy else ""), code=FAILED_EXIT)
+        if busy:
+            print(f"busy: still running in another process: {busy}; once they end, run this command "
+                  f"again: it picks up what they leave and completes the summary", file=sys.stderr)
+            raise SystemExit(BUSY_EXIT)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,45 +21,32 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from mlplab.errors import UserError
+from mlplab.files import LOCK, holder, read_pid
 from mlplab.outcomes import report
 
-LOCK = ".lock"
+__all__ = ["FolderInUse", "hold", "holder"]
 
 
 class FolderInUse(UserError):
-    """Another live process writes into this run folder."""
+    """Another live process writes into this run folder: a run refuses to start; a sweep's job
+    leaves it to that process (``RunStatus.BUSY``)."""
 
-    def __init__(self, folder: Path, pid: int | None) -> None:
+    def __init__(self, folder: Path, pid: int | None, in_sweep: bool = False) -> None:
+        self.folder, self.pid = folder, pid
         who = f"process {pid}" if pid else "another process"
+        if in_sweep:
+            super().__init__(f"{folder} is in use by {who}, another mlplab-train running this job; "
+                             f"this sweep leaves the job to it")
+            return
         stop = f" (or stop it: kill -TERM {pid})" if pid else ""
         super().__init__(f"{folder} is in use by {who}, another mlplab-train writing there; wait for "
                          f"it to end{stop}, or run in another folder: hydra.run.dir=<dir>")
 
 
-def read_pid(fd: int) -> int | None:
-    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-    return int(text) if text.isdigit() else None
-
-
-def holder(folder: Path | str) -> int | None:
-    """Whether a live process holds ``folder``: its pid (0 when it wrote none yet), else None."""
-    try:
-        fd = os.open(Path(folder) / LOCK, os.O_RDONLY)
-    except OSError:  # no lock file: nobody ever ran there, or not mlplab
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    except BlockingIOError:
-        return read_pid(fd) or 0
-    finally:
-        os.close(fd)
-
-
 @contextmanager
-def hold(folder: Path | str) -> Iterator[None]:
-    """Hold ``folder`` for this process (rank zero) while the block runs, or raise ``FolderInUse``."""
+def hold(folder: Path | str, in_sweep: bool = False) -> Iterator[None]:
+    """Hold ``folder`` for this process (rank zero) while the block runs, or raise ``FolderInUse``
+    (worded for a sweep's job when ``in_sweep``)."""
     if rank_zero_only.rank != 0:
         yield
         return
@@ -71,7 +58,7 @@ def hold(folder: Path | str) -> Iterator[None]:
     except BlockingIOError:
         pid = read_pid(fd)
         os.close(fd)
-        raise FolderInUse(folder, pid) from None
+        raise FolderInUse(folder, pid, in_sweep) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
