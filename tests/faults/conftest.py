@@ -9,8 +9,9 @@ a second process holding a folder, ``python -m``). What it printed is kept in on
 suite's summary line counts the tracebacks in all of it (``grep -c Traceback``).
 Faults of the machine are made with real means where this machine allows: a small tmpfs (root
 with mount rights), folders of mode 000/0500 entered without the power to ignore modes (as root:
-``setpriv`` dropping CAP_DAC_OVERRIDE); elsewhere the disk-full faults inject ENOSPC into mlplab's
-writer (``fill.py``) and the permission faults skip with the reason.
+``setpriv`` dropping CAP_DAC_OVERRIDE). Where these cannot be had, the tests that need them are
+skipped with the reason and how to enable them, and fail under ``CI=true`` (``helpers.unavailable``):
+a faked fault (an ENOSPC raised where no disk is full) would pass where the real one might not.
 """
 
 from __future__ import annotations
@@ -91,9 +92,7 @@ def run(request, outputs):
 
     def start(*args: str, cwd: Path, unprivileged: bool = False, env: dict | None = None):
         prefix = DROP_DAC if unprivileged and os.geteuid() == 0 else []
-        # ENOSPC injection (no small disk here) patches mlplab's writer: only in a process of its own
-        injects = any(".inject=" in arg for arg in args)
-        if prefix or env or injects or args[0] not in ENTRY_POINTS:
+        if prefix or env or args[0] not in ENTRY_POINTS:
             command = [*prefix, str(BIN / args[0]), *args[1:]]
             result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
                                     env=environment(env))
@@ -120,18 +119,24 @@ def one_line(result, *needles: str) -> str:
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """``small_disk(kib, read_only=False)``: a fresh tmpfs of that size, or None where this
-    process may not mount one."""
+    """``small_disk(kib, read_only=False)``: a fresh tmpfs of that size. Where this process may not
+    mount one, the test does not run: skipped with the reason, failed under CI=true."""
     mounted: list[Path] = []
 
-    def mount(kib: int, read_only: bool = False) -> Path | None:
+    def mount(kib: int, read_only: bool = False) -> Path:
         folder = tmp_path / f"disk{len(mounted)}"
         folder.mkdir()
         options = f"size={kib}k" + (",ro" if read_only else "")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                              capture_output=True)
-        if done.returncode != 0:
-            return None
+        try:
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                                  capture_output=True, text=True)
+            said = done.stderr.replace(f" {folder}:", "").strip().partition("\n")[0]  # its first line
+            why = (said or f"mount exited {done.returncode}") if done.returncode else ""
+        except FileNotFoundError:
+            why = "no mount command"
+        if why:
+            unavailable(f"cannot mount a tmpfs here ({why}): run the tests as root, or with mount rights "
+                        f"(CAP_SYS_ADMIN)")
         mounted.append(folder)
         return folder
 
