@@ -10,10 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import REPO, run_main_as
 
-from mlplab.reporting.sweep import collect, heatmap_grid, summarize
+from mlplab.reporting.sweep import collect, heatmap_grid, heatmap_keys, summarize
 from mlplab.reporting.sweep import main as sweep_main
 
 GRID_KEYS = ["regularizer.weight_decay", "regularizer.dropout"]
@@ -144,6 +145,117 @@ def test_no_heatmap_for_one_varying_key_and_jobs_in_numeric_order(tmp_path):
     assert [r["job"] for r in read_csv(sweep / "summary.csv")] == [str(n) for n in range(11)]
     assert (sweep / "summary.md").is_file() and (sweep / "best.json").is_file()
     assert not (sweep / "heatmap.png").exists()
+
+
+@pytest.fixture
+def seeded_grid(tmp_path) -> Path:
+    """λ ∈ {0, 0.001} × p ∈ {0, 0.2} × seed ∈ {1, 2}, seed fastest; job 5 (λ 0.001, p 0, seed 2)
+    never wrote metrics.json. Job 7 validates best alone, and its configuration (jobs 6, 7) on mean."""
+    sweep = tmp_path / "multirun"
+    for num in range(8):
+        wd, p, seed = ("0", "0.001")[num // 4], ("0", "0.2")[num // 2 % 2], num % 2 + 1
+        val = 0.80 + 0.01 * num + 0.004 * (num % 2)
+        write_job(sweep, num, [f"regularizer.weight_decay={wd}", f"regularizer.dropout={p}", f"seed={seed}"],
+                  None if num == 5 else classification(val, val - 0.03))
+    return sweep
+
+
+# (λ, p) → the jobs that finished
+SEEDED_CONFIGURATIONS = {("0", "0"): (0, 1), ("0", "0.2"): (2, 3), ("0.001", "0"): (4,),
+                         ("0.001", "0.2"): (6, 7)}
+
+
+def finished_values(sweep: Path, jobs: tuple[int, ...], read) -> list[float]:
+    """``read(metrics.json)`` of each of ``jobs``, as the job wrote it."""
+    return [read(json.loads((sweep / str(n) / "metrics.json").read_text())) for n in jobs]
+
+
+def val_of(result: dict) -> float:
+    return result["monitor"]["best"]
+
+
+def test_a_seeded_grid_keeps_its_job_table_and_adds_one_row_per_configuration(seeded_grid):
+    best = summarize(seeded_grid)
+    assert best["job"] == 7  # the best single job, as before
+    jobs = read_csv(seeded_grid / "summary.csv")
+    assert list(jobs[0]) == ["job", *GRID_KEYS, "seed", *COLUMNS[3:]] and len(jobs) == 8
+    configs = read_csv(seeded_grid / "summary_seeds.csv")
+    assert [(*(c[k] for k in GRID_KEYS), c["jobs"], c["seeds"], c["finished"]) for c in configs] == [
+        ("0", "0", "0 1", "1 2", "2"), ("0", "0.2", "2 3", "1 2", "2"),
+        ("0.001", "0", "4 5", "1 2", "1"), ("0.001", "0.2", "6 7", "1 2", "2")]
+    for config, pair in zip(configs, SEEDED_CONFIGURATIONS.values()):
+        vals = finished_values(seeded_grid, pair, val_of)
+        tests = finished_values(seeded_grid, pair, lambda r: r["metrics"]["test/acc"])
+        assert float(config["val/acc mean"]) == np.mean(vals) and config["val/acc n"] == str(len(pair))
+        assert float(config["test/acc mean"]) == np.mean(tests)
+        if len(pair) > 1:
+            assert float(config["val/acc std"]) == np.std(vals, ddof=1)
+            assert float(config["test/acc std"]) == np.std(tests, ddof=1)
+        else:  # one finished seed: no spread to estimate
+            assert config["val/acc std"] == config["test/acc std"] == ""
+
+
+def test_a_seeded_grid_names_its_best_configuration_by_mean_validation(seeded_grid):
+    summarize(seeded_grid)
+    vals = finished_values(seeded_grid, (6, 7), val_of)
+    chosen = json.loads((seeded_grid / "best.json").read_text())
+    assert list(chosen) == ["job", "overrides", "monitor", "mode", "val", "test", "best_configuration"]
+    assert (chosen["job"], chosen["monitor"], chosen["mode"]) == (7, "val/acc", "max")  # as without seeds
+    config = chosen["best_configuration"]
+    assert config["overrides"] == ["regularizer.weight_decay=0.001", "regularizer.dropout=0.2"]
+    assert (config["jobs"], config["seeds"], config["n"]) == ([6, 7], ["1", "2"], 2)
+    assert (config["mean"], config["std"]) == (np.mean(vals), np.std(vals, ddof=1))
+    tests = finished_values(seeded_grid, (6, 7), lambda r: r["metrics"]["test/acc"])
+    assert config["metrics"]["test/acc"] == {"mean": np.mean(tests), "std": np.std(tests, ddof=1), "n": 2}
+    markdown = (seeded_grid / "summary.md").read_text().splitlines()
+    start = markdown.index("over seeds: mean ± sample std (n finished seeds) of each configuration")
+    header = f"| {' | '.join(GRID_KEYS)} | jobs | finished | val/acc | test/loss | test/acc | weights/l2_norm"
+    assert markdown[start + 2] == f"{header} | epochs | seconds |"
+    (alone,) = finished_values(seeded_grid, (4,), val_of)
+    assert markdown[start + 6].startswith(f"| 0.001 | 0 | 4 5 | 1/2 | {alone:.4f} (1) |")
+    spread = f"{np.mean(vals):.4f} ± {np.std(vals, ddof=1):.4f} (2)"
+    assert markdown[start + 7].startswith(f"| 0.001 | 0.2 | 6 7 | 2/2 | {spread} |")
+    assert markdown[-1].startswith("best configuration by mean val/acc: regularizer.weight_decay=0.001 "
+                                   f"regularizer.dropout=0.2 (jobs 6 7): val/acc {spread}, test/acc ")
+
+
+def test_the_heatmap_of_a_seeded_grid_shows_the_means_without_a_seed_axis(seeded_grid):
+    rows = collect(seeded_grid)
+    assert heatmap_keys(rows) == GRID_KEYS
+    ys, xs, values, labels = heatmap_grid(rows, heatmap_keys(rows))
+    assert (ys, xs) == (["0", "0.001"], ["0", "0.2"])
+    for (y, x), pair in SEEDED_CONFIGURATIONS.items():
+        i, j = ys.index(y), xs.index(x)
+        if len(pair) == 1:  # a lost seed: no colour
+            assert math.isnan(values[i, j]) and labels[i][j] == "1 of 2 finished"
+            continue
+        vals = finished_values(seeded_grid, pair, val_of)
+        assert values[i, j] == np.mean(vals)
+        assert labels[i][j] == f"{np.mean(vals):.4f} ± {np.std(vals, ddof=1):.4f}"
+    summarize(seeded_grid)
+    assert (seeded_grid / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_sweep_over_seeds_alone_has_one_configuration_and_no_heatmap(tmp_path):
+    sweep = tmp_path / "multirun"
+    for num, val in enumerate((0.81, 0.85, 0.83)):
+        write_job(sweep, num, ["trainer.max_epochs=3", f"seed={num}"], classification(val, val))
+    summarize(sweep)
+    config = json.loads((sweep / "best.json").read_text())["best_configuration"]
+    assert config["overrides"] == ["trainer.max_epochs=3"] and config["jobs"] == [0, 1, 2]
+    vals = [0.81, 0.85, 0.83]
+    assert (config["mean"], config["std"], config["n"]) == (np.mean(vals), np.std(vals, ddof=1), 3)
+    assert not (sweep / "heatmap.png").exists()  # seed is no axis, and nothing else varies
+
+
+def test_a_seeded_sweep_with_no_complete_configuration_names_none(tmp_path):
+    sweep = tmp_path / "multirun"
+    write_job(sweep, 0, ["seed=1"], classification(0.8, 0.8))
+    write_job(sweep, 1, ["seed=2"], classification(0.9, 0.9, status="diverged"))
+    summarize(sweep)
+    assert json.loads((sweep / "best.json").read_text())["best_configuration"] is None
+    assert (sweep / "summary.md").read_text().splitlines()[-1] == (
+        "best configuration by mean val/acc: none (no configuration whose every seed finished)")
 
 
 def test_command_line_prints_the_table_and_the_best_line(grid):

@@ -1,11 +1,19 @@
 """Summary of a Hydra multirun: one row per job, the best job by validation, a heatmap of a 2-key grid.
 
     logs/multiruns/<time>/  0/ 1/ …  summary.csv  summary.md  best.json  [heatmap.png]
+                                     [summary_seeds.csv]  (a sweep that varies seed)
 
 Model selection as d2l 4.4 does it: the winner is the finished job with the best *validation*
 value (max for an accuracy, min for a loss); the test set only reports how the winner does, it
-never ranks. Runs by itself (``python -m mlplab.reporting.sweep <multirun dir>``) or, as the Hydra callback
-``SweepSummary``, when a multirun ends.
+never ranks. A sweep that varies ``seed`` is also summarized per configuration (its overrides but
+the seed; ``reporting.seeds`` says how): ``summary.md`` gets a second table, "over seeds", with
+``mean ± std (n)`` of every number over each configuration's finished seeds (sample std, ddof=1),
+``summary_seeds.csv`` the same at full precision (``<metric> mean``/``std``/``n`` columns;
+``summary.csv`` keeps one row per job), ``best.json`` adds ``best_configuration`` (the best mean
+validation value among the configurations whose every seed finished: overrides, monitor, mode,
+mean, std, n, jobs, seeds, the other metrics' spreads), and the heatmap shows those means over the
+two keys other than seed. Runs by itself (``python -m mlplab.reporting.sweep <multirun dir>``) or,
+as the Hydra callback ``SweepSummary``, when a multirun ends.
 """
 
 from __future__ import annotations
@@ -30,6 +38,15 @@ from mlplab.errors import UserError, describe_os_error
 from mlplab.files import atomic_path, holder, write_json, write_text
 from mlplab.outcomes import BUSY_EXIT, FAILED_EXIT, USER_EXIT, fail, report
 from mlplab.records import RunStatus
+from mlplab.reporting.seeds import (
+    Configuration,
+    best_configuration,
+    configurations,
+    csv_rows,
+    is_seed,
+    markdown_rows,
+    seeds_vary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +189,12 @@ def varying_keys(rows: list[dict[str, Any]]) -> list[str]:
     return [k for k in override_keys(rows) if len({override_values(r).get(k) for r in rows}) > 1]
 
 
+def heatmap_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The varying keys a heatmap can have as axes: all of them, but the seed where means are shown."""
+    keys = varying_keys(rows)
+    return [k for k in keys if not is_seed(k)] if seeds_vary(rows) else keys
+
+
 def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     """Header and body: job, one column per override key, val metric, test metric, weight norm,
     epochs, seconds, status. A sweep that mixes metrics (accuracy and loss) gets a column for each."""
@@ -207,6 +230,24 @@ def to_markdown(header: list[str], body: list[list[Any]]) -> str:
     return "\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n"
 
 
+def seeds_markdown(keys: list[str], configs: list[Configuration], best: Configuration | None,
+                   metric: str) -> str:
+    """summary.md's part "over seeds": a row per configuration (its ``keys``), the best one's line."""
+    header, body = markdown_rows(configs, keys)
+    return (f"over seeds: mean ± sample std (n finished seeds) of each configuration\n\n"
+            f"{to_markdown(header, body)}\n{best_configuration_line(best, metric)}\n")
+
+
+def best_configuration_line(best: Configuration | None, metric: str) -> str:
+    """``best configuration by mean val/acc: a=1 (jobs 0 2 4): val/acc 0.8512 ± 0.0031 (3), test/acc …``."""
+    if best is None:
+        return f"best configuration by mean {metric}: none (no configuration whose every seed finished)"
+    names = [best.monitor, matching_test_metric(best.monitor)]
+    scores = ", ".join(f"{name} {best.metrics[name]}" for name in names if name in best.metrics)
+    return (f"best configuration by mean {best.monitor}: {' '.join(best.overrides) or 'no overrides'} "
+            f"(jobs {' '.join(map(str, best.jobs))}): {scores}")
+
+
 def best_line(best: dict[str, Any] | None, metric: str) -> str:
     """``best by val/acc: job 3 (a=1 b=2): val/acc 0.8710, test/acc 0.8655``."""
     if best is None:
@@ -219,21 +260,35 @@ def best_line(best: dict[str, Any] | None, metric: str) -> str:
 
 # ---- the heatmap ------------------------------------------------------------------------------
 
-def heatmap_grid(rows: list[dict[str, Any]], keys: list[str]) -> tuple[list, list, np.ndarray, list]:
-    """(y values, x values, validation values, cell labels) over the grid of two override keys.
+def heatmap_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``overrides``, ``value``, ``label`` of each cell: a job's validation value, or, in a sweep that
+    varies the seed, a configuration's mean over its seeds (labelled ``mean ± std``).
 
-    A job that did not finish is a blank (NaN) cell labelled with its status."""
+    NaN (no colour) for a job that did not finish, labelled with its status, and for a configuration
+    with a seed that did not, labelled with how many did: it does not compete for best either."""
+    if not seeds_vary(rows):
+        return [{"overrides": r["overrides"], "value": r["val"], "label": f"{r['val']:.4f}"}
+                if r["status"] == RunStatus.FINISHED and r["val"] is not None else
+                {"overrides": r["overrides"], "value": math.nan, "label": r["status"]} for r in rows]
+    return [{"overrides": c.overrides, "value": c.val.mean,
+             "label": f"{c.val.mean:.4f}" + ("" if c.val.std is None else f" ± {c.val.std:.4f}")}
+            if c.complete and c.val.mean is not None else
+            {"overrides": c.overrides, "value": math.nan, "label": f"{c.finished} of {len(c.jobs)} finished"}
+            for c in configurations(rows)]
+
+
+def heatmap_grid(rows: list[dict[str, Any]], keys: list[str]) -> tuple[list, list, np.ndarray, list]:
+    """(y values, x values, validation values, cell labels) over the grid of two override keys, one
+    cell per job, or per configuration where the seed varies (``heatmap_cells``)."""
     ykey, xkey = keys
-    ys = unique([override_values(r).get(ykey) for r in rows])
-    xs = unique([override_values(r).get(xkey) for r in rows])
+    cells = heatmap_cells(rows)
+    ys = unique([override_values(c).get(ykey) for c in cells])
+    xs = unique([override_values(c).get(xkey) for c in cells])
     values = np.full((len(ys), len(xs)), np.nan)
     labels = [[""] * len(xs) for _ in ys]
-    for r in rows:
-        i, j = ys.index(override_values(r).get(ykey)), xs.index(override_values(r).get(xkey))
-        if r["status"] == RunStatus.FINISHED and r["val"] is not None:
-            values[i, j], labels[i][j] = r["val"], f"{r['val']:.4f}"
-        else:
-            labels[i][j] = r["status"]
+    for c in cells:
+        i, j = ys.index(override_values(c).get(ykey)), xs.index(override_values(c).get(xkey))
+        values[i, j], labels[i][j] = c["value"], c["label"]
     return ys, xs, values, labels
 
 
@@ -248,7 +303,8 @@ def plot_heatmap(rows: list[dict[str, Any]], keys: list[str], metric: str, mode:
     ax.set_yticks(range(len(ys)), [str(y) for y in ys])
     ax.set_xlabel(keys[1])
     ax.set_ylabel(keys[0])
-    ax.set_title(f"{metric}, {'higher' if mode == 'max' else 'lower'} is better")
+    what = f"mean {metric} over seeds" if seeds_vary(rows) else metric
+    ax.set_title(f"{what}, {'higher' if mode == 'max' else 'lower'} is better")
     for (i, j), label in np.ndenumerate(np.array(labels, dtype=object)):
         ax.text(j, i, label, ha="center", va="center",
                 bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0})
@@ -260,8 +316,10 @@ def plot_heatmap(rows: list[dict[str, Any]], keys: list[str], metric: str, mode:
 # ---- writing ----------------------------------------------------------------------------------
 
 def summarize(sweep_dir: Path | str) -> dict[str, Any] | None:
-    """Write ``summary.csv``, ``summary.md``, ``best.json`` and, for a grid over exactly two varying
-    override keys, ``heatmap.png`` into ``sweep_dir``; return the best row (None: nothing finished)."""
+    """Write ``summary.csv``, ``summary.md``, ``best.json``, for a sweep that varies the seed
+    ``summary_seeds.csv``, and, for a grid over exactly two varying override keys (the seed not
+    counted where it varies), ``heatmap.png`` into ``sweep_dir``; return the best row (None: nothing
+    finished)."""
     sweep_dir = Path(sweep_dir)
     rows = collect(sweep_dir)
     best = best_row(rows)
@@ -269,9 +327,18 @@ def summarize(sweep_dir: Path | str) -> dict[str, Any] | None:
     header, body = table(rows)
     write_text(sweep_dir / "summary.csv", to_csv(header, body))
     # the blank line ends the table; without it Markdown reads the best line as one more row
-    write_text(sweep_dir / "summary.md", to_markdown(header, body) + "\n" + best_line(best, metric) + "\n")
-    write_json(sweep_dir / "best.json", {k: (best or {}).get(k) for k in BEST_KEYS})
-    keys = varying_keys(rows)
+    markdown = to_markdown(header, body) + "\n" + best_line(best, metric) + "\n"
+    chosen = {k: (best or {}).get(k) for k in BEST_KEYS}
+    if seeds_vary(rows):
+        configs = configurations(rows)
+        best_config = best_configuration(configs)
+        keys = [k for k in override_keys(rows) if not is_seed(k)]
+        write_text(sweep_dir / "summary_seeds.csv", to_csv(*csv_rows(configs, keys)))
+        markdown += "\n" + seeds_markdown(keys, configs, best_config, metric)
+        chosen["best_configuration"] = best_config and best_config.as_json()
+    write_text(sweep_dir / "summary.md", markdown)
+    write_json(sweep_dir / "best.json", chosen)
+    keys = heatmap_keys(rows)
     if len(keys) == 2:
         mode = (best or {}).get("mode") or FALLBACK_MODES.get(metric, "max")
         plot_heatmap(rows, keys, metric, mode, sweep_dir / "heatmap.png")
