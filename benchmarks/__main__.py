@@ -1,4 +1,6 @@
 """``python -m benchmarks``: run (a), (b), (c), (f) [(c')] and (d)/(e), print the table, write the JSON.
+The bf16 rows (here and in ``--sweep``) are left out, the reason printed, on a CPU without bf16
+instructions (``benchmarks.common.bf16_skipped``).
 
     python -m benchmarks [--device cpu|cuda] [--repeats 3] [--epochs 3] [--out benchmark.json]
                          [--data-dir data] [--compile] [--skip-whole] [--seed 42] [--sweep | --sweep-only]
@@ -17,7 +19,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import BATCH_SIZE, D2L_WORKERS, LR, pick_device, raw_files
+from benchmarks.common import BATCH_SIZE, D2L_WORKERS, LR, bf16_skipped, pick_device, raw_files
 from benchmarks.d2l import run_d2l
 from benchmarks.lightning_fit import run_mlplab
 from benchmarks.lightning_floor import run_lightning_floor
@@ -49,21 +51,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: int,
-                  seed: int, compiled: bool = False) -> dict[str, dict[str, Any]]:
-    """(a), (b), (c), (f) [and (c')] interleaved per repeat, so machine noise falls on all alike."""
-    pipelines: dict[str, Callable[..., dict[str, Any]]] = {
+def pipelines(compiled: bool = False, bf16: bool = True) -> dict[str, Callable[..., dict[str, Any]]]:
+    """The pipelines to time, by name: (a), (b), (c), (f), with ``bf16`` their bf16 rows, with
+    ``compiled`` (c')."""
+    timed: dict[str, Callable[..., dict[str, Any]]] = {
         "d2l": run_d2l, "raw": run_raw, "mlplab": run_mlplab,
         # the floor of Lightning's own loop here: a plain LightningModule, nothing of mlplab's
-        "lightning": run_lightning_floor,
-        # bf16 autocast, both sides (on a CPU with AVX-512-BF16 the raw loop runs ~2× faster)
-        "raw_bf16": functools.partial(run_raw, bf16=True),
-        "mlplab_bf16": functools.partial(run_mlplab, extra=("trainer.precision=bf16-mixed",))}
+        "lightning": run_lightning_floor}
+    if bf16:  # bf16 autocast, both sides (with bf16 instructions the raw loop ran 1.14–1.35× faster)
+        timed["raw_bf16"] = functools.partial(run_raw, bf16=True)
+        timed["mlplab_bf16"] = functools.partial(run_mlplab, extra=("trainer.precision=bf16-mixed",))
     if compiled:
-        pipelines["mlplab_compiled"] = functools.partial(run_mlplab, extra=("model.compile=true",))
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pipelines}
+        timed["mlplab_compiled"] = functools.partial(run_mlplab, extra=("model.compile=true",))
+    return timed
+
+
+def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: int,
+                  seed: int, compiled: bool = False, bf16: bool = True) -> dict[str, dict[str, Any]]:
+    """(a), (b), (c), (f) [and (c'), the bf16 rows] interleaved per repeat, so machine noise falls
+    on all alike."""
+    timed = pipelines(compiled, bf16)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in timed}
     for _ in range(repeats):
-        for name, run in pipelines.items():
+        for name, run in timed.items():
             runs[name].append(run(data_dir, device, epochs, seed))
     return pipeline_results(runs)
 
@@ -73,21 +83,25 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     device, data_dir = pick_device(args.device), args.data_dir.resolve()
     raw_files(data_dir)  # a missing data set stops us here, not after minutes of other pipelines
     start = time.perf_counter()
+    skipped = bf16_skipped(device)
+    if skipped:
+        print(f"bf16 rows skipped: {skipped}", flush=True)
     report: dict[str, Any] = {
         "settings": {"repeats": args.repeats, "epochs": args.epochs, "seed": args.seed,
                      "data_dir": str(data_dir), "batch_size": BATCH_SIZE, "lr": LR,
                      "d2l_workers": D2L_WORKERS, "model": "ScratchMLP 784-256-10 relu"},
-        "environment": environment(device)}
+        "environment": environment(device), "bf16_skipped": skipped}
     if not args.sweep_only:
-        pipelines = run_pipelines(data_dir, device, args.repeats, args.epochs, args.seed, args.compile)
-        report["pipelines"] = pipelines
-        report["same_init"] = same_init(pipelines)
-        report["ratios"] = pipeline_ratios(pipelines)
+        timed = run_pipelines(data_dir, device, args.repeats, args.epochs, args.seed, args.compile,
+                              bf16=skipped is None)
+        report["pipelines"] = timed
+        report["same_init"] = same_init(timed)
+        report["ratios"] = pipeline_ratios(timed)
         if not args.skip_whole:
             report["whole"] = run_whole(data_dir, device, args.repeats)
         report["goals"] = goals(report)
     if args.sweep or args.sweep_only:
-        report["sweep"] = run_sweep_benchmark(data_dir, device, args.repeats)
+        report["sweep"] = run_sweep_benchmark(data_dir, device, args.repeats, skipped)
         report["sweep_goals"] = sweep_goals(report["sweep"], device)
     report["total_seconds"] = time.perf_counter() - start
     report["load_average_at_end"] = os.getloadavg()  # 1, 5, 15 min: other users' load on this machine

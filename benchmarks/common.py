@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from mlplab.data.idx import FILES, read_idx
 from mlplab.nets.scratch import ScratchMLP
+from mlplab.runtime.precision import why_bf16_is_slow
 
 BATCH_SIZE, LR, D2L_WORKERS = 256, 0.1, 4  # d2l 4.2; 4 = d2l's get_dataloader_workers()
 WHOLE_EPOCHS = 10  # epochs of each whole process in (d)
@@ -31,6 +32,13 @@ def pick_device(name: str) -> torch.device:
         raise SystemExit(f"error: --device cuda, but CUDA is not available to torch {torch.__version__} "
                          f"(built for CUDA {torch.version.cuda}); run with --device cpu")
     return torch.device(name)
+
+
+def bf16_skipped(device: torch.device) -> str | None:
+    """Why the bf16 rows are left out on ``device``: a CPU without bf16 instructions, where they
+    would take most of the benchmark's time to show what is already known
+    (``mlplab.runtime.precision``); None where they are timed."""
+    return why_bf16_is_slow() if device.type == "cpu" else None
 
 
 def synchronize(device: torch.device) -> None:

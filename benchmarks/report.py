@@ -160,6 +160,8 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(row("(b) raw, bf16 autocast", pipes["raw_bf16"],
                          f"{ratio(pipes['raw']['median'], pipes['raw_bf16']['median']):.2f}× fp32's speed"
                          f"   acc {acc['raw_bf16']:.3f}"))
+    if report.get("bf16_skipped"):
+        lines.append(f"(c), (b) bf16 rows skipped: {report['bf16_skipped']}")
     if "mlplab_compiled" in pipes:  # the first epoch carries the compilation: see min and max
         lines.append(row("(c') mlplab, model.compile=true", pipes["mlplab_compiled"],
                          f"{ratio(pipes['mlplab_compiled']['median'], pipes['raw']['median']):.2f} x raw"))

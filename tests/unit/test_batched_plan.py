@@ -5,6 +5,7 @@ with the reason (``mlplab.batched.plan``)."""
 from __future__ import annotations
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -12,6 +13,7 @@ from mlplab.batched import calibrate, plan
 from mlplab.batched.plan import alone_because, group_key
 from mlplab.config.schema import per_member_keys
 from mlplab.config.store import config_dir
+from mlplab.runtime import precision
 
 
 def job(tmp_path, *overrides: str):
@@ -74,14 +76,16 @@ def jobs(tmp_path, count: int):
     ("auto", True, "stacked"), ("auto", False, "looped"),
     ("stacked", False, "stacked"), ("looped", True, "looped")])
 def test_the_mode_picks_the_engine_auto_by_the_timing(mode, faster, engine, tmp_path, monkeypatch):
-    monkeypatch.setattr(plan, "stacking_pays", lambda cfg, members: faster)  # the timing, stubbed
+    timing = calibrate.GroupPath("stacked" if faster else "looped")
+    monkeypatch.setattr(plan, "fastest_path", lambda cfg, members: timing)  # the timing, stubbed
     groups = plan.plan_groups(jobs(tmp_path, 3), mode, max_members=100)
     (group,) = set(groups.values())
     assert group.engine == engine and len(group.cfgs) == 3
+    assert [cfg.trainer.precision for cfg in group.cfgs] == ["32-true"] * 3
 
 
 def test_separate_groups_nothing_and_max_members_cuts_a_group(tmp_path, monkeypatch):
-    monkeypatch.setattr(plan, "stacking_pays", lambda cfg, members: True)
+    monkeypatch.setattr(plan, "fastest_path", lambda cfg, members: calibrate.GroupPath("stacked"))
     five = jobs(tmp_path, 5)
     assert plan.plan_groups(five, "separate", max_members=100) == {}
     groups = plan.plan_groups(five, "auto", max_members=2)
@@ -89,11 +93,52 @@ def test_separate_groups_nothing_and_max_members_cuts_a_group(tmp_path, monkeypa
     assert str(five[4].paths.output_dir) not in groups
 
 
+@pytest.fixture
+def stubbed_timer(monkeypatch):
+    """``calibrate.step_times`` answering from a table {dtype: (stacked s, separate s)}, each
+    measurement forgotten before and after (calibrate times once per shape in a process)."""
+    table = {}
+    monkeypatch.setattr(calibrate, "step_times", lambda *shape_and_dtype: table[shape_and_dtype[-1]])
+    calibrate._measure.cache_clear()
+    yield table
+    calibrate._measure.cache_clear()
+
+
 @pytest.mark.parametrize(("stacked_s", "separate_s", "pays"), [(1.05, 1.0, True), (1.15, 1.0, False),
                                                               (0.5, 1.0, True)])
 def test_stacking_pays_when_its_step_is_under_1_1_times_the_members_steps(stacked_s, separate_s, pays,
-                                                                          monkeypatch):
-    monkeypatch.setattr(calibrate, "step_times", lambda *args: (stacked_s, separate_s))
-    calibrate._measure.cache_clear()  # measured once per shape in a process: forget earlier ones
-    assert calibrate._measure(784, (64,), 10, 3, 256, "cpu", None) is pays
-    calibrate._measure.cache_clear()
+                                                                          stubbed_timer, tmp_path):
+    stubbed_timer[None] = (stacked_s, separate_s)
+    path = calibrate.fastest_path(job(tmp_path), members=3)
+    assert path == calibrate.GroupPath("stacked" if pays else "looped")
+
+
+# seconds per step of 9 members, (stacked, separate): the issue's bf16 steps on an AVX2 EPYC
+# (auto's log: 853 ms stacked, 714 ms looped), against fp32 steps of a tenth of that
+AVX2 = {torch.bfloat16: (0.853, 0.714), None: (0.060, 0.095)}
+
+
+@pytest.mark.parametrize(("native", "bf16_steps", "path"), [
+    (False, AVX2[torch.bfloat16], calibrate.GroupPath("stacked", "32-true")),  # bf16 slower: fp32
+    (False, (0.040, 0.095), calibrate.GroupPath("stacked")),  # bf16 no slower than fp32: kept
+    (False, (0.200, 0.055), calibrate.GroupPath("looped")),  # looped bf16 ≤ stacked fp32: kept
+    (True, AVX2[torch.bfloat16], calibrate.GroupPath("looped")),  # bf16 instructions: fp32 not timed
+])
+def test_auto_keeps_bf16_on_a_cpu_without_it_only_where_it_is_no_slower_than_fp32(
+        native, bf16_steps, path, stubbed_timer, tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    stubbed_timer[torch.bfloat16] = bf16_steps
+    if not native:
+        stubbed_timer[None] = AVX2[None]
+    cfg = job(tmp_path, "trainer=cpu_bf16")
+    assert calibrate.fastest_path(cfg, members=9) == path
+
+
+def test_a_group_that_auto_moved_to_fp32_runs_and_records_fp32(tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "fastest_path", lambda cfg, members: calibrate.GroupPath("stacked", "32-true"))
+    bf16_jobs = [job(tmp_path / str(n), "trainer=cpu_bf16", f"regularizer.weight_decay={n / 1000}")
+                 for n in range(3)]
+    (group,) = set(plan.plan_groups(bf16_jobs, "auto", max_members=100).values())
+    assert [cfg.trainer.precision for cfg in group.cfgs] == ["32-true"] * 3  # what fit_group builds
+    assert group.folders == [str(cfg.paths.output_dir) for cfg in bf16_jobs]
+    assert [cfg.trainer.precision for cfg in bf16_jobs] == ["bf16-mixed"] * 3  # the jobs' own: as given

@@ -9,7 +9,8 @@ callbacks that act at epoch ends (checkpoints, the dashboard, the progress bar),
 group is known to honour per member (``STACK_HONOURS``), no earlier result to skip or resume (a
 resumed sweep's unfinished jobs run as usual). ``mode``: how a group's steps run
 (``mlplab.batched.module``): ``stacked``, ``looped``, ``auto`` (stacked where a stacked step of the
-group's shape is faster on this device, ``mlplab.batched.calibrate``; else looped).
+group's shape is faster on this device, ``mlplab.batched.calibrate``; else looped; and bf16 on a CPU
+without bf16 instructions only where it is no slower than fp32 there, else fp32).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mlplab.batched.calibrate import stacking_pays
+from mlplab.batched.calibrate import GroupPath, fastest_path
 from mlplab.batched.fit import fit_group
 from mlplab.config.schema import NET_PRESETS, per_member_keys
 from mlplab.config.settings import show, specs
@@ -53,9 +54,13 @@ MEMBER_CALLBACKS = ("mlplab.reporting.dashboard.TensorBoardDashboard",
 
 
 class JobGroup:
-    """Jobs fitted together; the first to run fits all, each gets its own result (or the error)."""
+    """Jobs fitted together; the first to run fits all, each gets its own result (or the error).
+    ``precision``: the trainer precision the group runs in where ``auto`` replaced the jobs' own
+    (``mlplab.batched.calibrate``); each member's record then says the one it ran in."""
 
-    def __init__(self, cfgs: list[DictConfig], engine: str = "stacked") -> None:
+    def __init__(self, cfgs: list[DictConfig], engine: str = "stacked", precision: str | None = None) -> None:
+        if precision is not None:
+            cfgs = [in_precision(cfg, precision) for cfg in cfgs]
         self.cfgs, self.engine = cfgs, engine
         self.folders = [str(cfg.paths.output_dir) for cfg in cfgs]
         self.results: list[RunRecord] | None = None
@@ -77,6 +82,13 @@ class JobGroup:
         if self.error is not None:
             raise self.error
         return self.results[self.folders.index(folder)]
+
+
+def in_precision(cfg: DictConfig, precision: str) -> DictConfig:
+    """A copy of a job's config whose trainer runs in ``precision``."""
+    cfg = copy.deepcopy(cfg)
+    cfg.trainer.precision = precision
+    return cfg
 
 
 def without(values: dict[str, Any], dotted: Sequence[str]) -> dict[str, Any]:
@@ -154,9 +166,7 @@ def plan_groups(jobs: list[DictConfig], mode: str, max_members: int) -> dict[str
             chunk = members[start : start + max_members]
             if len(chunk) < 2:
                 continue
-            engine = "stacked" if mode == "stacked" else "looped"
-            if mode == "auto":
-                engine = "stacked" if stacking_pays(chunk[0], len(chunk)) else "looped"
-            group = JobGroup(chunk, engine)
+            path = fastest_path(chunk[0], len(chunk)) if mode == "auto" else GroupPath(mode)
+            group = JobGroup(chunk, path.engine, path.precision)
             groups.update(dict.fromkeys(group.folders, group))
     return groups

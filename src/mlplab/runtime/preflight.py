@@ -9,12 +9,18 @@ line naming the job.
 The multi-process guard: Lightning's ``strategy=ddp`` re-runs the command line in each child
 process; inside ``mlplab-train -m`` that restarts the whole sweep once per device. Sweeps therefore
 take one device per job; DDP is for single runs.
+
+A setting that runs but runs slowly here gets one ``warning: …`` line on stderr, not an error: bf16
+on a CPU without bf16 instructions (``mlplab.runtime.precision``), once for a run and once for a
+whole sweep, after its checks pass.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +43,7 @@ from mlplab.config.settings import Settings
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 from mlplab.outcomes import FAILED_EXIT, report
+from mlplab.runtime.precision import bf16_warning
 
 MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")  # strategy names that start one process per device
 SWEEP_FIX = ("in a sweep give each job one device (trainer=default or trainer=gpu, "
@@ -125,7 +132,18 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
         raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "
                           "validates on it (e.g. data.val_size=0); use test_ckpt=last as the d2l "
                           "experiments do, or keep a validation split (data.val_size=5000)")
+    if not multirun:  # a sweep's jobs: PreflightCheck warns once for all of them
+        warn_slow([resolved_values(cfg.trainer)])
     return CheckedRun(data_settings, module_settings)
+
+
+def warn_slow(trainers: Iterable[dict[str, Any]]) -> None:
+    """One ``warning: …`` line on stderr for the first of these trainer settings that would run
+    slowly on this machine (``mlplab.runtime.precision.bf16_warning``); nothing when none would."""
+    for trainer in trainers:
+        if (warning := bf16_warning(trainer)) is not None:
+            print(f"warning: {warning}", file=sys.stderr)
+            return
 
 
 def job_overrides(config: DictConfig) -> list[list[str]] | None:
@@ -167,13 +185,18 @@ def check_sweep(config: DictConfig) -> None:
             check_direction(config)
         except Exception as err:
             raise JobError(None, [], err) from err
+        warn_slow([resolved_values(config.trainer)])
         return
     loader = GlobalHydra.instance().config_loader()
+    trainers = []
     for number, overrides in enumerate(jobs):
         try:
-            check_run(loader.load_sweep_config(config, overrides), multirun=True)
+            job = loader.load_sweep_config(config, overrides)
+            check_run(job, multirun=True)
         except Exception as err:
             raise JobError(number, overrides, err) from err
+        trainers.append(resolved_values(job.trainer))
+    warn_slow(trainers)
 
 
 class JobError(Exception):
