@@ -233,9 +233,9 @@ TINY = ["data.val_size=64", "data.check_counts=false", "model.net.hidden=[16]", 
 @pytest.mark.parametrize("name", ["checkpoints/last.ckpt", "metrics.json"])
 def test_a_disk_full_half_way_through_a_write_keeps_the_previous_file_whole(name, tmp_path, monkeypatch):
     """The write is entered: the resumed run's first write of ``name`` has put half of the new
-    bytes into ``name.part`` when the disk says ENOSPC. One line names the file; the previous
-    version under the final name is the one that was there, byte for byte, and loads; no ``.part``
-    is left."""
+    bytes into its temporary ``.<name>.<random>.part`` when the disk says ENOSPC. One line names
+    the file; the previous version under the final name is the one that was there, byte for byte,
+    and loads; no ``.part`` is left."""
     write_fake_fashion_mnist(tmp_path / "data", 256, 64)
     tiny, run = [f"data.data_dir={tmp_path / 'data'}", *TINY], tmp_path / "run"
     first = in_process("mlplab-train", *tiny, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
@@ -250,14 +250,16 @@ def test_a_disk_full_half_way_through_a_write_keeps_the_previous_file_whole(name
     resumed = in_process("mlplab-train", *tiny, "trainer.max_epochs=2", f"ckpt_path={last}",
                          f"hydra.run.dir={tmp_path / 'resumed'}", cwd=tmp_path)
     monkeypatch.undo()
-    # mlplab's one line for a full disk (mlplab.errors), naming the final file, not the .part
+    # mlplab's one line for a full disk (mlplab.errors), naming the final file, not the temporary
     no_traceback(resumed)
     lines = [line for line in resumed.stderr.splitlines() if line.startswith("error: ")]
     assert lines == [f"error: {target}: No space left on device; {MACHINE_FAULTS[errno.ENOSPC]}"], \
         resumed.stderr[-2000:]
-    # the write was entered: half of the new content was on disk in the .part file when it failed
+    # the write was entered: half of the new content was on disk in the temporary when it failed
     half = json.loads(report.read_text())
-    assert half["part"] == f"{target}.part" and half["of"] > 1000
+    part = Path(half["part"])
+    assert part.parent == target.parent and half["of"] > 1000
+    assert part.name.startswith(f".{target.name}.") and part.name.endswith(".part"), part
     assert half["bytes_on_disk"] == half["of"] // 2
     assert not list(run.rglob("*.part")) and not list(tmp_path.rglob("*.part"))
     assert target.read_bytes() == before  # the previous version, whole

@@ -12,6 +12,8 @@ import torch
 from conftest import TINY, environment, one_line, save
 from helpers import BIN
 
+from mlplab.files import temporaries
+
 
 def test_resuming_a_checkpoint_of_another_model_names_the_shapes_and_the_override(tmp_path, run, fake_data):
     data = f"data.data_dir={fake_data}"
@@ -35,7 +37,9 @@ def test_resuming_a_checkpoint_of_another_model_names_the_shapes_and_the_overrid
 def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(tmp_path, outputs, fake_data,
                                                                                   run):
     """A model big enough (160 MB of checkpoint with momentum) that writing it takes a while; the
-    test kills the run the moment the second epoch's ``last.ckpt.part`` appears."""
+    test kills the run the moment the second epoch's temporary ``.last.ckpt.<random>.part``
+    appears. The leftover temporary is removed by the next write of ``last.ckpt``: no process
+    holds its lock any more."""
     logs = tmp_path / "logs"
     overrides = [f"data.data_dir={fake_data}", *TINY, "model.net.hidden=[4096,4096]",
                  "optimizer.momentum=0.9",
@@ -49,9 +53,8 @@ def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(
         while not lasts() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         last = lasts()[0]
-        part = last.with_name("last.ckpt.part")
         run_dir = last.parent.parent
-        while not part.exists() and process.poll() is None and time.monotonic() < deadline:
+        while not temporaries(last) and process.poll() is None and time.monotonic() < deadline:
             pass  # the window is the write of 160 MB: poll without sleeping
         os.kill(process.pid, signal.SIGKILL)
         out, err = process.communicate(timeout=60)
@@ -60,7 +63,8 @@ def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(
     killed = subprocess.CompletedProcess(command, process.returncode, out, err)
     save(outputs, "sigkill_mid_checkpoint", killed)
     assert process.returncode == -signal.SIGKILL
-    assert part.exists()  # killed while writing: the rename had not happened
+    (part,) = temporaries(last)  # killed while writing: the rename had not happened
+    assert part.name.startswith(".last.ckpt.") and part.name.endswith(".part"), part
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     assert checkpoint["epoch"] == 0 and checkpoint["state_dict"]["net.W2"].shape == (4096, 4096)
     # and the run resumes from it as its own resume line says (the command again, in this process)
@@ -68,4 +72,4 @@ def test_sigkill_while_a_checkpoint_is_written_leaves_the_previous_one_loadable(
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     result = json.loads((run_dir / "metrics.json").read_text())
     assert result["epochs"] == 3 and result["resumed_from"].endswith("last.ckpt")
-    assert not part.exists()  # the next write replaced the leftover
+    assert not part.exists() and temporaries(last) == []  # the next write removed the leftover

@@ -1,9 +1,11 @@
 """A disk that fills in the middle of a write, not before it: the writer has put the first half of
-the new bytes into its ``<name>.part`` file, on disk, when the file system says ``ENOSPC``.
+the new bytes into its temporary ``.<name>.<random>.part``, on disk, when the file system says
+``ENOSPC``.
 
-``half_writing_open(suffix, report)`` is an ``open`` to put in place of ``io.open`` (which
-``pathlib`` calls) and the builtin: the next file opened for writing whose name ends with
-``<suffix>.part`` (the temporary sibling ``mlplab.files.atomic_path`` writes) gets a file object
+``half_writing_open(name, report)`` is an ``open`` to put in place of ``io.open`` (which
+``pathlib`` calls) and the builtin: the next file opened for writing that is a temporary of a file
+called ``name`` (``.<name>.<random>.part``, the sibling ``mlplab.files.atomic_path`` writes) gets a
+file object
 whose first ``write`` really writes half of what it was given, flushes it to the file, and then
 raises ``OSError(ENOSPC)``, as a full disk does to a write that found room for part of its bytes.
 What was on disk at that moment (``part``, ``bytes_on_disk``, ``of``: the new content's size) is
@@ -46,18 +48,20 @@ class HalfWritten:
         return self._file.__exit__(*exc)
 
 
-def half_writing_open(suffix: str, report: str) -> Callable[..., Any]:
-    """``open`` that hands out a ``HalfWritten`` file for the next ``*<suffix>.part`` opened for
-    writing (once), and the real file object for everything else."""
+def half_writing_open(name: str, report: str) -> Callable[..., Any]:
+    """``open`` that hands out a ``HalfWritten`` file for the next temporary of a file ``name``
+    (``.<name>.<random>.part``) opened for writing (once), and the real file object for everything
+    else."""
     real_open = io.open
     armed = [True]
 
     def opening(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         opened = real_open(file, mode, *args, **kwargs)
-        name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else ""
-        if armed[0] and "w" in mode and isinstance(name, str) and name.endswith(f"{suffix}.part"):
+        path = os.fspath(file) if isinstance(file, (str, os.PathLike)) else ""
+        base = os.path.basename(path) if isinstance(path, str) else ""
+        if armed[0] and "w" in mode and base.startswith(f".{name}.") and base.endswith(".part"):
             armed[0] = False
-            return HalfWritten(opened, name, report)
+            return HalfWritten(opened, path, report)
         return opened
 
     return opening

@@ -68,7 +68,7 @@ def unpack_gzip(src: Path, dst: Path) -> None:
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise IdxError(f"{src}: corrupt gzip ({err}); reinstall the package with "
                        f"`apt-get install --reinstall dataset-fashion-mnist`") from None
-    except OSError as err:  # read-only, no permission, the disk full (the .part is gone)
+    except OSError as err:  # read-only, no permission, the disk full (the temporary is gone)
         full = err.errno in (errno.ENOSPC, errno.EDQUOT)
         raise DataDirNotWritable(f"cannot write {dst}: {err.strerror or err}; "
                                  + ("free space on that disk (the four files take 55 MB) or choose "

@@ -5,11 +5,15 @@ write into the same folder is refused, before it writes anything, with the holde
 The same folder comes up twice when ``hydra.run.dir=<dir>`` is given to two runs at once, or when
 ``ckpt_path=last`` resumes a run that is still going. Only global rank zero holds the lock: the
 other processes of a DDP run write into its folder by design.
+
+A file system without locks (Lustre mounted without ``-o flock``, NFS without a lock manager:
+``mlplab.files.NO_LOCKS``) cannot hold a folder: the run says so in one warning line (once per
+file system and process) and goes on unguarded, as it would have before this lock existed.
 """
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +25,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from mlplab.errors import UserError
-from mlplab.files import LOCK, holder, read_pid
+from mlplab.files import LOCK, holder, read_pid, try_lock
 from mlplab.outcomes import report
 
 __all__ = ["FolderInUse", "hold", "holder"]
+
+log = logging.getLogger(__name__)
+UNLOCKED_DEVICES: set[int] = set()  # the file systems without locks this process warned about
 
 
 class FolderInUse(UserError):
@@ -54,17 +61,32 @@ def hold(folder: Path | str, in_sweep: bool = False) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = read_pid(fd)
+        held = try_lock(fd)
+        if held is False:
+            raise FolderInUse(folder, read_pid(fd), in_sweep)
+        if held:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        else:
+            warn_no_locks(os.fstat(fd).st_dev, folder)
+    except BaseException:
         os.close(fd)
-        raise FolderInUse(folder, pid, in_sweep) from None
+        raise
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # releases the lock; the file stays (removing it would race the next holder)
+
+
+def warn_no_locks(device: int, folder: Path) -> None:
+    """One warning line per file system (``device``) and process: the run goes on unguarded."""
+    if device in UNLOCKED_DEVICES:
+        return
+    UNLOCKED_DEVICES.add(device)
+    log.warning("%s is on a file system without locks (flock is not supported there): this run goes "
+                "on without holding its folder, so nothing stops another mlplab-train from writing "
+                "there at once (Lustre: mount with -o flock; NFS: run its lock manager, rpc.statd)",
+                folder)
 
 
 class RunFolderCheck(Callback):
