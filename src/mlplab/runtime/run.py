@@ -6,7 +6,10 @@ run's outputs (the entry point, ``mlplab.cli.train``, only wraps this).
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,17 @@ from mlplab.runtime.folder_lock import FolderInUse, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import CheckedRun, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
-from mlplab.runtime.sweep_jobs import earlier_result, plan, resume_line
+from mlplab.runtime.sweep_jobs import RECORD, earlier_result, plan
 from mlplab.runtime.trial import OptunaPruning, current_trial
 from mlplab.training.module import MLPModule
 
 log = logging.getLogger(__name__)
+# Hydra's overrides that a sweep's resume line does not repeat: the mode (``-m`` says it) and the
+# folder (the line names the sweep's own)
+NOT_REPEATED = ("hydra.mode=", "hydra.sweep.dir=")
+# words a shell passes on as typed: shlex's safe characters, and the brackets of Hydra's lists
+# (``model.net.hidden=[64]``, unquoted as the README writes it)
+AS_TYPED = re.compile(r"[\w@%+=:,./\[\]-]+", re.ASCII)
 
 
 def module_settings(cfg: DictConfig) -> dict[str, Any]:
@@ -161,12 +170,30 @@ def reached_the_end(trainer: L.Trainer) -> bool:
 
 def resume_command() -> str:
     """What to type to continue this run: the same overrides, ``ckpt_path=last``; for a job of a
-    sweep, the sweep's own command with its folder (``mlplab.runtime.sweep_jobs``)."""
-    if in_multirun() and (line := resume_line()):
+    sweep, the sweep's own command with its folder (``sweep_command``)."""
+    if in_multirun() and (line := sweep_command()):
         return line
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     kept = [o for o in overrides if not o.startswith("ckpt_path=")]
     return " ".join(["mlplab-train", *kept, "ckpt_path=last"])
+
+
+def sweep_command() -> str | None:
+    """The command that continues this job's sweep, as a shell line: ``mlplab-train -m``, the
+    sweep's overrides (from its ``sweep.json``, in the order typed), the sweep's overrides of Hydra's
+    own settings (every job's ``hydra.overrides.hydra`` holds them: ``hydra/launcher=batched``,
+    ``hydra.launcher.mode=stacked``, ``hydra.sweeper.n_trials=20``; not ``hydra.mode`` or the folder)
+    and ``hydra.sweep.dir=<the sweep>``; a word a shell would change is quoted
+    (``'experiment=glob(*)'``). None when the sweep left no record."""
+    hydra_cfg = HydraConfig.get()
+    try:
+        record = json.loads((Path(hydra_cfg.sweep.dir) / RECORD).read_text())
+        overrides = [str(o) for o in record["overrides"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    given = [str(o) for o in hydra_cfg.overrides.hydra if not str(o).startswith(NOT_REPEATED)]
+    words = ["mlplab-train", "-m", *overrides, *given, f"hydra.sweep.dir={hydra_cfg.sweep.dir}"]
+    return " ".join(w if AS_TYPED.fullmatch(w) else shlex.quote(w) for w in words)
 
 
 def earlier_job(cfg: DictConfig) -> RunRecord | None:
