@@ -19,7 +19,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -71,17 +70,6 @@ def record_or_check(config: DictConfig, jobs: list[list[str]] | None) -> None:
 def computing(overrides: list[str]) -> list[str]:
     """Overrides that change what is computed (``retry_failed=true`` and folders do not)."""
     return computing_overrides(overrides)
-
-
-def resume_line() -> str | None:
-    """What to type to continue the sweep this job belongs to (from its ``sweep.json``)."""
-    if not HydraConfig.initialized():
-        return None
-    path = Path(HydraConfig.get().sweep.dir) / RECORD
-    try:
-        return json.loads(path.read_text())["command"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def earlier_result(output_dir: str | Path) -> dict[str, Any] | None:
