@@ -7,19 +7,27 @@ RAW := data/FashionMNIST/raw
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 # torch/torchvision known to work together here; override with `make setup TORCH=...` elsewhere.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+# The exact versions the README's numbers were measured with (`make constraints` rewrites it from
+# the venv); `make setup CONSTRAINTS=` installs the newest versions pyproject.toml allows instead.
+CONSTRAINTS ?= constraints.txt
+PIN := $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 # Free space a new venv needs (5.8 GB installed, plus pip's unpacking room).
 VENV_NEEDS_GB := 8
 
-.PHONY: setup data train test test-fast bench reproduce tensorboard lint clean
+.PHONY: setup data train test test-fast bench reproduce tensorboard lint clean constraints
 
 setup: $(INSTALLED) data
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || { scripts/need_disk.sh . $(VENV_NEEDS_GB) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,sweep]'
+	$(BIN)/pip install -q $(PIN) $(TORCH)
+	$(BIN)/pip install -q $(PIN) -e '.[dev,sweep]'
 	touch $@
+
+# After a deliberate upgrade: pin what the venv holds now (then `make reproduce` the README's numbers).
+constraints: $(INSTALLED)
+	$(BIN)/pip freeze --exclude-editable | LC_ALL=C sort -f > $(CONSTRAINTS)
 
 # The four IDX files under data/: Debian's package when it is missing and apt is usable,
 # else torchvision's download (the package decides, see mlplab.data.fashion_mnist).
@@ -52,6 +60,7 @@ bench: setup
 	$(BIN)/python -m benchmarks $(ARGS)
 
 # Every row of the README's chapter and best-MLP tables → docs/results.json and the README's cells
-# (about 35 minutes here); `make reproduce ROWS="4.2 4.6.3"` runs some rows.
+# (about 35 minutes here); `make reproduce ROWS="4.2 4.6.3"` runs some rows;
+# `make reproduce ARGS=--this-machine ROWS=…` records this CPU's values only (the strict test's).
 reproduce: setup
-	$(BIN)/python scripts/reproduce.py $(ROWS)
+	$(BIN)/python scripts/reproduce.py $(ARGS) $(ROWS)

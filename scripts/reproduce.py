@@ -5,11 +5,18 @@ from it, so that the README cannot drift from what the commands print.
     python scripts/reproduce.py                 every row (about 35 minutes on 2 cores)
     python scripts/reproduce.py 4.2 4.6.3       some rows; the others keep their recorded values
     python scripts/reproduce.py --list          the rows and their commands
+    python scripts/reproduce.py --this-machine  record this CPU's values (``machines`` in the file)
+                                                for the strict test; the README is left alone
+
+Each row's record keeps its jobs: the hyperparameters that tell them apart (seed, λ, p, style,
+features…) with the metrics each printed, so a reader can check every README value against the
+job that made it (``tests/unit/test_readme_results.py`` does, with its own parser). Values are
+read from jobs chosen by those hyperparameters, never by their position in a sweep.
 
 Each row is a command as the README shows it; it runs as that command (its outputs under
 ``logs/reproduce/<row>/``), and its cells are rendered from the values by the row's template.
-``tests/unit/test_readme_results.py`` checks README == cells(results.json); the cheap rows run
-again inside ``make test`` (``tests/e2e/test_reproduce.py``).
+The cheap rows run again inside ``make test`` (``tests/e2e/test_reproduce.py``): to 1e-4 on a
+machine recorded under ``machines`` (keyed by CPU, its instruction set and torch: ``machine()``).
 """
 
 from __future__ import annotations
@@ -32,7 +39,12 @@ from mlplab.files import write_text
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results.json"
 README = REPO / "README.md"
-Outputs = dict[str, list[dict[str, Any]]]  # run name → its jobs' metrics.json, in job order
+Outputs = dict[str, list[dict[str, Any]]]  # run name → its jobs' metrics.json
+# The hyperparameters that tell a row's jobs apart, recorded with each job (dotted config paths).
+HYPERPARAMETERS = ("seed", "data.num_features", "regularizer.weight_decay", "regularizer.dropout",
+                   "regularizer.dropout_style", "regularizer.label_smoothing", "model.net._target_",
+                   "model.net.hidden", "model.net.init_std", "data.augment", "data.val_size",
+                   "optimizer._target_", "trainer.max_epochs", "test_ckpt")
 Launch = Callable[[list[str], Path], None]  # (mlplab-train arguments, cwd) → raises if it failed
 
 
@@ -58,6 +70,26 @@ class Row:
 
 def metric(job: dict[str, Any], name: str) -> float:
     return float(job["metrics"][name])
+
+
+def hyperparameter(job: dict[str, Any], path: str) -> Any:
+    """A dotted config path of the job's recorded hparams (None when the config has no such key)."""
+    value: Any = job["hparams"]
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def pick(jobs: list[dict[str, Any]], **where: Any) -> dict[str, Any]:
+    """The one job whose hyperparameters are ``where`` (``data__num_features=2`` for
+    ``data.num_features``)."""
+    wanted = {key.replace("__", "."): value for key, value in where.items()}
+    found = [job for job in jobs if all(hyperparameter(job, k) == v for k, v in wanted.items())]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} jobs have {wanted}, expected one")
+    return found[0]
 
 
 def loss(value: float) -> str:
@@ -96,9 +128,9 @@ def dropout_cells(v: dict[str, float]) -> list[str]:
 
 
 def polynomial(outputs: Outputs) -> dict[str, float]:
-    jobs = outputs["run"]
-    return {f"{kind}{n}": metric(job, f"{kind}/loss") for n, job in zip((2, 4, 20), jobs, strict=True)
-            for kind in ("train", "test")}
+    jobs = {n: pick(outputs["run"], data__num_features=n) for n in (2, 4, 20)}
+    return {f"{kind}{n}": metric(job, f"{kind}/loss")
+            for n, job in jobs.items() for kind in ("train", "test")}
 
 
 def polynomial_cells(v: dict[str, float]) -> list[str]:
@@ -108,12 +140,13 @@ def polynomial_cells(v: dict[str, float]) -> list[str]:
 
 
 def norms(outputs: Outputs) -> dict[str, float]:
-    free, decayed = outputs["run"]
+    free, decayed = (pick(outputs["run"], regularizer__weight_decay=wd) for wd in (0, 3))
     return {"free": metric(free, "weights/l2_norm"), "decayed": metric(decayed, "weights/l2_norm")}
 
 
 def overfit(outputs: Outputs) -> dict[str, float]:
-    plain, dropout, decay, _ = outputs["run"]  # λ × p: (0, 0), (0, 0.5), (1e-3, 0), (1e-3, 0.5)
+    plain, dropout, decay = (pick(outputs["run"], regularizer__weight_decay=wd, regularizer__dropout=p)
+                             for wd, p in ((0, 0), (0, 0.5), (1e-3, 0)))
     return {"train_plain": metric(plain, "train/acc"), "val_plain": plain["monitor"]["best"],
             "train_dropout": metric(dropout, "train/acc"), "norm_plain": metric(plain, "weights/l2_norm"),
             "norm_decay": metric(decay, "weights/l2_norm"), "val_decay": decay["monitor"]["best"],
@@ -188,8 +221,8 @@ def launch_process(arguments: list[str], cwd: Path) -> None:
         raise RuntimeError(f"{shlex.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def run_row(row: Row, folder: Path, launch: Launch = launch_process) -> dict[str, float]:
-    """Run every command of ``row`` with its outputs under ``folder``; its values."""
+def run_row(row: Row, folder: Path, launch: Launch = launch_process) -> tuple[dict[str, float], list[dict]]:
+    """Run every command of ``row`` with its outputs under ``folder``; its values and its jobs."""
     outputs: Outputs = {}
     for name, arguments in row.runs.items():
         out = folder / name
@@ -198,28 +231,38 @@ def run_row(row: Row, folder: Path, launch: Launch = launch_process) -> dict[str
         jobs = [out] if not sweep else sorted((p for p in out.iterdir() if p.name.isdecimal()),
                                               key=lambda p: int(p.name))
         outputs[name] = [json.loads((job / "metrics.json").read_text()) for job in jobs]
-    return row.values(outputs)
+    return row.values(outputs), [job_record(name, job) for name, jobs in outputs.items() for job in jobs]
+
+
+def job_record(run: str, job: dict[str, Any]) -> dict[str, Any]:
+    """What results.json keeps of one job: its run, the hyperparameters that tell it apart, what it
+    printed (final metrics, the monitor's best and its value at each epoch) and its seconds."""
+    hparams = {path: hyperparameter(job, path) for path in HYPERPARAMETERS}
+    monitor = job["monitor"]  # None without a checkpoint callback (callbacks=none)
+    if monitor is not None:
+        monitor = {**monitor, "history": [epoch[monitor["name"]] for epoch in job["history"]
+                                          if monitor["name"] in epoch]}
+    return {"run": run, "hparams": {k: v for k, v in hparams.items() if v is not None},
+            "metrics": job["metrics"], "seconds": job["seconds"], "monitor": monitor}
 
 
 def machine() -> str:
-    """The CPU's name and the instruction set torch's CPU kernels use (two EPYCs, one with AVX2 and
-    one with AVX-512, round differently), the CPUs this process may use, torch and Lightning."""
-    import lightning
+    """What decides the last digits of a seed-fixed run: the CPU's name, the instruction set
+    torch's CPU kernels use (two EPYCs, one with AVX2 and one with AVX-512, round differently) and
+    the torch build. Not the core count: runs are deterministic in it."""
     import torch
-
-    from mlplab.runtime.threads import usable_cpus
 
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.exists() else []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     cpu = names[0] if names else platform.processor()
-    return (f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), {usable_cpus()} cpus, "
-            f"torch {torch.__version__}, lightning {lightning.__version__}")
+    return f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}"
 
 
-def record(row: Row, values: dict[str, float]) -> dict[str, Any]:
+def record(row: Row, values: dict[str, float], jobs: list[dict]) -> dict[str, Any]:
     return {"table": row.table, "id": row.id, "command": row.command, "seed": row.seed, "values": values,
-            "cells": row.cells(values), "machine": machine(), "date": datetime.date.today().isoformat()}
+            "cells": row.cells(values), "jobs": jobs, "machine": machine(),
+            "date": datetime.date.today().isoformat()}
 
 
 # ---- the README -------------------------------------------------------------------------------
@@ -268,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", help=f"row ids (default: all): {', '.join(ROWS)}")
     parser.add_argument("--list", action="store_true", help="print the rows and their commands")
+    parser.add_argument("--this-machine", action="store_true",
+                        help="record the values under this machine only; the README's rows stay")
     args = parser.parse_args(argv)
     if args.list:
         for row in ROWS.values():
@@ -276,14 +321,22 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         parser.error(f"no row {', '.join(unknown)}; the rows: {', '.join(ROWS)}")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": {}}
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.setdefault("rows", {})
+    here = results.setdefault("machines", {}).setdefault(machine(), {})
     for row_id in args.rows or list(ROWS):
         row = ROWS[row_id]
         print(f"{row.id}: {row.command}", flush=True)
-        results["rows"][row.id] = record(row, run_row(row, REPO / "logs" / "reproduce" / row.id))
-        print("   " + " | ".join(results["rows"][row.id]["cells"]), flush=True)
+        values, jobs = run_row(row, REPO / "logs" / "reproduce" / row.id)
+        here[row.id] = values
+        if not args.this_machine:
+            results["rows"][row.id] = record(row, values, jobs)
+        print("   " + " | ".join(row.cells(values)), flush=True)
         results["rows"] = {r: results["rows"][r] for r in ROWS if r in results["rows"]}  # table order
         write_text(RESULTS, json.dumps(results, indent=2, ensure_ascii=False) + "\n")  # after each row
+    if args.this_machine:
+        print(f"wrote this machine's values ({machine()}) to {RESULTS.relative_to(REPO)}")
+        return
     write_readme(results)
     print(f"wrote {RESULTS.relative_to(REPO)} and the README's tables")
 
