@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,9 +303,9 @@ def preset(group: str, option: str) -> dict[str, Any]:
 class FashionMNISTSettings(Settings):
     group: ClassVar[str] = "data"
     _target_: str = "mlplab.data.fashion_mnist.FashionMNISTDataModule"
-    data_dir: str = setting(os.environ.get("MLPLAB_DATA_DIR", "data"),
-                            "holds FashionMNIST/raw/*-ubyte, unpacked on first use (default $MLPLAB_DATA_DIR "
-                            "or data/)", where=True, example="/data")
+    data_dir: str = setting("${paths.data_dir}", "holds FashionMNIST/raw/*-ubyte, unpacked on first use "
+                            "(default paths.data_dir: $MLPLAB_DATA_DIR, else <paths.root_dir>/data)",
+                            where=True, example="/data")
     batch_size: int = setting(256, "training minibatch size (d2l: 256)", within=AT_LEAST_ONE, example=256)
     val_size: int = setting(5000, "training images held out for validation; 0 = validate on the test "
                             "set (d2l)", within=Range(0, 59999), example=5000)
@@ -394,8 +393,18 @@ class MonitorSettings(Settings):
 
 @dataclass
 class PathsSettings(Settings):
+    """Where a run reads and writes: the ``paths`` group of lightning-hydra-template
+    (``conf/paths/default.yaml``). Relative paths are relative to the folder mlplab-train runs in
+    (``hydra.job.chdir=false``); ``root_dir`` moves ``data_dir`` and ``log_dir`` together."""
+
     group: ClassVar[str] = "paths"
-    log_dir: str = setting("logs", "runs/, multiruns/ and evals/ go under here", where=True)
+    root_dir: str = setting(".", "data_dir and log_dir go under here unless given themselves", where=True,
+                            example="/scratch/me/mlplab")
+    data_dir: str = setting("${oc.env:MLPLAB_DATA_DIR,${paths.root_dir}/data}", "the data sets' folder, "
+                            "data.data_dir's default ($MLPLAB_DATA_DIR, else <root_dir>/data)", where=True,
+                            example="/data")
+    log_dir: str = setting("${paths.root_dir}/logs", "runs/, multiruns/ and evals/ go under here", where=True,
+                           example="/scratch/me/logs")
     output_dir: str = setting("${hydra:runtime.output_dir}", "this run's folder", where=True)
     run_name: str = setting("${mlplab.run_name:${hydra:overrides.task}}",
                             "the TensorBoard folder: the run's overrides (long lists cut and hashed)",
