@@ -1,17 +1,19 @@
 """hparams_search=optuna on Optuna ≥ 4: the study in storage (SQLite in the sweep folder, or
-PostgreSQL shared by several workers), resumed by the same command, pruning poor trials."""
+PostgreSQL shared by several workers that draw different trials), resumed by the same command,
+pruning poor trials; a storage that cannot be opened stops the search in one line."""
 
 from __future__ import annotations
 
 import csv
 import json
 import subprocess
+import sys
 
 import optuna
 import pytest
 import yaml
 from helpers import BIN, REPO, run_main
-from helpers.services import postgres_database
+from helpers.services import free_port, postgres_database
 
 from mlplab.cli.train import main as train_main
 
@@ -22,9 +24,13 @@ CTRL_C_IN_TRIAL_2 = ["+callbacks.stop._target_=helpers.signals.SignalAt", "+call
                      "+callbacks.stop.name=SIGINT", "+callbacks.stop.job=2"]
 
 
-def states(storage: str) -> list[str]:
+def trials(storage: str) -> list[optuna.trial.FrozenTrial]:
     (study,) = optuna.get_all_study_summaries(storage)  # one study, whoever ran its trials
-    return [t.state.name for t in optuna.load_study(study_name=study.study_name, storage=storage).trials]
+    return optuna.load_study(study_name=study.study_name, storage=storage).trials
+
+
+def states(storage: str) -> list[str]:
+    return [t.state.name for t in trials(storage)]
 
 
 def search(sweep, *extra):
@@ -78,8 +84,9 @@ def test_poor_trials_are_pruned_and_say_so(tmp_path):
     assert "pruned by the study's pruner" in (sweep / pruned[0]["job"] / "metrics.json").read_text()
 
 
-def two_workers(tmp_path, storage):
-    """Two processes on one study: each asks trials until the study has its four."""
+def two_workers(tmp_path, storage, read_back=None):
+    """Two processes on one study (``storage`` as the user writes it; ``read_back``: the URL this
+    test reads it with): each asks trials until the study has its four, and no two are alike."""
     workers = [subprocess.Popen(search(tmp_path / f"w{n}", "hydra.sweeper.n_trials=4",
                                        f"hydra.sweeper.storage='{storage}'"),
                                 cwd=REPO, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -87,9 +94,13 @@ def two_workers(tmp_path, storage):
     for worker in workers:
         stderr = worker.communicate(timeout=600)[1]
         assert worker.returncode == 0, stderr[-3000:]
-    finished = [s for s in states(storage) if s in ("COMPLETE", "PRUNED")]
+    study = trials(read_back or storage)
+    finished = [t for t in study if t.state.name in ("COMPLETE", "PRUNED")]
     assert 4 <= len(finished) <= 5  # both may ask the fourth at once
     assert all(any(p.name.isdigit() for p in (tmp_path / f"w{n}").iterdir()) for n in (0, 1))  # both worked
+    drawn = [tuple(sorted(t.params.items())) for t in study]  # one seeded sampler per worker drew
+    # the same trials in both (trials 0 and 1 alike, 2 and 3 alike): each trial has its own seed now
+    assert len(set(drawn)) == len(drawn) == len(study), drawn
 
 
 @pytest.mark.dataset
@@ -102,5 +113,47 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_share_one_postgresql_study(tmp_path):
+    with postgres_database() as storage:  # the README's postgresql://, which names no driver
+        two_workers(tmp_path, storage.replace("postgresql+psycopg2://", "postgresql://"), read_back=storage)
+
+
+def storage_refused(tmp_path, storage: str) -> str:
+    """The search on ``storage`` ends before any trial, in one line; that line."""
+    sweep = tmp_path / "search"
+    code, _, stderr = run_main(train_main, *search(sweep, f"hydra.sweeper.storage='{storage}'")[1:], cwd=REPO)
+    assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+    assert not [p.name for p in sweep.glob("*") if p.name.isdigit() or p.name == "optuna.db"]  # no trial ran
+    (line,) = [line for line in stderr.splitlines() if line.startswith("error:")]
+    return line
+
+
+def test_a_storage_no_server_answers_is_one_line_naming_it_without_its_password(tmp_path):
+    port = free_port()  # nothing listens there
+    line = storage_refused(tmp_path, f"postgresql://bob:s3cret@127.0.0.1:{port}/optuna")
+    assert line.startswith(f"error: hydra.sweeper.storage=postgresql://bob:***@127.0.0.1:{port}/optuna "
+                           f"cannot be opened: ")  # then libpq's words, through whichever psycopg is here
+    assert line.endswith("Connection refused; start the database server, or fix the URL's host and port")
+
+
+def test_a_storage_whose_driver_is_not_installed_is_one_line_naming_the_package(tmp_path, monkeypatch):
+    for driver in ("psycopg", "psycopg2"):  # as where neither is installed
+        monkeypatch.setitem(sys.modules, driver, None)
+    line = storage_refused(tmp_path, "postgresql://bob:s3cret@db.example/optuna")
+    assert line == ("error: hydra.sweeper.storage=postgresql://bob:***@db.example/optuna needs the driver "
+                    "psycopg, which is not installed here: pip install 'psycopg[binary]'")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_database_or_user_the_server_does_not_have_is_one_line_naming_it(tmp_path):
     with postgres_database() as storage:
-        two_workers(tmp_path, storage)
+        socket = storage.partition("?")[2]
+        line = storage_refused(tmp_path / "db", f"postgresql://postgres@/missing?{socket}")
+        assert line.startswith(f"error: hydra.sweeper.storage=postgresql://postgres@/missing?{socket} "
+                               f"cannot be opened: connection to server on socket ")
+        assert line.endswith('database "missing" does not exist; create the database (PostgreSQL: createdb '
+                             '<name>) or name one that exists')
+        line = storage_refused(tmp_path / "user", f"postgresql://nobody:s3cret@/optuna?{socket}")
+        assert line.startswith("error: hydra.sweeper.storage=postgresql://nobody:***@/optuna?")
+        assert line.endswith('role "nobody" does not exist; fix the URL\'s user and password, or give that '
+                             'user access to the database')

@@ -5,7 +5,11 @@
          "pruned" when the pruner stops it (mlplab.runtime.trial)
 
 The study lives in storage: by default ``<sweep>/optuna.db`` (SQLite, nothing to start), or any
-SQLAlchemy URL (``hydra.sweeper.storage=postgresql://…``) that several workers share. Rerunning the
+SQLAlchemy URL (``hydra.sweeper.storage=postgresql://…``) that several workers share; a URL that
+names no driver gets an installed one (``mlplab.runtime.trial.with_driver``), and one that cannot
+be opened stops the search before its first trial (``mlplab.sweeps.storage``). Each worker's
+sampler has its own seed, fixed by its first trial's number, so workers sharing a study draw
+different trials and one worker the same ones every time (``mlplab.sweeps.worker_seeds``). Rerunning the
 same command with ``hydra.sweep.dir=<that sweep>`` (or the same storage) continues the study:
 ``n_trials`` counts its finished trials (complete, pruned or failed), whoever ran them; a trial that was
 interrupted resumes from its last.ckpt. A trial still running elsewhere keeps its place (a worker
@@ -17,6 +21,7 @@ in Hydra's Optuna sweeper: ``sampler``, ``direction``, ``storage``, ``study_name
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -38,7 +43,8 @@ from mlplab.runtime.sweep_jobs import earlier_result
 from mlplab.runtime.trial import storage_url
 
 log = logging.getLogger(__name__)
-# Optuna is imported where it is used: Hydra imports this module at every start (plugin discovery).
+# Optuna and SQLAlchemy (and the modules of this package that import them) are imported where they
+# are used: Hydra imports this module at every start (plugin discovery).
 
 
 def distribution(override: Override) -> Any:
@@ -78,6 +84,20 @@ def built(spec: Any) -> Any:
     return instantiate(spec) if isinstance(spec, DictConfig) else spec
 
 
+def sampler_of(spec: Any) -> Any:
+    """The study's sampler. The preset's is a partial (``_partial_: true``) with a ``seed``: built
+    at this worker's first trial with the worker's own seed (``SeedPerWorker``). Without a seed
+    (``seed: null``) it is built now, with Optuna's random seed; a sampler built already is used as
+    it is."""
+    from mlplab.sweeps.worker_seeds import SeedPerWorker
+
+    sampler = built(spec)
+    if not isinstance(sampler, functools.partial):
+        return sampler
+    seed = sampler.keywords.get("seed")
+    return sampler() if seed is None else SeedPerWorker(sampler, seed)
+
+
 class OptunaSweeper(Sweeper):
     def __init__(self, sampler: Any = None, pruner: Any = None, direction: str = "maximize",
                  storage: str | None = None, study_name: str = "mlplab", n_trials: int = 20, n_jobs: int = 1,
@@ -97,18 +117,23 @@ class OptunaSweeper(Sweeper):
         self.sweep_dir = Path(config.hydra.sweep.dir)
 
     def study(self) -> Any:
-        """The study, created or loaded. Workers started together race to create its tables in
-        a new database; the loser finds them made and loads the study on its next try."""
+        """The study, created or loaded. A named storage that cannot be opened stops here, before
+        the sweep folder is made. Workers started together race to create its tables in a new
+        database; the loser finds them made and loads the study on its next try."""
         import optuna
         import sqlalchemy.exc
 
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        from mlplab.sweeps.storage import check_storage
+
         storage = storage_url(self.storage, self.sweep_dir)
+        if self.storage:
+            check_storage(storage, str(self.storage))
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(5):
             try:
                 return optuna.create_study(study_name=self.study_name, direction=self.direction,
                                            load_if_exists=True, storage=storage,
-                                           sampler=built(self.sampler), pruner=built(self.pruner))
+                                           sampler=sampler_of(self.sampler), pruner=built(self.pruner))
             except sqlalchemy.exc.SQLAlchemyError as err:
                 if attempt == 4:
                     raise
@@ -120,8 +145,8 @@ class OptunaSweeper(Sweeper):
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         distributions, fixed = search_space([*params, *arguments])
         study = self.study()
-        log.info("study %s in %s: %d of %d trials finished", study.study_name,
-                 storage_url(self.storage, self.sweep_dir), finished(study), self.n_trials)
+        log.info("study %s in %s: %d of %d trials finished", study.study_name, self.shown_storage(),
+                 finished(study), self.n_trials)
         failures = 0
         if stopped := self.stopped_here(study):  # a resumed search: its interrupted trials first
             log.info("resuming trial(s) %s from their last.ckpt", ", ".join(str(t.number) for t in stopped))
@@ -168,13 +193,19 @@ class OptunaSweeper(Sweeper):
                 study.tell(trial.number, float(value), skip_if_finished=True)  # a pruned one stays pruned
         return failed
 
+    def shown_storage(self) -> str:
+        """The study's URL for logs and files: its password hidden."""
+        from mlplab.sweeps.storage import shown
+
+        return shown(storage_url(self.storage, self.sweep_dir))
+
     def write_results(self, study: Any) -> None:
         """``<sweep>/optimization_results.yaml``: the best parameters and value (as Hydra's sweeper)."""
         from optuna.trial import TrialState
 
         complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
         results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name,
-                                   "storage": storage_url(self.storage, self.sweep_dir),
+                                   "storage": self.shown_storage(),
                                    "n_finished": finished(study)}
         if complete:
             best = study.best_trial
