@@ -27,10 +27,10 @@ def test_optuna_on_postgres():
 
 @pytest.mark.gpu
 def test_on_cuda():
-    assert True
+    pass  # passes where it runs: only what is skipped matters here
 
 def test_plain():
-    assert True
+    pass
 '''
 
 
