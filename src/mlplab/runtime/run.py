@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +33,11 @@ from mlplab.runtime.folder_lock import FolderInUse, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import CheckedRun, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
-from mlplab.runtime.sweep_jobs import RECORD, earlier_result, plan
+from mlplab.runtime.sweep_jobs import RECORD, config_dirs, earlier_result, given_to_hydra, plan, shell_line
 from mlplab.runtime.trial import OptunaPruning, current_trial
 from mlplab.training.module import MLPModule
 
 log = logging.getLogger(__name__)
-# Hydra's overrides that a sweep's resume line does not repeat: the mode (``-m`` says it) and the
-# folder (the line names the sweep's own)
-NOT_REPEATED = ("hydra.mode=", "hydra.sweep.dir=")
-# words a shell passes on as typed: shlex's safe characters, and the brackets of Hydra's lists
-# (``model.net.hidden=[64]``, unquoted as the README writes it)
-AS_TYPED = re.compile(r"[\w@%+=:,./\[\]-]+", re.ASCII)
 
 
 def module_settings(cfg: DictConfig) -> dict[str, Any]:
@@ -169,31 +162,20 @@ def reached_the_end(trainer: L.Trainer) -> bool:
 
 
 def resume_command() -> str:
-    """What to type to continue this run: the same overrides, ``ckpt_path=last``; for a job of a
-    sweep, the sweep's own command with its folder (``sweep_command``)."""
-    if in_multirun() and (line := sweep_command()):
-        return line
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    kept = [o for o in overrides if not o.startswith("ckpt_path=")]
-    return " ".join(["mlplab-train", *kept, "ckpt_path=last"])
-
-
-def sweep_command() -> str | None:
-    """The command that continues this job's sweep, as a shell line: ``mlplab-train -m``, the
-    sweep's overrides (from its ``sweep.json``, in the order typed), the sweep's overrides of Hydra's
-    own settings (every job's ``hydra.overrides.hydra`` holds them: ``hydra/launcher=batched``,
-    ``hydra.launcher.mode=stacked``, ``hydra.sweeper.n_trials=20``; not ``hydra.mode`` or the folder)
-    and ``hydra.sweep.dir=<the sweep>``; a word a shell would change is quoted
-    (``'experiment=glob(*)'``). None when the sweep left no record."""
+    """What to type to continue this run, as a shell line: the same command (its overrides, Hydra's
+    own and ``--config-dir`` included) with ``ckpt_path=last``; for a job of a sweep, the sweep's
+    own command with its folder, as its ``sweep.json`` records it (``sweep_jobs.command``)."""
+    if not HydraConfig.initialized():
+        return "mlplab-train ckpt_path=last"
     hydra_cfg = HydraConfig.get()
-    try:
-        record = json.loads((Path(hydra_cfg.sweep.dir) / RECORD).read_text())
-        overrides = [str(o) for o in record["overrides"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    given = [str(o) for o in hydra_cfg.overrides.hydra if not str(o).startswith(NOT_REPEATED)]
-    words = ["mlplab-train", "-m", *overrides, *given, f"hydra.sweep.dir={hydra_cfg.sweep.dir}"]
-    return " ".join(w if AS_TYPED.fullmatch(w) else shlex.quote(w) for w in words)
+    if in_multirun():
+        try:
+            return json.loads((Path(hydra_cfg.sweep.dir) / RECORD).read_text())["command"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no record: the job's own overrides below, which resume the job alone
+    kept = [str(o) for o in hydra_cfg.overrides.task if not str(o).startswith("ckpt_path=")]
+    return shell_line(["mlplab-train", *config_dirs(hydra_cfg), *kept, *given_to_hydra(hydra_cfg),
+                       "ckpt_path=last"])
 
 
 def earlier_job(cfg: DictConfig) -> RunRecord | None:
@@ -218,13 +200,19 @@ def train(cfg: DictConfig) -> RunRecord:
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
     resume = resume_from(cfg)
+    return held_job(cfg, lambda: fit_and_test(cfg, resume, checked))
+
+
+def held_job(cfg: DictConfig, work: Callable[[], RunRecord]) -> RunRecord:
+    """``work()`` with the run's folder held (one process per run folder: ``folder_lock``); a
+    sweep's job whose folder another live process holds (two resumes of one sweep at once) is
+    left to it: ``busy``, not a failure of ours. The batched launcher's members go through here too."""
     try:
-        with hold(cfg.paths.output_dir, in_sweep=in_multirun()):  # one process per run folder
-            return fit_and_test(cfg, resume, checked)
+        with hold(cfg.paths.output_dir, in_sweep=in_multirun()):
+            return work()
     except FolderInUse as err:
         if not in_multirun() or err.folder != Path(cfg.paths.output_dir):
             raise
-        # the job is another process's (two resumes of one sweep at once): not a failure of ours
         return RunRecord(status=RunStatus.BUSY, error=str(err), hparams={})
 
 

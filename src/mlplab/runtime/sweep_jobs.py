@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +34,43 @@ from mlplab.runtime.preflight import job_overrides
 
 log = logging.getLogger(__name__)
 RECORD = "sweep.json"
+# Hydra's overrides that a resume line does not repeat: the mode (``-m`` says it), the folders (the
+# line names its own) and the run name Hydra derives
+NOT_REPEATED = ("hydra.mode=", "hydra.sweep.dir=", "hydra.run.dir=")
+# words a shell passes on as typed: shlex's safe characters, and the brackets of Hydra's lists
+# (``model.net.hidden=[64]``, unquoted as the README writes it)
+AS_TYPED = re.compile(r"[\w@%+=:,./\[\]-]+", re.ASCII)
 
 
-def command(overrides: list[str], sweep_dir: str | Path) -> str:
-    """The command that resumes the sweep: its overrides, ``-m`` and its folder."""
-    return " ".join(["mlplab-train", "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"])
+def shell_line(words: list[str]) -> str:
+    """``words`` as a line to paste into a shell: a word the shell would change is quoted
+    (``'experiment=glob(*)'``, ``'hydra.run.dir="/data/a b"'``)."""
+    return " ".join(w if AS_TYPED.fullmatch(w) else shlex.quote(w) for w in words)
+
+
+def given_to_hydra(hydra_cfg: Any) -> list[str]:
+    """The command line's overrides of Hydra's own settings (``hydra/launcher=batched``,
+    ``hydra.sweeper.n_trials=20``), those a resume repeats."""
+    return [str(o) for o in hydra_cfg.overrides.hydra if not str(o).startswith(NOT_REPEATED)]
+
+
+def config_dirs(hydra_cfg: Any) -> list[str]:
+    """``--config-dir <dir>`` as the command line gave it (user presets, their local/default.yaml)."""
+    return [word for source in hydra_cfg.runtime.get("config_sources") or []
+            if source.provider == "command-line" for word in ("--config-dir", str(source.path))]
+
+
+def command(config: DictConfig) -> str:
+    """The shell line that resumes the sweep: ``mlplab-train -m``, its ``--config-dir``, its
+    overrides in the order typed, its overrides of Hydra's settings, and its folder."""
+    words = ["mlplab-train", "-m", *config_dirs(config.hydra), *map(str, config.hydra.overrides.task),
+             *given_to_hydra(config.hydra), f"hydra.sweep.dir={config.hydra.sweep.dir}"]
+    return shell_line(words)
 
 
 def sweep_record(config: DictConfig, jobs: list[list[str]] | None) -> dict[str, Any]:
     overrides = [str(o) for o in config.hydra.overrides.task]
-    return {"command": command(overrides, config.hydra.sweep.dir), "overrides": overrides,
+    return {"command": command(config), "overrides": overrides,
             "sweeper": str(config.hydra.sweeper.get("_target_", "")), "jobs": jobs}
 
 
