@@ -29,9 +29,10 @@ from mlplab.batched.fit import fit_group
 from mlplab.config.schema import NET_PRESETS, per_member_keys
 from mlplab.config.settings import show, specs
 from mlplab.config.trainer import TrainerSettings
+from mlplab.files import holder
 from mlplab.records import RunRecord
-from mlplab.runtime.folder_lock import hold
 from mlplab.runtime.preflight import check_run
+from mlplab.runtime.run import held_job
 from mlplab.runtime.sweep_jobs import earlier_result
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ class JobGroup:
         """What ``mlplab.runtime.run.train`` is to a job alone, for a member: its settings checked,
         its folder held, its result (the launcher hands this to the job's task function)."""
         check_run(cfg, multirun=True)
-        with hold(cfg.paths.output_dir):
-            return self.result(str(cfg.paths.output_dir))
+        return held_job(cfg, lambda: self.result(str(cfg.paths.output_dir)))
 
     def result(self, folder: str) -> RunRecord:
         if self.results is None and self.error is None:
@@ -109,6 +109,8 @@ def group_key(cfg: DictConfig) -> str | None:
     reason = alone_because(cfg)
     if reason is None and earlier_result(cfg.paths.output_dir) is not None:
         reason = "it ran before (a resumed sweep)"
+    if reason is None and holder(cfg.paths.output_dir) is not None:
+        reason = "another process is running it"  # it becomes busy at its turn, or runs alone
     if reason:
         log.info("runs alone: %s (%s)", cfg.paths.output_dir, reason)
         return None
