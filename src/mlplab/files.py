@@ -94,11 +94,12 @@ def create_temporary(path: Path) -> tuple[int, Path]:
         except FileExistsError:
             continue
         try:
+            taken = False
             with suppress(OSError):  # unlocked (no locks here): only its removal if left is lost
-                try_lock(fd)
+                taken = try_lock(fd) is False  # another writer's remove_leftovers holds it now
             # still the file at that name: another writer's remove_leftovers may have taken it for
             # a leftover between its creation and the lock
-            ours = os.path.samestat(os.fstat(fd), os.stat(tmp))
+            ours = not taken and os.path.samestat(os.fstat(fd), os.stat(tmp))
         except FileNotFoundError:
             ours = False
         except BaseException:

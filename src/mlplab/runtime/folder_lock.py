@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ from omegaconf import DictConfig
 from mlplab.errors import UserError
 from mlplab.files import LOCK, holder, read_pid, try_lock
 from mlplab.outcomes import report
+
+PROBE_RETRIES = 5  # × 20 ms: how long a lock another process only looks at may stay taken
 
 __all__ = ["FolderInUse", "hold", "holder"]
 
@@ -62,6 +65,11 @@ def hold(folder: Path | str, in_sweep: bool = False) -> Iterator[None]:
     fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         held = try_lock(fd)
+        for _ in range(PROBE_RETRIES):  # holder() elsewhere takes it shared for an instant: not a run
+            if held is not False:
+                break
+            time.sleep(0.02)
+            held = try_lock(fd)
         if held is False:
             raise FolderInUse(folder, read_pid(fd), in_sweep)
         if held:
