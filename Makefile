@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RAW := data/FashionMNIST/raw
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
-# torch/torchvision known to work together here; override with `make setup TORCH=...` elsewhere.
+# torch/torchvision known to work together here; elsewhere `make setup TORCH=... CONSTRAINTS=`
+# (constraints.txt pins this torch).
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 # The exact versions the README's numbers were measured with (`make constraints` rewrites it from
 # the venv); `make setup CONSTRAINTS=` installs the newest versions pyproject.toml allows instead.
@@ -27,7 +28,7 @@ $(INSTALLED): pyproject.toml $(CONSTRAINTS)
 
 # After a deliberate upgrade: pin what the venv holds now (then `make reproduce` the README's numbers).
 constraints: $(INSTALLED)
-	$(BIN)/pip freeze --exclude-editable | LC_ALL=C sort -f > $(CONSTRAINTS)
+	$(BIN)/pip freeze --exclude-editable | LC_ALL=C sort -f > constraints.txt
 
 # The four IDX files under data/: Debian's package when it is missing and apt is usable,
 # else torchvision's download (the package decides, see mlplab.data.fashion_mnist).

@@ -26,7 +26,6 @@ from torch import Tensor
 
 from mlplab.batched.member_sgd import MemberSGD
 from mlplab.batched.net import StackedMLP, params_of
-from mlplab.config.schema import per_member_keys
 from mlplab.nets import ConciseMLP
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.shapes import per_layer
@@ -54,10 +53,6 @@ class SeparateSGD(torch.optim.Optimizer):
                 optimizer.step()
         return loss
 
-
-# The settings members may differ in (declared per_member in mlplab.config.schema); everything else
-# about them must be equal to share a pass.
-PER_MEMBER = per_member_keys()
 
 
 def member_key(k: int, name: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,9 +304,11 @@ def preset(group: str, option: str) -> dict[str, Any]:
 class FashionMNISTSettings(Settings):
     group: ClassVar[str] = "data"
     _target_: str = "mlplab.data.fashion_mnist.FashionMNISTDataModule"
-    data_dir: str = setting("${paths.data_dir}", "holds FashionMNIST/raw/*-ubyte, unpacked on first use "
-                            "(default paths.data_dir: $MLPLAB_DATA_DIR, else <paths.root_dir>/data)",
-                            where=True, example="/data")
+    # conf/data/fashion_mnist.yaml gives it ${paths.data_dir}; this default serves a DataModule
+    # built in Python, outside a composed config
+    data_dir: str = setting(os.environ.get("MLPLAB_DATA_DIR", "data"), "holds FashionMNIST/raw/*-ubyte, "
+                            "unpacked on first use (default paths.data_dir: $MLPLAB_DATA_DIR, else "
+                            "<paths.root_dir>/data)", where=True, example="/data")
     batch_size: int = setting(256, "training minibatch size (d2l: 256)", within=AT_LEAST_ONE, example=256)
     val_size: int = setting(5000, "training images held out for validation; 0 = validate on the test "
                             "set (d2l)", within=Range(0, 59999), example=5000)

@@ -45,9 +45,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():  # an easy slip: the run's checkpoints folder instead of a file in it
         held = sorted(p.name for p in path.glob("*.ckpt"))
-        example = path / ("last.ckpt" if "last.ckpt" in held or not held else held[0])
+        if not held:
+            raise UserError(f"ckpt_path={path} is a folder with no .ckpt file in it; give a checkpoint "
+                            f"file, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
+        example = path / ("last.ckpt" if "last.ckpt" in held else held[0])
         raise UserError(f"ckpt_path={path} is a folder; give a checkpoint file in it, e.g. "
-                        f"ckpt_path={example} (it holds {', '.join(held) if held else 'no .ckpt file'})")
+                        f"ckpt_path={example} (it holds {', '.join(held)})")
     if not path.is_file():
         raise UserError(f"ckpt_path={path} does not exist; give a .ckpt under "
                         f"logs/runs/<run>/checkpoints/, e.g. ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
