@@ -41,11 +41,12 @@ data: $(INSTALLED)
 train: setup
 	$(BIN)/mlplab-train experiment=d2l_mlp_scratch
 
+# one pytest-xdist worker per CPU (tests/conftest.py gives each its own); the SLURM tests share one
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadgroup
 
 test-fast: setup
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n auto --dist loadgroup -m "not slow"
 
 tensorboard: $(INSTALLED)
 	$(BIN)/tensorboard --logdir logs

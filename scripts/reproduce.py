@@ -248,15 +248,18 @@ def job_record(run: str, job: dict[str, Any]) -> dict[str, Any]:
 
 def machine() -> str:
     """What decides the last digits of a seed-fixed run: the CPU's name, the instruction set
-    torch's CPU kernels use (two EPYCs, one with AVX2 and one with AVX-512, round differently) and
-    the torch build. Not the core count: runs are deterministic in it."""
+    torch's CPU kernels use (two EPYCs, one with AVX2 and one with AVX-512, round differently), the
+    torch build and torch's thread count (``nn.Linear``'s kernels split their work by threads: the
+    concise rows print other digits on one thread than on two; the scratch rows do not)."""
     import torch
 
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.exists() else []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
     cpu = names[0] if names else platform.processor()
-    return f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return (f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
+            f"{threads} thread{'s' if threads > 1 else ''}")
 
 
 def record(row: Row, values: dict[str, float], jobs: list[dict]) -> dict[str, Any]:

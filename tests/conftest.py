@@ -16,7 +16,24 @@ from helpers import REPO, run_cli
 os.environ.setdefault("MLPLAB_DATA_DIR", str(REPO / "data"))
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``make test``: ``-n auto``) each worker keeps CPUs of its own, and every
+    process it starts inherits them: torch's threads never outnumber the cores (OpenMP threads of
+    two processes on one core spin against each other and run many times slower). The numbers do
+    not move: the chapter's rows print the same digits on one thread as on two."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if count > 1 and worker.startswith("gw") and len(cpus) >= count:
+        share = cpus[int(worker[2:]) % count::count]
+        os.sched_setaffinity(0, share)
+        torch.set_num_threads(len(share))
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:  # one local SLURM cluster: its tests run one after another, on one worker
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device; none is visible here")

@@ -2,9 +2,10 @@
 machine, and says what the book says.
 
 Tolerance. Seed-fixed runs repeat to the last bit on one machine, and ``machine()`` names what
-moves the last digits (CPU, the instruction set torch uses, torch build). On a machine recorded
-under ``machines`` every value must match to 1e-4 (accuracies, absolute) or 1e-5 (losses and
-norms, relative): moving a recorded value by 5e-4 fails. On a machine not recorded yet the values
+moves the last digits (CPU, the instruction set torch uses, torch build, torch's thread count:
+``make test`` runs each pytest-xdist worker on one CPU, so its record is the one-thread one). On a
+machine recorded under ``machines`` every value must match to 1e-4 (accuracies, absolute) or 1e-5
+(losses and norms, relative): moving a recorded value by 5e-4 fails. On a machine not recorded yet the values
 are compared with the README's row under a bound measured, not guessed: three times the largest
 difference between the machines recorded for that row (at least 1e-3), and a warning says how to
 record this one (``python scripts/reproduce.py --this-machine <rows>``).
@@ -104,7 +105,7 @@ def test_every_recorded_machine_names_cpu_instructions_and_torch():
     """The strict branch is reachable: keys have ``machine()``'s form, and every cheap row is
     recorded on at least two machines, so the cross-machine bound is a measured one."""
     results = json.loads(RESULTS.read_text())
-    form = re.compile(r".+ \([A-Z0-9_]+\), torch \S+")
+    form = re.compile(r".+ \([A-Z0-9_]+\), torch \S+, \d+ threads?")
     assert form.fullmatch(machine()), machine()
     assert all(form.fullmatch(key) for key in results["machines"]), list(results["machines"])
     for row in CHEAP:

@@ -77,10 +77,12 @@ def environment(extra: dict | None = None) -> dict:
 
 
 def save(outputs: Path, name: str, done: subprocess.CompletedProcess) -> None:
-    """Keep what a process printed, for the suite's Traceback count."""
+    """Keep what a process printed, for the suite's Traceback count; the test that provoked a fault
+    fails here if the fault ended in a traceback (a fault must end in one line)."""
     command = " ".join(map(str, done.args))
     text = f"$ {command}\n# exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     (outputs / f"{name}.txt").write_text(text)
+    assert "Traceback" not in text, f"a fault ended in a traceback: {outputs / f'{name}.txt'}"
 
 
 @pytest.fixture
