@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import REPO, run_main
 
 from mlplab.cli.train import main as train_main
@@ -30,6 +31,7 @@ def shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # seconds: a process of its own or real runs
 def test_a_checkpoints_folder_as_ckpt_path_names_its_files_and_the_fix_resumes(tmp_path):
     run = tmp_path / "run"
     code, _, stderr = run_main(train_main, *QUICK, f"hydra.run.dir={run}", cwd=tmp_path)
@@ -47,6 +49,7 @@ def test_a_checkpoints_folder_as_ckpt_path_names_its_files_and_the_fix_resumes(t
     assert json.loads((run / "metrics.json").read_text())["resumed_from"] == str(folder / "last.ckpt")
 
 
+@pytest.mark.slow  # seconds: a process of its own or real runs
 def test_a_path_with_a_space_and_other_letters_says_to_quote_it_and_the_quoted_override_runs(tmp_path):
     where = tmp_path / "运行 ü"
     code, _, stderr = run_main(train_main, *QUICK, f"hydra.run.dir={where}", cwd=tmp_path)

@@ -105,6 +105,7 @@ def test_long_override_lists_still_name_a_folder():
     assert "mlplab.run_name:" in PathsSettings().run_name
 
 
+@pytest.mark.slow  # seconds: a process of its own or real runs
 def test_hydras_compose_api_works_on_the_shipped_configs_in_a_fresh_interpreter(tmp_path):
     """As Hydra documents it, without importing mlplab first: Hydra's plugin discovery imports
     ``hydra_plugins.mlplab_schemas``, which registers the schemas the presets name."""

@@ -78,6 +78,7 @@ def bad_file_reads(tmp_path_factory):
     return {case: (path, *measured[str(path)]) for case, path in paths.items()}
 
 
+@pytest.mark.slow  # seconds: a process of its own or real runs
 @pytest.mark.parametrize("case", BAD_FILES)
 def test_bad_file_is_rejected_naming_it_before_anything_is_allocated(bad_file_reads, case):
     path, peak, message = bad_file_reads[case]

@@ -205,6 +205,7 @@ def test_compose_types_every_group_against_the_schema():
     assert OmegaConf.get_type(cfg.trainer) is TrainerSettings
 
 
+@pytest.mark.slow  # seconds: a process of its own or real runs
 def test_settings_travel_to_other_processes():
     """ddp_spawn pickles the module (its settings by reference); joblib and submitit pickle the
     config's classes by value, which brings back copies of dataclasses.MISSING."""

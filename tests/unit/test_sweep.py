@@ -276,6 +276,7 @@ def test_command_line_on_a_folder_without_jobs(tmp_path, make):
     assert result.stdout == ""
 
 
+@pytest.mark.slow  # seconds: a process of its own or real runs
 def test_hydra_callback_summarizes_a_real_multirun(tmp_path):
     """The callback as conf/hydra/default.yaml registers it: a tiny app, swept with -m, gets its summary."""
     (tmp_path / "app.yaml").write_text(textwrap.dedent("""\
