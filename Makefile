@@ -63,6 +63,7 @@ bench: setup
 
 # Every row of the README's chapter and best-MLP tables → docs/results.json and the README's cells
 # (about 35 minutes here); `make reproduce ROWS="4.2 4.6.3"` runs some rows;
-# `make reproduce ARGS=--this-machine ROWS=…` records this CPU's values only (the strict test's).
+# `make reproduce ARGS="--this-machine --threads 1" ROWS=…` records this CPU's values only, on one
+# thread as make test's workers run (the strict test's).
 reproduce: setup
 	$(BIN)/python scripts/reproduce.py $(ARGS) $(ROWS)

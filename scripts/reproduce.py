@@ -6,6 +6,8 @@ from it, so that the README cannot drift from what the commands print.
     python scripts/reproduce.py 4.2 4.6.3       some rows; the others keep their recorded values
     python scripts/reproduce.py --list          the rows and their commands
     python scripts/reproduce.py --this-machine  record this CPU's values (``machines`` in the file)
+    python scripts/reproduce.py --this-machine --threads 1 …   the same on one CPU, as ``make test``
+                                                runs them (one pytest-xdist worker per CPU)
                                                 for the strict test; the README is left alone
 
 Each row's record keeps its jobs: the hyperparameters that tell them apart (seed, λ, p, style,
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import shlex
 import statistics
@@ -33,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from mlplab.files import write_text
 
@@ -251,8 +256,6 @@ def machine() -> str:
     torch's CPU kernels use (two EPYCs, one with AVX2 and one with AVX-512, round differently), the
     torch build and torch's thread count (``nn.Linear``'s kernels split their work by threads: the
     concise rows print other digits on one thread than on two; the scratch rows do not)."""
-    import torch
-
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.exists() else []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
@@ -316,7 +319,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--list", action="store_true", help="print the rows and their commands")
     parser.add_argument("--this-machine", action="store_true",
                         help="record the values under this machine only; the README's rows stay")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="run on the first N CPUs only (the runs inherit it; torch uses N threads)")
     args = parser.parse_args(argv)
+    if args.threads:  # every run this starts inherits the CPUs; machine() then names N threads
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.threads])
+        torch.set_num_threads(args.threads)
     if args.list:
         for row in ROWS.values():
             print(f"{row.table:9} {row.id:12} {row.command}")

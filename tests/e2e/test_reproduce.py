@@ -23,6 +23,7 @@ import re
 import warnings
 
 import pytest
+import torch
 from helpers import run_main
 
 from mlplab.cli.train import main as train_main
@@ -79,7 +80,8 @@ def expectations(results: dict, row_id: str) -> dict[str, object]:
         return {key: approx(key, want, STRICT["rel" if key in LOSSES_AND_NORMS else "abs"])
                 for key, want in here.items()}
     warnings.warn(f"{machine()} has no record of row {row_id}: compared under the cross-machine bound; "
-                  f"record it with `python scripts/reproduce.py --this-machine '{row_id}'`", stacklevel=2)
+                  f"record it with `python scripts/reproduce.py --this-machine "
+                  f"--threads {torch.get_num_threads()} '{row_id}'`", stacklevel=2)
     return {key: approx(key, want, max(3 * spread(results, row_id, key), 1e-3))
             for key, want in results["rows"][row_id]["values"].items()}
 
