@@ -320,8 +320,11 @@ def summarize(sweep_dir: Path | str) -> dict[str, Any] | None:
     ``summary_seeds.csv``, and, for a grid over exactly two varying override keys (the seed not
     counted where it varies), ``heatmap.png`` into ``sweep_dir``; return the best row (None: nothing
     finished)."""
-    sweep_dir = Path(sweep_dir)
-    rows = collect(sweep_dir)
+    return write_summary(Path(sweep_dir), collect(sweep_dir))
+
+
+def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """``summarize`` for the jobs' rows already collected."""
     best = best_row(rows)
     metric = sweep_metric(rows, best)
     header, body = table(rows)
@@ -351,8 +354,9 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        try:
-            best = summarize(sweep_dir)
+        try:  # one reading of the jobs for the summary and the exit line: a busy job may end between two
+            rows = collect(sweep_dir)
+            best = write_summary(sweep_dir, rows)
         except UserError as err:  # the jobs' own results stand; only the summary is missing
             log.error("no sweep summary: %s", err)
             return
@@ -365,7 +369,6 @@ class SweepSummary(Callback):
         log.info("sweep summary in %s (best: %s)", sweep_dir / "summary.md",
                  "none finished" if best is None else f"job {best['job']}")
         ended = (RunStatus.FINISHED, RunStatus.PRUNED, RunStatus.BUSY)
-        rows = collect(sweep_dir)
         busy = ", ".join(f"job {r['job']} (process {r['pid'] or 'unknown'})"
                          for r in rows if r["status"] == RunStatus.BUSY)
         unfinished = [r for r in rows if r["status"] not in ended]
