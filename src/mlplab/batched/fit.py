@@ -33,13 +33,14 @@ from mlplab.batched.members import (
     member_metrics,
 )
 from mlplab.batched.module import StackedModule
+from mlplab.config.signature import locate
 from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.folder_lock import hold
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
+from mlplab.runtime.preflight import CheckedRun
 from mlplab.runtime.run import (
     checkpoint_path,
-    module_settings,
     monitor_summary,
     reached_the_end,
     run_record,
@@ -54,13 +55,14 @@ log = logging.getLogger(__name__)
 ONE_PER_FIT = (ProgressBar, ModelSummary)  # what the stacked fit shows once, not per member
 
 
-def build_members(cfgs: list[DictConfig], datamodule: L.LightningDataModule) -> list[MemberRun]:
+def build_members(cfgs: list[DictConfig], checked: list[CheckedRun],
+                  datamodule: L.LightningDataModule) -> list[MemberRun]:
     """Each member's module (seeded as its own run seeds it, so its initial weights are its own
-    run's), callbacks and loggers, from its own config."""
+    run's) from its parsed settings, and its callbacks and loggers, from its own config."""
     runs = []
-    for k, cfg in enumerate(cfgs):
+    for k, (cfg, settings) in enumerate(zip(cfgs, checked)):
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-        module = MLPModule(**module_settings(cfg), max_loss=cfg.max_loss, **datamodule.shape)
+        module = MLPModule(settings=settings.module, max_loss=cfg.max_loss, **datamodule.shape)
         callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
         loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
         own = [c for c in callbacks if not isinstance(c, ONE_PER_FIT)]
@@ -68,15 +70,16 @@ def build_members(cfgs: list[DictConfig], datamodule: L.LightningDataModule) -> 
     return runs
 
 
-def fit_group(cfgs: list[DictConfig], other_folders: list[str],
+def fit_group(cfgs: list[DictConfig], checked: list[CheckedRun], other_folders: list[str],
               engine: str = "stacked") -> list[RunRecord]:
     """Fit, test and write every member of the group; their ``metrics.json`` records, in order.
+    ``checked``: the members' settings as ``check_run`` parsed them (the data's are equal for all);
     ``other_folders``: the members' run folders this process does not hold yet (locked here);
     ``engine``: how the members' steps run (``mlplab.batched.module.StackedModule``)."""
     start = time.perf_counter()
     first = cfgs[0]
-    datamodule = instantiate(first.data, _convert_="all")
-    runs = build_members(cfgs, datamodule)
+    datamodule = locate(checked[0].data._target_)(settings=checked[0].data)
+    runs = build_members(cfgs, checked, datamodule)
     shown = [c for c in (instantiate(c) for c in (first.get("callbacks") or {}).values() if c)
              if isinstance(c, ONE_PER_FIT)]
     io, stopper = CapturingCheckpointIO(), GracefulStop()

@@ -68,15 +68,18 @@ class JobGroup:
         self.error: BaseException | None = None
 
     def run(self, cfg: DictConfig) -> RunRecord:
-        """What ``mlplab.runtime.run.train`` is to a job alone, for a member: its settings checked,
-        its folder held, its result (the launcher hands this to the job's task function)."""
-        check_run(cfg, multirun=True)
+        """What ``mlplab.runtime.run.train`` is to a job alone, for a member: its folder held, its
+        result (the launcher hands this to the job's task function)."""
         return held_job(cfg, lambda: self.result(str(cfg.paths.output_dir)))
 
     def result(self, folder: str) -> RunRecord:
+        """The member's record; the first member to ask parses every member's settings (once per
+        run, as ``train`` does) and fits the group."""
         if self.results is None and self.error is None:
             try:
-                self.results = fit_group(self.cfgs, [f for f in self.folders if f != folder], self.engine)
+                checked = [check_run(cfg, multirun=True) for cfg in self.cfgs]
+                self.results = fit_group(self.cfgs, checked, [f for f in self.folders if f != folder],
+                                         self.engine)
             except Exception as err:  # every member's job records it (mlplab.runtime.run.record_failure)
                 self.error = err
         if self.error is not None:

@@ -59,7 +59,10 @@ def _activations() -> tuple[str, ...]:
 # signature, as the optimizer's are), but those mlplab gives it: the data's shape, and the
 # activation and dropout groups where the class takes them (``NET_BUILT_BY_MLPLAB``).
 
-NET_BUILT_BY_MLPLAB = ("num_inputs", "num_outputs", "activation", "dropout", "dropout_style")
+# What the other groups give a network whose class takes the argument: argument → (group, setting).
+GIVEN_TO_NET = {"activation": ("activation", "name"), "dropout": ("regularizer", "dropout"),
+                "dropout_style": ("regularizer", "dropout_style")}
+NET_BUILT_BY_MLPLAB = ("num_inputs", "num_outputs", *GIVEN_TO_NET)  # the data's shape, and those
 NET_PRESETS = {"scratch": "mlplab.nets.ScratchMLP", "concise": "mlplab.nets.ConciseMLP"}
 EXAMPLE_NET = NET_PRESETS["concise"]
 
@@ -414,6 +417,12 @@ class PathsSettings(Settings):
                             where=True)
 
 
+def ignore_warnings_setting() -> Any:
+    """``ignore_warnings``, a top-level key of mlplab-train and of mlplab-eval alike."""
+    return setting(True, "hide the third-party noise every run prints (torch's LeafSpec deprecation, "
+                   "Lightning's litlogger tip); false shows it", where=True)
+
+
 @dataclass
 class RunSettings(Settings):
     """The top-level keys: what holds for the whole run."""
@@ -428,8 +437,7 @@ class RunSettings(Settings):
                               within=POSITIVE, example=1e6)
     retry_failed: bool = setting(False, "resuming a sweep (hydra.sweep.dir=<it>): run its failed, diverged "
                                  "and pruned jobs again", where=True)
-    ignore_warnings: bool = setting(True, "hide the third-party noise every run prints (torch's LeafSpec "
-                                    "deprecation, Lightning's litlogger tip); false shows it", where=True)
+    ignore_warnings: bool = ignore_warnings_setting()
 
 
 @dataclass
@@ -456,8 +464,7 @@ class EvalConfig(Settings):
     ckpt_path: str = setting(MISSING, "the .ckpt written by mlplab-train to score", where=True,
                              example="logs/runs/<run>/checkpoints/best.ckpt")
     seed: int = setting(42, "for data settings the checkpoint does not carry", example=42)
-    ignore_warnings: bool = setting(True, "hide the third-party noise every run prints (torch's LeafSpec "
-                                    "deprecation, Lightning's litlogger tip); false shows it", where=True)
+    ignore_warnings: bool = ignore_warnings_setting()
     # set by the regression data presets for mlplab-train; mlplab-eval has no use for them
     test_ckpt: Any = None
     monitor: Any = None
@@ -499,25 +506,26 @@ class ModuleSettings:
     def given_to_net(self) -> dict[str, Any]:
         """What the other groups give the network, where its class takes the argument: σ by name,
         dropout p (one, or one per hidden layer) and its style."""
-        given = {"activation": self.activation.name, "dropout": self.regularizer.dropout,
-                 "dropout_style": self.regularizer.dropout_style}
-        return {name: value for name, value in given.items() if takes(self.model.net_class, name)}
+        return {argument: getattr(owner, name) for argument, (owner, name) in self.net_givers().items()
+                if takes(self.model.net_class, argument)}
+
+    def net_givers(self) -> dict[str, tuple[Settings, str]]:
+        """``GIVEN_TO_NET`` with this run's settings objects: argument → (settings, setting name)."""
+        return {argument: (getattr(self, group), name) for argument, (group, name) in GIVEN_TO_NET.items()}
 
     def rules(self) -> None:
         """A setting the network cannot apply is refused, not ignored; then the class is built on
         the meta device (no memory, no random numbers) so that its own checks speak now."""
-        net, r = self.model.network._target_, self.regularizer
-        needs = {"activation": (self.activation.name != info(ActivationSettings, "name").default,
-                                f"activation.name={self.activation.name}"),
-                 "dropout": (any(p > 0 for p in (r.dropout if isinstance(r.dropout, list) else [r.dropout])),
-                             f"regularizer.dropout={show(r.dropout)}"),
-                 "dropout_style": (r.dropout_style != info(RegularizerSettings, "dropout_style").default,
-                                   f"regularizer.dropout_style={r.dropout_style}")}
-        for argument, (asked, given) in needs.items():
+        net = self.model.network._target_
+        for argument, (owner, name) in self.net_givers().items():
+            value = getattr(owner, name)
+            default = info(type(owner), name).default
+            # asked for: away from its default (dropout 0 for every layer asks for nothing)
+            asked = any(p > 0 for p in value) if isinstance(value, list) else value != default
             if asked and not takes(self.model.net_class, argument):
-                raise ConfigError(f"{given}: model.net._target_={net} takes no `{argument}` argument, so "
-                                  f"it cannot apply it; leave the setting at its default, or give the "
-                                  f"class a `{argument}` argument")
+                raise ConfigError(f"{owner.key(name)}={show(value)}: model.net._target_={net} takes no "
+                                  f"`{argument}` argument, so it cannot apply it; leave the setting at its "
+                                  f"default, or give the class a `{argument}` argument")
         with torch.device("meta"):
             self.build_net()
 
@@ -535,10 +543,8 @@ class ModuleSettings:
     def net_error(self, text: str) -> str:
         """A network's ``ValueError`` as one line: a message that starts with an argument's name
         (``dropout has 3 values …``) is said of the setting that gave it, with its value."""
-        given = {"activation": (self.activation, "name"), "dropout": (self.regularizer, "dropout"),
-                 "dropout_style": (self.regularizer, "dropout_style")}
         network = self.model.network
-        owners = {**given, **{name: (network, name) for name in net_arguments(network)}}
+        owners = {**self.net_givers(), **{name: (network, name) for name in net_arguments(network)}}
         first, _, rest = text.partition(" ")
         if first in owners:
             owner, name = owners[first]

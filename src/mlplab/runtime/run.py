@@ -21,7 +21,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveragi
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from mlplab.config.schema import MODULE_GROUPS
 from mlplab.config.signature import locate
 from mlplab.errors import Diverged, UserError, describe_os_error
 from mlplab.files import write_json
@@ -38,11 +37,6 @@ from mlplab.runtime.trial import OptunaPruning, current_trial
 from mlplab.training.module import MLPModule
 
 log = logging.getLogger(__name__)
-
-
-def module_settings(cfg: DictConfig) -> dict[str, Any]:
-    """The groups ``MLPModule`` takes (those of ``ModuleSettings``), as plain dicts."""
-    return {group: OmegaConf.to_container(cfg[group], resolve=True) for group in MODULE_GROUPS}
 
 
 def build(cfg: DictConfig,

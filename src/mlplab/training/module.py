@@ -57,7 +57,6 @@ class MLPModule(L.LightningModule):
         self.net = self.settings.build_net(num_inputs=num_inputs, num_outputs=num_outputs)
         if self.settings.model.compile:  # in place: the state_dict keys stay those of the plain network
             self.net.compile()
-        self.decay_mode = self.settings.regularizer.decay_mode(type(self.net))
         self.epoch_metrics = {stage: EpochAverages(with_accuracy=task == "classification")
                               for stage in STAGES}
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
@@ -133,7 +132,7 @@ class MLPModule(L.LightningModule):
         optimizer mode, biases never), and the ``scheduler._target_`` class on it, stepped by
         Lightning at its ``interval`` (Lightning's configure_optimizers contract)."""
         s = self.settings
-        decay = s.regularizer.weight_decay if self.decay_mode == "optimizer" else 0.0
+        decay = self.objective.optimizer_decay  # 0 where the objective adds λ/2‖w‖² itself
         optimizer = locate(s.optimizer._target_)(param_groups(self.net, decay), **arguments(s.optimizer))
         if s.scheduler is None:
             return optimizer

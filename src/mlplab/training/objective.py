@@ -2,7 +2,8 @@
 
     classification   L = CE(softmax(ŷ), y_ε)          y_ε = (1 − ε)·onehot(y) + ε/K   (ε: label smoothing)
     regression       L = mean((ŷ − y)²) / 2           (d2l's squared loss)
-    objective        L + λ/2 · Σ_W ‖W‖²               (λ in penalty mode; in optimizer mode SGD adds λw)
+    objective        L + λ/2 · Σ_W ‖W‖²               (λ in penalty mode; in optimizer mode SGD adds λw:
+                                                        ``optimizer_decay``, which configure_optimizers reads)
 
 Label smoothing shapes the training target only: validation and test losses are plain NLL.
 ``MLPModule`` and ``StackedModule`` both call ``objective`` (the stack once per member, on that
@@ -31,6 +32,7 @@ class Objective:
     task: str
     label_smoothing: float = 0.0
     penalty: float = 0.0  # λ when weight decay is a penalty term of the loss, else 0
+    optimizer_decay: float = 0.0  # λ when the optimizer decays the weights instead, else 0
 
     @classmethod
     def of(cls, settings: ModuleSettings, task: str, net_class: type) -> Objective:
@@ -41,8 +43,9 @@ class Objective:
             raise ConfigError(f"regularizer.label_smoothing={r.label_smoothing} smooths class labels, but "
                               f"this data set is a regression (d2l's squared loss); set "
                               f"regularizer.label_smoothing=0")
-        penalty = r.weight_decay if r.decay_mode(net_class) == "penalty" else 0.0
-        return cls(task, r.label_smoothing, penalty)
+        in_loss = r.decay_mode(net_class) == "penalty"  # the one place a run's decay mode is read
+        return cls(task, r.label_smoothing, penalty=r.weight_decay if in_loss else 0.0,
+                   optimizer_decay=0.0 if in_loss else r.weight_decay)
 
     def loss(self, output: Tensor, y: Tensor, training: bool = False) -> Tensor:
         """The data loss of one minibatch: ``output`` [B, q] against ``y`` (labels [B], or [B, q])."""
