@@ -54,10 +54,28 @@ def test_jobs_share_a_group_only_when_they_differ_in_per_member_settings(first, 
     ("trainer.accumulate_grad_batches=2", "trainer.accumulate_grad_batches=2: not known to act per member"),
     ("trainer.max_steps=10", "trainer.max_steps=10: not known to act per member"),
     ("callbacks=[default,lr_monitor]", "callback lr_monitor (lightning.pytorch.callbacks.LearningRate"),
+    ("regularizer.label_smoothing=0.1", None),  # each member's own Objective applies it
+    ("optimizer.nesterov=true optimizer.momentum=0.9", None),
+    ("optimizer.differentiable=true", "optimizer.differentiable=true: not known to act per member"),
+    ("optimizer.foreach=false", "optimizer.foreach=false: not known to act per member"),
 ])
 def test_what_a_stack_cannot_honour_runs_alone_with_the_reason(override, reason, tmp_path):
-    said = alone_because(job(tmp_path, override))
+    said = alone_because(job(tmp_path, *override.split()))
     assert said == reason if reason is None else reason in said
+
+
+def test_a_module_setting_the_stack_is_not_taught_runs_alone_even_when_every_member_shares_it(
+        tmp_path, monkeypatch):
+    """A setting added to the schema later, standing in: label smoothing, as if the stack had not
+    been taught it (not in STACK_APPLIES). Jobs that share its value would otherwise share a group
+    and a stack that never applies it."""
+    monkeypatch.setattr(plan, "STACK_APPLIES", tuple(k for k in plan.STACK_APPLIES
+                                                     if k != "regularizer.label_smoothing"))
+    a, b = (job(tmp_path / name, "regularizer.label_smoothing=0.1", f"regularizer.weight_decay={lam}")
+            for name, lam in (("a", 0), ("b", 1e-3)))
+    assert alone_because(a) == "regularizer.label_smoothing=0.1: not known to act per member in a stack"
+    assert group_key(a) is None and group_key(b) is None
+    assert alone_because(job(tmp_path / "c")) is None  # at its default it asks the stack for nothing
 
 
 def test_a_network_the_stack_cannot_hold_runs_alone(tmp_path):

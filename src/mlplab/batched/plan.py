@@ -4,7 +4,8 @@ alone (``alone_because``).
 Jobs share a group when they differ only in what a member of a stack can have of its own (the
 settings declared ``per_member`` in ``mlplab.config.schema``: λ, dropout p, the seed where the data
 do not follow it; and SGD's lr and momentum) and nothing in them needs a model of its own: one of
-the chapter's two networks, SGD without a schedule, no ``torch.compile``, a single device,
+the chapter's two networks, SGD without a schedule, no ``torch.compile``, module settings the stack
+is known to apply (``STACK_APPLIES``: any other away from its default), a single device,
 callbacks that act at epoch ends (checkpoints, the dashboard, the progress bar), trainer flags the
 group is known to honour per member (``STACK_HONOURS``), no earlier result to skip or resume (a
 resumed sweep's unfinished jobs run as usual). ``mode``: how a group's steps run
@@ -47,6 +48,14 @@ STACK_HONOURS = ("_target_", "accelerator", "devices", "strategy", "num_nodes", 
                  "default_root_dir", "enable_checkpointing", "enable_progress_bar", "enable_model_summary",
                  "check_val_every_n_epoch", "limit_val_batches", "limit_test_batches", "inference_mode",
                  "use_distributed_sampler")
+# The settings of the module's groups a stack applies to each member as its own run would:
+# StackedMLP builds the members' networks (mlplab.batched.net), MemberSGD makes their SGD steps,
+# each member's own Objective gives its loss. A job that sets any other of them away from its
+# default runs alone, the reason logged: a setting added to the schema later is never dropped by a
+# stack, whether the members differ in it or share it, until the stack is taught it here.
+STACK_APPLIES = ("model.net.hidden", "model.net.init_std", "activation.name", "regularizer.weight_decay",
+                 "regularizer.dropout", "regularizer.dropout_style", "regularizer.weight_decay_mode",
+                 "regularizer.label_smoothing", "optimizer.lr", "optimizer.momentum", "optimizer.nesterov")
 # callbacks that act at epoch ends only, which a member's run can have (mlplab.batched.members)
 MEMBER_CALLBACKS = ("mlplab.reporting.dashboard.TensorBoardDashboard",
                     *(f"lightning.pytorch.callbacks.{name}" for name in (
@@ -143,8 +152,27 @@ def alone_because(cfg: DictConfig) -> str | None:
     for name, callback in (cfg.get("callbacks") or {}).items():
         if callback and callback.get("_target_") not in MEMBER_CALLBACKS:
             return f"callback {name} ({callback.get('_target_')})"
-    flags = unhonoured_flags(cfg)
-    return f"{', '.join(flags)}: not known to act per member in a stack" if flags else None
+    unapplied = unapplied_settings(cfg) + unhonoured_flags(cfg)
+    return f"{', '.join(unapplied)}: not known to act per member in a stack" if unapplied else None
+
+
+def unapplied_settings(cfg: DictConfig) -> list[str]:
+    """The settings of this job's module groups (parsed as its run parses them) that are away from
+    their defaults and not in ``STACK_APPLIES`` (``key=value``)."""
+    module = check_run(cfg, multirun=True).module
+    found = []
+    for settings in (module.model.network, module.activation, module.regularizer, module.optimizer):
+        for spec in specs(type(settings)):
+            value = getattr(settings, spec.name)
+            key = settings.key(spec.name)
+            if key not in STACK_APPLIES and as_lists(value) != as_lists(spec.default):
+                found.append(f"{key}={show(value)}")
+    return found
+
+
+def as_lists(value: Any) -> Any:
+    """A tuple as a list (a default ``(256,)`` equals a composed ``[256]``)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def unhonoured_flags(cfg: DictConfig) -> list[str]:
