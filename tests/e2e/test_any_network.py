@@ -50,6 +50,14 @@ def test_a_network_from_outside_trains_is_scored_by_mlplab_eval_and_resumes(tmp_
     assert scored.returncode == 0, scored.stderr[-3000:]
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert evaluated["metrics"]["test/acc"] == pytest.approx(result["metrics"]["test/acc"], abs=1e-6)
+    elsewhere = {"PYTHONPATH": os.environ.get("PYTHONPATH", "")}  # the class's folder left off
+    refused = cli("mlplab-eval", f"ckpt_path={run}/checkpoints/best.ckpt", f"hydra.run.dir={tmp_path}/eval2",
+                  cwd=tmp_path, env=elsewhere)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert (f"error: ckpt_path={run}/checkpoints/best.ckpt holds a residual.ResidualMLP network, which "
+            f"cannot be imported here (ModuleNotFoundError: No module named 'residual'); put the folder of "
+            f"its module on PYTHONPATH, as for the run that wrote it: PYTHONPATH=<that folder> mlplab-eval "
+            f"ckpt_path={run}/checkpoints/best.ckpt") in refused.stderr
 
     code, _, stderr = run_main(train_main, *RESIDUAL, "data.train_subset=10000", "data.val_size=1000",
                                "trainer.max_epochs=3", f"ckpt_path={run}/checkpoints/last.ckpt", cwd=tmp_path)

@@ -8,6 +8,7 @@ trainer.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from omegaconf import DictConfig
 
 from mlplab.config.schema import data_settings_class
 from mlplab.config.settings import specs
+from mlplab.config.signature import locate
 from mlplab.errors import UserError
 from mlplab.files import write_json
 from mlplab.runtime.checkpoints import load_checkpoint
@@ -32,8 +34,24 @@ def check_data_matches(target: str, data_hparams: dict[str, Any], ckpt_path: str
                         f"data=polynomial or data=highdim_linear")
 
 
+def check_net_importable(hyper_parameters: dict[str, Any], ckpt_path: str) -> None:
+    """The network class the checkpoint names must import here: a class from outside mlplab needs
+    its folder on PYTHONPATH, as the run that wrote the checkpoint had it."""
+    target = str(((hyper_parameters.get("model") or {}).get("net") or {}).get("_target_", ""))
+    if not target:
+        return
+    try:
+        locate(target)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise UserError(f"ckpt_path={ckpt_path} holds a {target} network, which cannot be imported here "
+                        f"({type(err).__name__}: {err}); put the folder of its module on PYTHONPATH, as for "
+                        f"the run that wrote it: PYTHONPATH=<that folder> mlplab-eval "
+                        f"ckpt_path={shlex.quote(str(ckpt_path))}") from None
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
+    check_net_importable(checkpoint["hyper_parameters"], cfg.ckpt_path)
     where = {spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where}
     data_hparams = {k: v for k, v in checkpoint.get("datamodule_hyper_parameters", {}).items()
                     if k not in where}  # where the files are: this machine's say
