@@ -1,5 +1,6 @@
 """A run's output is mlplab's: the third-party noise every run used to print (torch's LeafSpec
-deprecation from Lightning's _pytree, Lightning's litlogger tip) is hidden, and
+deprecation from Lightning's _pytree, Lightning's litlogger tip, its note that the model summary
+callback is configured already) is hidden, and
 ``ignore_warnings=false`` shows it again, as lightning-hydra-template's ``extras.ignore_warnings``."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 RUN = ["data.train_subset=500", "data.val_size=100", "trainer.max_epochs=1", "model.net.hidden=[8]"]
-NOISE = ("litlogger", "isinstance(treespec, LeafSpec)")
+NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "Trainer already configured with model summary")
 
 
 @pytest.mark.slow

@@ -420,7 +420,7 @@ class PathsSettings(Settings):
 def ignore_warnings_setting() -> Any:
     """``ignore_warnings``, a top-level key of mlplab-train and of mlplab-eval alike."""
     return setting(True, "hide the third-party noise every run prints (torch's LeafSpec deprecation, "
-                   "Lightning's litlogger tip); false shows it", where=True)
+                   "Lightning's litlogger tip and model-summary note); false shows it", where=True)
 
 
 @dataclass

@@ -4,6 +4,8 @@ lightning-hydra-template's ``extras.ignore_warnings``):
     torch's FutureWarning   `isinstance(treespec, LeafSpec)` is deprecated …  (Lightning's _pytree
                             still builds a LeafSpec on every fit)
     Lightning's tip         💡 Tip: For seamless cloud logging … litlogger     (on every Trainer)
+    Lightning's info        Trainer already configured with model summary callbacks … (the
+                            ``model_summary`` callback preset is the summary it asks for)
 
 Only these, by their text: any other warning or log line still shows.
 """
@@ -14,7 +16,8 @@ import logging
 import warnings
 
 NOISY_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
-NOISY_LOG_LINES = ("💡 Tip: For seamless cloud logging",)
+NOISY_LOG_LINES = ("💡 Tip: For seamless cloud logging",
+                   "Trainer already configured with model summary callbacks")
 # the loggers of Lightning's rank_zero_info (lightning.pytorch's, or fabric's where it was imported last)
 LIGHTNING_INFO = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
