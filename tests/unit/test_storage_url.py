@@ -4,11 +4,15 @@ used is one line naming it and the fix. The real servers are in tests/e2e/test_o
 
 from __future__ import annotations
 
+import socket
 import sys
+import threading
+import time
 
 import pytest
 
 from mlplab.runtime.trial import with_driver
+from mlplab.sweeps import storage
 from mlplab.sweeps.storage import StorageError, check_storage, fix, shown
 
 
@@ -51,6 +55,41 @@ def test_a_storage_that_cannot_be_used_is_one_line_naming_it(url, words):
     message = str(raised.value)
     assert message.startswith(f"hydra.sweeper.storage={shown(url)} ") and words in message
     assert "\n" not in message and "s3cret" not in message
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port whose listener takes connections (the kernel answers the handshake) and never says
+    a word: a server that hangs, or a host that drops packets, as a client sees it."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_server_that_never_answers_is_given_up_after_the_connect_timeout(silent_server, monkeypatch):
+    monkeypatch.setattr(storage, "CONNECT_TIMEOUT_S", 2)  # libpq's least
+    url = f"postgresql+psycopg2://bob:s3cret@127.0.0.1:{silent_server}/db"
+    raised: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            check_storage(url, url)
+        except StorageError as err:
+            raised.append(err)
+
+    start = time.monotonic()
+    checker = threading.Thread(target=check, daemon=True)  # a check that hangs fails the test, not CI
+    checker.start()
+    checker.join(30)
+    waited = time.monotonic() - start
+    assert not checker.is_alive(), "no answer in 30 s: without the bound, libpq was still waiting after 40 s"
+    assert waited >= 2 and len(raised) == 1
+    port = silent_server
+    assert str(raised[0]) == (
+        f"hydra.sweeper.storage=postgresql+psycopg2://bob:***@127.0.0.1:{port}/db cannot be opened: "
+        f"connection to server at \"127.0.0.1\", port {port} failed: timeout expired; start the database "
+        f"server, or fix the URL's host and port")
 
 
 def test_a_missing_driver_names_the_package_to_install(monkeypatch):

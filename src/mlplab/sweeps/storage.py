@@ -3,7 +3,8 @@ SQLAlchemy cannot read, a driver that is not installed, a server that does not a
 that does not exist or refuses the user each end in one line (``StorageError``) that names the URL
 as written, its password hidden, and the fix.
 
-The check opens one connection and closes it, as Optuna would open the study; the driver's own
+The check opens one connection and closes it, as Optuna would open the study, waiting at most
+``CONNECT_TIMEOUT_S`` for a server to answer; the driver's own
 first line of the reason (libpq's, MySQL's, SQLite's) is quoted, and the fix is chosen by its words.
 """
 
@@ -34,6 +35,11 @@ ANY_FAILURE = "check that the server runs and the URL's host, port, database, us
 PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
             "pymysql": "PyMySQL"}
 EXAMPLE = "e.g. hydra.sweeper.storage=postgresql://user:password@host/db or sqlite:////abs/path/optuna.db"
+# How long the check waits for a server to answer. Without it a host that drops packets holds the
+# sweep for TCP's two minutes, and one that takes the connection and stays silent for good (libpq
+# was still waiting after 40 s here). A URL's own ?connect_timeout= wins.
+CONNECT_TIMEOUT_S = 10
+SERVERS_WITH_CONNECT_TIMEOUT = ("postgresql", "mysql", "mariadb")  # their drivers take connect_timeout
 
 
 class StorageError(UserError):
@@ -54,7 +60,11 @@ def check_storage(url: str, written: str) -> None:
     ``mlplab.runtime.trial.storage_url``); raise ``StorageError`` naming ``written`` if it fails."""
     where = f"hydra.sweeper.storage={shown(written)}"
     try:
-        engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+        parsed = make_url(url)
+        bounded = (parsed.get_backend_name() in SERVERS_WITH_CONNECT_TIMEOUT
+                   and "connect_timeout" not in parsed.query)
+        waits = {"connect_timeout": CONNECT_TIMEOUT_S} if bounded else {}
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=waits)
     except NoSuchModuleError:  # an ArgumentError too: first
         raise StorageError(f"{where} names a database or driver SQLAlchemy does not know; "
                            f"{EXAMPLE}") from None
