@@ -9,7 +9,7 @@ import os
 
 import pytest
 import torch
-from helpers import REPO, run_cli
+from helpers import REPO, local_defaults_note, run_cli
 
 # Subprocesses run in temporary folders; they find the unpacked data here instead of
 # unpacking it again into each of them.
@@ -76,6 +76,8 @@ def pytest_terminal_summary(terminalreporter):
                if isinstance(report.longrepr, tuple)]
     if entries := skipped_features(reasons):
         terminalreporter.write_line("features not tested here: " + ", ".join(entries), yellow=True)
+    if note := local_defaults_note(REPO):
+        terminalreporter.write_line(note, yellow=True)
 
 
 @pytest.fixture
