@@ -1,10 +1,12 @@
 """Running a job: build it from the config and fit it (``run``), score a checkpoint
 (``evaluate``), check every setting before anything loads (``preflight``), checkpoints written
-atomically and found again (``checkpoints``), stopping cleanly on a signal (``interrupt``),
-``ddp_spawn``'s workers: a port per stage, an orderly end (``spawned``), and CPU threads per job
-(``threads``).
+atomically and found again (``checkpoints``), one process per run folder (``folder_lock``), a
+sweep's earlier results and resume line (``sweep_jobs``), stopping cleanly on a signal
+(``interrupt``), ``ddp_spawn``'s workers (``spawned``), CPU threads per job (``threads``), the
+job's side of an Optuna search (``trial``), bf16 on this CPU (``precision``) and third-party noise
+hidden (``quiet``).
 
-May import: ``mlplab.training``, ``mlplab.data``, ``mlplab.config``, ``mlplab.reporting``,
-``mlplab.files``, ``mlplab.errors``; Lightning, Hydra. Not ``mlplab.cli``, except for the one error
-path that a Hydra callback must take (``preflight``).
+May import: ``mlplab.reporting`` and everything below it (``training``, ``data``, ``outcomes``,
+``config``, ``nets``, ``errors``, ``files``, ``records``); Lightning, Hydra. Never ``mlplab.cli``:
+its Hydra callbacks end the process through ``mlplab.outcomes``, as the entry points do.
 """

@@ -1,9 +1,8 @@
-"""Hydra plugins of mlplab's own: the Optuna sweeper (``optuna_sweeper``, on Optuna's ask-and-tell
-API, with a persistent study and pruning), the job's side of a search (``trial``), and the batched
-launcher (``batched``, with ``calibrate``: stacked against separate steps on this device).
+"""mlplab's own Hydra sweeper: the Optuna sweeper (``optuna_sweeper``, on Optuna's ask-and-tell
+API, with a persistent study and pruning), each worker's sampler seed (``worker_seeds``) and the
+check of the study's storage (``storage``). The job's side of a search is ``mlplab.runtime.trial``.
 
-May import: ``mlplab.errors``, ``mlplab.files``, ``mlplab.nets``, ``mlplab.training``; Hydra,
-Lightning, Optuna (imported only by a search: an ordinary run never loads Optuna). The batched
-launcher calls ``mlplab.runtime`` (the group's fit, the pre-flight's composed jobs) from inside its
-functions: ``mlplab.runtime.run`` imports this package, not the other way round at import time.
+May import: ``mlplab.runtime`` and everything below it; Hydra, Optuna and SQLAlchemy (imported where
+a search uses them: Hydra imports the sweeper at every start, and an ordinary run never loads
+Optuna).
 """

@@ -1,7 +1,8 @@
-"""How the network learns: the LightningModule (``module``: loss, metrics, optimizer, logging),
-one update with or without Lightning's hook dispatch (``updates``), learning-rate schedules
-(``schedules``), weight decay (``regularization``) and epoch averages (``metrics``).
+"""How the network learns: the LightningModule on Lightning's automatic loop (``module``: metrics,
+optimizer, logging), the loss of a run (``objective``: one function for a model and for each member
+of a stack), learning-rate schedules (``schedules``), weight decay (``regularization``) and epoch
+averages (``metrics``).
 
-May import: ``mlplab.nets``, ``mlplab.config``, ``mlplab.data.batches``, ``mlplab.errors``,
-``mlplab.compat``; torch and Lightning. Nothing here reads files or parses the command line.
+May import: ``mlplab.config``, ``mlplab.data.batches``, ``mlplab.errors``; torch and Lightning.
+Nothing here reads files or parses the command line.
 """
