@@ -128,7 +128,7 @@ def fit_group(cfgs: list[DictConfig], checked: list[CheckedRun], other_folders: 
 def fit_stack(trainer: L.Trainer, stacked: StackedModule, datamodule: L.LightningDataModule,
         stopper: GracefulStop) -> str | None:
     """``trainer.fit``; None when it ran to its end, else why every member was interrupted
-    (the words of ``mlplab.runtime.run.fit``)."""
+    (the words of ``mlplab.runtime.run.fit_run``)."""
     try:
         trainer.fit(stacked, datamodule=datamodule)
     except Interrupted as err:

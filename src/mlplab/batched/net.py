@@ -10,7 +10,7 @@ The first layer holds most of the weights (784·256 of 784·256 + 256·10), so m
 one plain matrix product, the fast path of every BLAS (and of bf16 on a CPU with AVX-512-BF16),
 where K separate products, or a batched one, are not. Each member has its own dropout p per
 layer and its own masks (``mlplab.nets.dropout``'s two styles). ``from_nets`` stacks networks
-built by ``mlplab.nets.build_net`` (scratch or concise); ``copy_into`` writes member k back into
+built by ``ModuleSettings.build_net`` (ScratchMLP or ConciseMLP); ``copy_into`` writes member k back into
 one, so a member's checkpoint is a single model's.
 """
 
