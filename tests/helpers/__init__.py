@@ -17,11 +17,12 @@ BIN = Path(sys.executable).parent
 
 def local_defaults_note(repo: Path) -> str | None:
     """The closing note when this checkout has its own ``conf/local/default.yaml`` (git-ignored,
-    loaded by every run, so by every run a test starts): a result CI does not see may come from it."""
+    loaded by every mlplab-train run, so by every one a test starts): a result CI does not see may come
+    from it."""
     if not (repo / "conf" / "local" / "default.yaml").is_file():
         return None
-    return ("conf/local/default.yaml (this machine's own defaults) was loaded by every run these tests "
-            "started; CI runs without it: move it aside to test as CI does")
+    return ("conf/local/default.yaml (this machine's own defaults) was loaded by every mlplab-train run "
+            "these tests started; CI runs without it: move it aside to test as CI does")
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 600):

@@ -14,6 +14,7 @@ from mlplab.batched.plan import alone_because, group_key
 from mlplab.config.schema import per_member_keys
 from mlplab.config.store import config_dir
 from mlplab.runtime import precision
+from mlplab.runtime.preflight import check_run
 
 
 def job(tmp_path, *overrides: str):
@@ -76,6 +77,22 @@ def test_a_module_setting_the_stack_is_not_taught_runs_alone_even_when_every_mem
     assert alone_because(a) == "regularizer.label_smoothing=0.1: not known to act per member in a stack"
     assert group_key(a) is None and group_key(b) is None
     assert alone_because(job(tmp_path / "c")) is None  # at its default it asks the stack for nothing
+
+
+def test_every_module_group_is_looked_at_the_model_group_itself_included(tmp_path, monkeypatch):
+    """``model.compile`` stands in for a later field of ModelSettings beside ``net``: were it no
+    reason of its own, it would still make the job run alone as a setting the stack is not taught."""
+    cfg = job(tmp_path, "model.compile=true")
+    module = check_run(cfg, multirun=True).module
+    assert plan.unapplied_settings(module) == ["model.compile=true"]
+    assert plan.unapplied_settings(check_run(job(tmp_path / "d"), multirun=True).module) == []
+
+
+def test_a_job_whose_settings_are_refused_runs_alone_and_its_own_run_says_why(tmp_path):
+    """Pre-flight stops such a sweep first; without it (hydra.callbacks.preflight removed) the plan
+    must not end the sweep: the job runs alone and records its error."""
+    said = alone_because(job(tmp_path, "+optimizer.weight_decay=0"))
+    assert said is not None and said.startswith("its settings are refused (optimizer.weight_decay is not a")
 
 
 def test_a_network_the_stack_cannot_hold_runs_alone(tmp_path):

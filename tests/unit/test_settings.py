@@ -114,6 +114,18 @@ def test_dropout_takes_one_value_or_one_per_hidden_layer():
         schema.ModuleSettings.parse(regularizer={"dropout": [0.2, 0.5]})
 
 
+@pytest.mark.parametrize("zeros", [0.0, [0.0, 0.0], (0.0, 0.0)])
+def test_dropout_zero_for_every_layer_asks_nothing_of_a_network_without_dropout(zeros):
+    """A class that takes no ``dropout`` (torch.nn.Flatten) runs with p = 0, however it is written
+    (a tuple comes from the Python API), and is refused p > 0."""
+    flatten = {"net": {"_target_": "torch.nn.Flatten"}}
+    assert isinstance(schema.ModuleSettings.parse(model=flatten, regularizer={"dropout": zeros}).build_net(),
+                      torch.nn.Flatten)
+    with pytest.raises(ConfigError, match=r"regularizer.dropout=\[0,0.5\]: model.net._target_="
+                                          r"torch.nn.Flatten takes no `dropout` argument"):
+        schema.ModuleSettings.parse(model=flatten, regularizer={"dropout": (0.0, 0.5)})
+
+
 def test_every_declared_setting_has_help_a_valid_default_and_an_example():
     for kind in Settings.kinds():
         for spec in specs(kind):

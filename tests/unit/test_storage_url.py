@@ -60,7 +60,8 @@ def test_a_storage_that_cannot_be_used_is_one_line_naming_it(url, words):
 @pytest.fixture
 def silent_server():
     """A TCP port whose listener takes connections (the kernel answers the handshake) and never says
-    a word: a server that hangs, or a host that drops packets, as a client sees it."""
+    a word: a server that hangs. (A host that drops packets differs only before the handshake, which
+    the same connect_timeout bounds.)"""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
@@ -90,6 +91,27 @@ def test_a_server_that_never_answers_is_given_up_after_the_connect_timeout(silen
         f"hydra.sweeper.storage=postgresql+psycopg2://bob:***@127.0.0.1:{port}/db cannot be opened: "
         f"connection to server at \"127.0.0.1\", port {port} failed: timeout expired; start the database "
         f"server, or fix the URL's host and port")
+
+
+@pytest.mark.parametrize(("url", "given"), [
+    ("postgresql+psycopg2://u@h/db", {"connect_timeout": 10}),
+    ("postgresql+psycopg://u@h/db", {"connect_timeout": 10}),
+    ("mysql+pymysql://u@h/db", {"connect_timeout": 10}),
+    ("postgresql+psycopg2://u@h/db?connect_timeout=30", {}),  # the URL's own wins
+    ("postgresql+pg8000://u@h/db", {}),  # pg8000 calls it timeout: given connect_timeout, it fails
+    ("sqlite:////tmp/optuna.db", {}),
+])
+def test_the_connect_timeout_goes_only_to_drivers_that_take_it(url, given, monkeypatch):
+    seen = {}
+
+    def engine(url, **kwargs):
+        seen.update(kwargs["connect_args"])
+        raise ImportError("stop here", name="driver")
+
+    monkeypatch.setattr(storage.sqlalchemy, "create_engine", engine)
+    with pytest.raises(StorageError):
+        check_storage(url, url)
+    assert seen == given
 
 
 def test_a_missing_driver_names_the_package_to_install(monkeypatch):

@@ -27,9 +27,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlplab.batched.calibrate import GroupPath, fastest_path
 from mlplab.batched.fit import fit_group
-from mlplab.config.schema import NET_PRESETS, per_member_keys
+from mlplab.config.schema import MODULE_GROUPS, NET_PRESETS, ModuleSettings, per_member_keys
 from mlplab.config.settings import show, specs
 from mlplab.config.trainer import TrainerSettings
+from mlplab.errors import ConfigError
 from mlplab.files import holder
 from mlplab.records import RunRecord
 from mlplab.runtime.preflight import check_run
@@ -152,21 +153,28 @@ def alone_because(cfg: DictConfig) -> str | None:
     for name, callback in (cfg.get("callbacks") or {}).items():
         if callback and callback.get("_target_") not in MEMBER_CALLBACKS:
             return f"callback {name} ({callback.get('_target_')})"
-    unapplied = unapplied_settings(cfg) + unhonoured_flags(cfg)
+    try:
+        module = check_run(cfg, multirun=True).module
+    except ConfigError as err:  # pre-flight stops these first; without it, the job's run says why
+        return f"its settings are refused ({err})"
+    unapplied = unapplied_settings(module) + unhonoured_flags(cfg)
     return f"{', '.join(unapplied)}: not known to act per member in a stack" if unapplied else None
 
 
-def unapplied_settings(cfg: DictConfig) -> list[str]:
-    """The settings of this job's module groups (parsed as its run parses them) that are away from
-    their defaults and not in ``STACK_APPLIES`` (``key=value``)."""
-    module = check_run(cfg, multirun=True).module
+def unapplied_settings(module: ModuleSettings) -> list[str]:
+    """The settings of a job's module groups (as its run parses them: every group, and the parts of
+    one such as ``model.net``) that are away from their defaults and not in ``STACK_APPLIES``
+    (``key=value``)."""
     found = []
-    for settings in (module.model.network, module.activation, module.regularizer, module.optimizer):
-        for spec in specs(type(settings)):
-            value = getattr(settings, spec.name)
-            key = settings.key(spec.name)
-            if key not in STACK_APPLIES and as_lists(value) != as_lists(spec.default):
-                found.append(f"{key}={show(value)}")
+    for group in MODULE_GROUPS:
+        top = getattr(module, group)
+        for settings in ([top, *top.parts().values()] if top is not None else []):
+            for spec in specs(type(settings)):
+                value = getattr(settings, spec.name)
+                key = settings.key(spec.name)
+                if (spec.name not in settings.parts() and key not in STACK_APPLIES
+                        and as_lists(value) != as_lists(spec.default)):
+                    found.append(f"{key}={show(value)}")
     return found
 
 

@@ -521,7 +521,7 @@ class ModuleSettings:
             value = getattr(owner, name)
             default = info(type(owner), name).default
             # asked for: away from its default (dropout 0 for every layer asks for nothing)
-            asked = any(p > 0 for p in value) if isinstance(value, list) else value != default
+            asked = any(p > 0 for p in value) if isinstance(value, (list, tuple)) else value != default
             if asked and not takes(self.model.net_class, argument):
                 raise ConfigError(f"{owner.key(name)}={show(value)}: model.net._target_={net} takes no "
                                   f"`{argument}` argument, so it cannot apply it; leave the setting at its "

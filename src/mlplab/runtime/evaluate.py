@@ -43,10 +43,16 @@ def check_net_importable(hyper_parameters: dict[str, Any], ckpt_path: str) -> No
     try:
         locate(target)
     except (ImportError, AttributeError, ValueError) as err:
-        raise UserError(f"ckpt_path={ckpt_path} holds a {target} network, which cannot be imported here "
-                        f"({type(err).__name__}: {err}); put the folder of its module on PYTHONPATH, as for "
-                        f"the run that wrote it: PYTHONPATH=<that folder> mlplab-eval "
-                        f"ckpt_path={shlex.quote(str(ckpt_path))}") from None
+        said = (f"ckpt_path={ckpt_path} holds a {target} network, which cannot be imported here "
+                f"({type(err).__name__}: {err})")
+        missing = err.name if isinstance(err, ModuleNotFoundError) else None
+        if missing is not None and target.startswith(f"{missing}."):  # its own module is not on the path
+            raise UserError(f"{said}; put the folder of its module on PYTHONPATH, as for the run that wrote "
+                            f"it: PYTHONPATH=<that folder> mlplab-eval "
+                            f"ckpt_path={shlex.quote(str(ckpt_path))}") from None
+        raise UserError(f"{said}: the code here is not the code of the run that wrote it (the class moved, "
+                        f"or its module needs a package not installed here); run mlplab-eval where that "
+                        f"code and its packages are") from None
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

@@ -39,7 +39,7 @@ EXAMPLE = "e.g. hydra.sweeper.storage=postgresql://user:password@host/db or sqli
 # sweep for TCP's two minutes, and one that takes the connection and stays silent for good (libpq
 # was still waiting after 40 s here). A URL's own ?connect_timeout= wins.
 CONNECT_TIMEOUT_S = 10
-SERVERS_WITH_CONNECT_TIMEOUT = ("postgresql", "mysql", "mariadb")  # their drivers take connect_timeout
+DRIVERS_WITH_CONNECT_TIMEOUT = ("psycopg2", "psycopg", "pymysql", "mysqldb")  # others name it otherwise
 
 
 class StorageError(UserError):
@@ -61,7 +61,7 @@ def check_storage(url: str, written: str) -> None:
     where = f"hydra.sweeper.storage={shown(written)}"
     try:
         parsed = make_url(url)
-        bounded = (parsed.get_backend_name() in SERVERS_WITH_CONNECT_TIMEOUT
+        bounded = (parsed.get_driver_name() in DRIVERS_WITH_CONNECT_TIMEOUT
                    and "connect_timeout" not in parsed.query)
         waits = {"connect_timeout": CONNECT_TIMEOUT_S} if bounded else {}
         engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=waits)
