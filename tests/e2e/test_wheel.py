@@ -1,11 +1,14 @@
-"""The configs travel inside the wheel: an installed (not editable) mlplab trains from any folder."""
+"""The configs travel inside the wheel: an installed (not editable) mlplab trains from any folder;
+a machine's own conf/local/default.yaml (git-ignored) stays out of it."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 import yaml
@@ -15,10 +18,19 @@ from helpers import REPO
 @pytest.mark.slow
 @pytest.mark.dataset
 def test_installed_wheel_finds_its_configs_and_trains(tmp_path):
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels, site, checkout = tmp_path / "wheels", tmp_path / "site", tmp_path / "checkout"
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], check=True, capture_output=True,
+                             text=True).stdout.split("\0")
+    for name in filter(None, tracked):  # a copy of this checkout, as a developer's would be
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, checkout / name)
+    (checkout / "conf" / "local" / "default.yaml").write_text("trainer:\n  max_epochs: 7\n")  # theirs
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels),
-                    str(REPO)], check=True, capture_output=True)
+                    str(checkout)], check=True, capture_output=True)
     (wheel,) = wheels.glob("mlplab-*.whl")
+    shipped = zipfile.ZipFile(wheel).namelist()
+    assert "mlplab/conf/train.yaml" in shipped and "mlplab/conf/local/example.yaml" in shipped
+    assert "mlplab/conf/local/default.yaml" not in shipped
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(site), str(wheel)], check=True, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(site)}  # ahead of the editable install
