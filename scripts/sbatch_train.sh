@@ -46,7 +46,8 @@ stop_then_requeue() {
 }
 trap stop_then_requeue USR1
 # SLURM signals mlplab-train itself: this shell only waits for its checkpoint
-trap 'echo "sbatch_train: SIGTERM (pre-empted or requeued): mlplab-train finishes this epoch"' TERM
+trap 'if [ -n "$train" ] && kill -0 "$train" 2>/dev/null; then
+        echo "sbatch_train: SIGTERM (pre-empted or requeued): mlplab-train finishes this epoch"; fi' TERM
 
 mlplab-train "$@" "paths.log_dir=$logs" "${resume[@]}" &
 train=$!
@@ -55,5 +56,8 @@ status=0
 wait "$train" || status=$?
 if "$requeue"; then
   scontrol requeue "$SLURM_JOB_ID"
+  # SLURM now ends this run (SIGTERM, at once) and queues the job again: wait for it rather than
+  # exit first, when the run's own exit status could still end the job as failed
+  sleep 60 & wait $! 2>/dev/null || true
 fi
 exit "$status"

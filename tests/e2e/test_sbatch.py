@@ -19,7 +19,7 @@ import lightning as L
 import pytest
 import torch
 from helpers import BIN, REPO, run_main, unavailable, write_fake_fashion_mnist
-from helpers.services import slurm_is_up
+from helpers.services import RequeueRelease, slurm_is_up
 
 from mlplab.cli.train import main as train_main
 
@@ -101,19 +101,16 @@ def state(job_id: str) -> dict[str, str]:
 
 def wait_releasing_requeued(jobs: list[str], record: Path) -> None:
     """Until every job has ended; a job that stopped itself (``record``) and is back in the queue
-    may start at once (``StartTime=now``), which changes nothing else."""
-    released: set[str] = set()
+    starts again as soon as SLURM allows (``RequeueRelease``)."""
+    release = RequeueRelease()
     deadline = time.monotonic() + 600  # ends a hang only
     while True:
         states = {job_id: state(job_id).get("JobState") for job_id in jobs}
         if all(s in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", None)
                for s in states.values()):
             return
-        for job_id in {p.name for p in record.iterdir()} - released:
-            if states.get(job_id) == "PENDING":
-                release = ["scontrol", "update", f"JobId={job_id}", "StartTime=now"]
-                subprocess.run(release, capture_output=True)  # refused if it started meanwhile: fine
-                released.add(job_id)
+        for job_id in {p.name for p in record.iterdir()}:
+            release.see(job_id, states.get(job_id))
         assert time.monotonic() < deadline, states
         time.sleep(0.2)
 

@@ -21,7 +21,7 @@ import lightning as L
 import pytest
 import torch
 from helpers import BIN, REPO, run_main, unavailable
-from helpers.services import slurm_is_up
+from helpers.services import RequeueRelease, slurm_is_up
 
 from mlplab.cli.train import main as train_main
 
@@ -111,19 +111,15 @@ def run_in_background(sweep, *overrides):
 
 
 def release_requeued_jobs(run, record: Path) -> set[str]:
-    """SLURM holds a requeued job for two minutes before it may start again (a guard against
-    requeue loops); the test lets each job that stopped itself (``record``) start as soon as it is
-    back in the queue, which changes nothing else. Returns the SLURM ids released."""
-    released: set[str] = set()
+    """Each job that stopped itself (``record``) starts again as soon as SLURM allows once it is
+    back in the queue (``RequeueRelease``), while the sweep runs. Returns the SLURM ids released."""
+    release = RequeueRelease()
     while run.poll() is None:
-        for job_id in {path.suffix[1:] for path in record.iterdir()} - released:
+        for job_id in {path.suffix[1:] for path in record.iterdir()} - release.released:
             state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
-            if state.stdout.strip() == "PENDING":
-                release = ["scontrol", "update", f"JobId={job_id}", "StartTime=now"]
-                subprocess.run(release, capture_output=True)
-                released.add(job_id)
+            release.see(job_id, state.stdout.strip() or None)
         time.sleep(0.2)
-    return released
+    return release.released
 
 
 def test_a_grid_through_slurm_whose_jobs_are_requeued_ends_as_if_nothing_stopped_them(tmp_path):

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,3 +72,26 @@ def slurm_is_up() -> str | None:
     if status.returncode != 0:
         return f"the local SLURM cluster is not up (scripts/slurm_local.sh up): {status.stdout[-200:]}"
     return None
+
+
+class RequeueRelease:
+    """Lets a requeued SLURM job start again early. SLURM holds a requeued job for two minutes (a
+    guard against requeue loops); ``scontrol update StartTime=now`` lifts that, which changes
+    nothing else, but not within 2 s of the requeue: SLURM revokes the job's credential at the
+    requeue, to the second, and kills a run started in that second as "non-startable" (exit 1)."""
+
+    WAIT_S = 2.0
+
+    def __init__(self) -> None:
+        self.pending_since: dict[str, float] = {}
+        self.released: set[str] = set()
+
+    def see(self, job_id: str, job_state: str | None) -> None:
+        """Call with each requeued job's state as it is polled; releases it when its time comes."""
+        if job_id in self.released or job_state != "PENDING":
+            return
+        now = time.monotonic()
+        if now - self.pending_since.setdefault(job_id, now) >= self.WAIT_S:
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"],
+                           capture_output=True)  # refused if it started meanwhile: fine
+            self.released.add(job_id)
