@@ -93,6 +93,10 @@ def test_a_job_whose_settings_are_refused_runs_alone_and_its_own_run_says_why(tm
     must not end the sweep: the job runs alone and records its error."""
     said = alone_because(job(tmp_path, "+optimizer.weight_decay=0"))
     assert said is not None and said.startswith("its settings are refused (optimizer.weight_decay is not a")
+    refused = job(tmp_path / "bad", "+optimizer.weight_decay=0")
+    groups = plan.plan_groups([refused, *jobs(tmp_path, 2)], "stacked", max_members=100)
+    (group,) = set(groups.values())
+    assert str(refused.paths.output_dir) not in groups and len(group.cfgs) == len(group.checked) == 2
 
 
 def test_a_network_the_stack_cannot_hold_runs_alone(tmp_path):

@@ -33,7 +33,7 @@ from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 from mlplab.files import holder
 from mlplab.records import RunRecord
-from mlplab.runtime.preflight import check_run
+from mlplab.runtime.preflight import CheckedRun, check_run
 from mlplab.runtime.run import held_job
 from mlplab.runtime.sweep_jobs import earlier_result
 
@@ -69,10 +69,13 @@ class JobGroup:
     ``precision``: the trainer precision the group runs in where ``auto`` replaced the jobs' own
     (``mlplab.batched.calibrate``); each member's record then says the one it ran in."""
 
-    def __init__(self, cfgs: list[DictConfig], engine: str = "stacked", precision: str | None = None) -> None:
+    def __init__(self, cfgs: list[DictConfig], checked: list[CheckedRun], engine: str = "stacked",
+                 precision: str | None = None) -> None:
+        """``checked``: each member's settings as the plan parsed them (``check_run``: the data's and
+        the module's, which the precision does not touch)."""
         if precision is not None:
             cfgs = [in_precision(cfg, precision) for cfg in cfgs]
-        self.cfgs, self.engine = cfgs, engine
+        self.cfgs, self.checked, self.engine = cfgs, checked, engine
         self.folders = [str(cfg.paths.output_dir) for cfg in cfgs]
         self.results: list[RunRecord] | None = None
         self.error: BaseException | None = None
@@ -83,12 +86,10 @@ class JobGroup:
         return held_job(cfg, lambda: self.result(str(cfg.paths.output_dir)))
 
     def result(self, folder: str) -> RunRecord:
-        """The member's record; the first member to ask parses every member's settings (once per
-        run, as ``train`` does) and fits the group."""
+        """The member's record; the first member to ask fits the group."""
         if self.results is None and self.error is None:
             try:
-                checked = [check_run(cfg, multirun=True) for cfg in self.cfgs]
-                self.results = fit_group(self.cfgs, checked, [f for f in self.folders if f != folder],
+                self.results = fit_group(self.cfgs, self.checked, [f for f in self.folders if f != folder],
                                          self.engine)
             except Exception as err:  # every member's job records it (mlplab.runtime.run.record_failure)
                 self.error = err
@@ -116,10 +117,11 @@ def without(values: dict[str, Any], dotted: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def group_key(cfg: DictConfig) -> str | None:
+def group_key(cfg: DictConfig, checked: CheckedRun | None = None) -> str | None:
     """What members of one group share (everything but their own settings and folders), or None
-    with the reason logged when this job must run alone."""
-    reason = alone_because(cfg)
+    with the reason logged when this job must run alone. ``checked``: its settings, parsed (else
+    parsed here)."""
+    reason = alone_because(cfg, checked)
     if reason is None and earlier_result(cfg.paths.output_dir) is not None:
         reason = "it ran before (a resumed sweep)"
     if reason is None and holder(cfg.paths.output_dir) is not None:
@@ -131,8 +133,9 @@ def group_key(cfg: DictConfig) -> str | None:
     return json.dumps(without(values, [*per_member_keys(), *PER_FOLDER]), sort_keys=True, default=str)
 
 
-def alone_because(cfg: DictConfig) -> str | None:
-    """Why this job cannot be a member of a stack; None when it can."""
+def alone_because(cfg: DictConfig, checked: CheckedRun | None = None) -> str | None:
+    """Why this job cannot be a member of a stack; None when it can. ``checked``: its settings,
+    parsed (else parsed here)."""
     optimizer = cfg.get("optimizer") or {}
     if optimizer.get("_target_") != "torch.optim.SGD":
         return f"optimizer {optimizer.get('_target_')}: a stack trains with SGD only"
@@ -154,7 +157,7 @@ def alone_because(cfg: DictConfig) -> str | None:
         if callback and callback.get("_target_") not in MEMBER_CALLBACKS:
             return f"callback {name} ({callback.get('_target_')})"
     try:
-        module = check_run(cfg, multirun=True).module
+        module = (checked or check_run(cfg, multirun=True)).module
     except ConfigError as err:  # pre-flight stops these first; without it, the job's run says why
         return f"its settings are refused ({err})"
     unapplied = unapplied_settings(module) + unhonoured_flags(cfg)
@@ -197,17 +200,23 @@ def plan_groups(jobs: list[DictConfig], mode: str, max_members: int) -> dict[str
     """The groups of ``jobs`` (resolved configs), by run folder; jobs not in a group are absent."""
     if mode == "separate":
         return {}
-    by_key: dict[str, list[DictConfig]] = defaultdict(list)
+    by_key: dict[str, list[tuple[DictConfig, CheckedRun]]] = defaultdict(list)
     for cfg in jobs:
-        if (key := group_key(cfg)) is not None:
-            by_key[key].append(cfg)
+        try:  # each job's settings parsed once here, for its group's fit too
+            checked = check_run(cfg, multirun=True)
+        except ConfigError:
+            group_key(cfg)  # logs why it runs alone; its own run records the error
+            continue
+        if (key := group_key(cfg, checked)) is not None:
+            by_key[key].append((cfg, checked))
     groups: dict[str, JobGroup] = {}
     for members in by_key.values():
         for start in range(0, len(members), max_members):
             chunk = members[start : start + max_members]
             if len(chunk) < 2:
                 continue
-            path = fastest_path(chunk[0], len(chunk)) if mode == "auto" else GroupPath(mode)
-            group = JobGroup(chunk, path.engine, path.precision)
+            cfgs, checked_runs = [cfg for cfg, _ in chunk], [checked for _, checked in chunk]
+            path = fastest_path(cfgs[0], len(cfgs)) if mode == "auto" else GroupPath(mode)
+            group = JobGroup(cfgs, checked_runs, path.engine, path.precision)
             groups.update(dict.fromkeys(group.folders, group))
     return groups
