@@ -17,8 +17,8 @@ Each epoch is timed wall-clock, the device synchronized at both ends.
                 libraries (each whole process started by ``measure.py``)                    whole.py
 
     common.py     what the pipelines share: constants, model and init, clock, accuracy, data
-    report.py     medians, ratios, the goals, the machine, the printed table
-    __main__.py   ``python -m benchmarks [--device cpu|cuda] [--repeats 3] [--epochs 3]
+    report.py     medians, repeat-paired ratios and their 95 % intervals, the goals, the table
+    __main__.py   ``python -m benchmarks [--device cpu|cuda] [--repeats 7] [--epochs 3]
                   [--out benchmark.json] [--data-dir data] [--compile] [--skip-whole] [--seed 42]``
 
 This file imports nothing: ``python -m benchmarks.raw`` and ``python -m benchmarks.measure`` load

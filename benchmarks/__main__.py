@@ -2,8 +2,9 @@
 The bf16 rows (here and in ``--sweep``) are left out, the reason printed, on a CPU without bf16
 instructions (``benchmarks.common.bf16_skipped``).
 
-    python -m benchmarks [--device cpu|cuda] [--repeats 3] [--epochs 3] [--out benchmark.json]
-                         [--data-dir data] [--compile] [--skip-whole] [--seed 42] [--sweep | --sweep-only]
+    python -m benchmarks [--device cpu|cuda] [--repeats 7] [--epochs 3] [--out benchmark.json]
+                         [--data-dir data] [--compile] [--skip-whole] [--seed 42]
+                         [--sweep | --sweep-only] [--sweep-repeats 3]
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description="How fast mlplab trains d2l 4.2, next to the d2l pipeline and a raw in-memory loop.")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each pipeline (default 3)")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="runs of each pipeline (default 7; 6 or more give each goal a 95 %% interval)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
     parser.add_argument("--out", type=Path, default=Path("benchmark.json"), help="the JSON report")
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="holds FashionMNIST/raw")
@@ -45,9 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sweep", action="store_true",
                         help="also time a λ × dropout sweep four ways: basic/batched launcher × fp32/bf16")
     parser.add_argument("--sweep-only", action="store_true", help="the sweep section alone")
+    parser.add_argument("--sweep-repeats", type=int, default=3,
+                        help="runs of each sweep variant (default 3: one repeat is minutes of sweeps)")
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.epochs < 1:
-        parser.error("--repeats and --epochs must be at least 1")
+    if min(args.repeats, args.epochs, args.sweep_repeats) < 1:
+        parser.error("--repeats, --epochs and --sweep-repeats must be at least 1")
     return args
 
 
@@ -87,7 +91,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     if skipped:
         print(f"bf16 rows skipped: {skipped}", flush=True)
     report: dict[str, Any] = {
-        "settings": {"repeats": args.repeats, "epochs": args.epochs, "seed": args.seed,
+        "settings": {"repeats": args.repeats, "sweep_repeats": args.sweep_repeats, "epochs": args.epochs,
+                     "seed": args.seed,
                      "data_dir": str(data_dir), "batch_size": BATCH_SIZE, "lr": LR,
                      "d2l_workers": D2L_WORKERS, "model": "ScratchMLP 784-256-10 relu"},
         "environment": environment(device), "bf16_skipped": skipped}
@@ -101,7 +106,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             report["whole"] = run_whole(data_dir, device, args.repeats)
         report["goals"] = goals(report)
     if args.sweep or args.sweep_only:
-        report["sweep"] = run_sweep_benchmark(data_dir, device, args.repeats, skipped)
+        report["sweep"] = run_sweep_benchmark(data_dir, device, args.sweep_repeats, skipped)
         report["sweep_goals"] = sweep_goals(report["sweep"], device)
     report["total_seconds"] = time.perf_counter() - start
     report["load_average_at_end"] = os.getloadavg()  # 1, 5, 15 min: other users' load on this machine

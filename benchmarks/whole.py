@@ -5,7 +5,7 @@ peak RSS (through ``benchmarks.measure``):
     raw       ``python -m benchmarks.raw WHOLE_EPOCHS``: the same recipe, torch alone
     imports   ``python -c "import torch, torchvision, lightning, hydra"``: the libraries' own RSS
 
-    whole mlplab/raw = median seconds(mlplab) / median seconds(raw)
+    whole mlplab/raw = median over repeats r of seconds_r(mlplab) / seconds_r(raw), with its interval
     RSS delta MB     = median peak RSS(mlplab) - median peak RSS(imports): what mlplab adds
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import IMPORTS_ONLY, WHOLE_EPOCHS
-from benchmarks.report import ratio, summarize
+from benchmarks.report import paired, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,5 +83,5 @@ def run_whole(data_dir: Path, device: torch.device, repeats: int) -> dict[str, A
     times, peaks = summarized(seconds), summarized(rss)
     return {"epochs": WHOLE_EPOCHS, "commands": whole_commands(data_dir, device, Path("<tmp>/run")),
             "seconds": times, "rss_mb": peaks,
-            "ratio": ratio(times["mlplab"]["median"], times["raw"]["median"]),
+            "ratio": paired(seconds["mlplab"], seconds["raw"]),
             "rss_delta_mb": peaks["mlplab"]["median"] - peaks["imports"]["median"]}

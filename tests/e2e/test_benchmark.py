@@ -36,17 +36,55 @@ def test_check_goal_pass_fail_skip():
     assert report.check_goal("a", 1.26, "<=", 1.25)["status"] == "FAIL"
     assert report.check_goal("b", 8.0, ">=", 8.0)["status"] == "PASS"
     assert report.check_goal("b", 7.9, ">=", 8.0)["status"] == "FAIL"
-    assert report.check_goal("c", None, "<=", 2.0) == {"name": "c", "value": None, "op": "<=",
-                                                      "limit": 2.0, "status": "SKIP"}
+    assert report.check_goal("c", None, "<=", 2.0) == {"name": "c", "value": None, "interval": None,
+                                                      "op": "<=", "limit": 2.0, "status": "SKIP"}
+
+
+@pytest.mark.parametrize(("interval", "op", "status"), [
+    ((0.98, 1.04), "<=", "PASS"), ((1.06, 1.10), "<=", "FAIL"), ((1.00, 1.08), "<=", "UNSURE"),
+    ((0.90, 1.05), "<=", "PASS"),  # an end on the limit meets it
+    ((1.06, 1.20), ">=", "PASS"), ((0.90, 1.04), ">=", "FAIL"), ((1.00, 1.08), ">=", "UNSURE")])
+def test_an_interval_decides_a_goal_only_when_it_lies_on_one_side(interval, op, status):
+    median = sum(interval) / 2  # the median alone would pass or fail every one of these
+    assert report.check_goal("g", median, op, 1.05, interval)["status"] == status
+
+
+def test_median_interval_is_the_order_statistics_binomial_coverage_allows():
+    assert report.median_interval([1.0] * 5) is None  # P(all 5 on one side) = 1/32 > 2.5 %
+    six = [6.0, 1.0, 5.0, 2.0, 4.0, 3.0]
+    assert report.median_interval(six) == (1.0, 6.0)  # 1/64 ≤ 2.5 %: min and max, coverage 96.9 %
+    nine = [9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0, 4.0, 5.0]
+    assert report.median_interval(nine) == (2.0, 8.0)  # P(≤ 1 of 9) = 10/512 ≤ 2.5 % < P(≤ 2) = 46/512
+    twenty = [float(x) for x in range(1, 21)]
+    assert report.median_interval(twenty) == (6.0, 15.0)  # P(≤ 5 of 20) = 0.0207; P(≤ 6) = 0.0577
+    assert report.median_interval(nine, confidence=0.5) == (3.0, 7.0)  # P(≤ 2) = 0.090 ≤ 25 % < P(≤ 3)
+
+
+def test_ratios_pair_each_repeat_with_itself():
+    # a load spike slows repeat 2 of both sides alike; the paired ratios stay at 1.1
+    pipelines = {"mlplab": {"epoch_seconds": [[1.1, 1.1], [2.2, 2.2], [1.1, 1.1]]},
+                 "lightning": {"epoch_seconds": [[1.0, 1.0], [2.0, 2.0], [1.0, 1.0]]},
+                 "raw": {"epoch_seconds": [[1.0], [1.0], [1.0]]},
+                 "d2l": {"epoch_seconds": [[5.5], [5.5], [5.5]]}}
+    ratios = report.pipeline_ratios(pipelines)
+    assert ratios["mlplab/lightning"]["per_repeat"] == pytest.approx([1.1, 1.1, 1.1])
+    assert ratios["mlplab/raw"]["per_repeat"] == pytest.approx([1.1, 2.2, 1.1])
+    assert ratios["mlplab/raw"]["median"] == pytest.approx(1.1) and ratios["mlplab/raw"]["interval"] is None
+    assert ratios["d2l/mlplab"]["median"] == pytest.approx(5.0)
+    assert ratios["mlplab/raw bf16"] is None  # not timed
+    assert report.paired([1.0, 2.0], [1.0]) is None and report.paired([1.0], [0.0]) is None
 
 
 def test_goals_read_the_report():
-    numbers = {"ratios": {"mlplab/lightning": 1.06, "mlplab/raw": 1.1, "d2l/mlplab": 5.0},
-               "whole": {"ratio": 2.5, "rss_delta_mb": 120.0}}
+    def point(value):
+        return {"median": value, "interval": None}
+    numbers = {"ratios": {"mlplab/lightning": point(1.06), "mlplab/raw": point(1.1),
+                          "d2l/mlplab": point(5.0)},
+               "whole": {"ratio": {"median": 2.0, "interval": (1.9, 2.1)}, "rss_delta_mb": 120.0}}
     statuses = {g["name"]: g["status"] for g in report.goals(numbers)}
     assert statuses == {"mlplab/lightning": "FAIL", "mlplab/raw": "PASS", "mlplab/raw bf16": "SKIP",
                         "d2l/mlplab": "FAIL",
-                        "whole mlplab/raw": "FAIL", "RSS delta MB": "PASS"}
+                        "whole mlplab/raw": "UNSURE", "RSS delta MB": "PASS"}
     without_whole = {g["name"]: g["status"] for g in report.goals({"ratios": numbers["ratios"]})}
     assert without_whole["whole mlplab/raw"] == without_whole["RSS delta MB"] == "SKIP"
 
@@ -67,17 +105,19 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
         assert pipe["median"] == pytest.approx(statistics.median(times)), name
         assert 0.5 < pipe["test_acc"][0] <= 1.0, name  # one epoch of d2l 4.2 reaches ~0.75
     assert written["same_init"] is True
-    ratios = written["ratios"]
+    ratios = {name: paired["median"] for name, paired in written["ratios"].items()}  # one repeat each
     floor = pipes["mlplab"]["median"] / pipes["lightning"]["median"]
     assert ratios["mlplab/lightning"] == pytest.approx(floor)
     assert ratios["mlplab/raw"] == pytest.approx(pipes["mlplab"]["median"] / pipes["raw"]["median"])
     assert ratios["d2l/mlplab"] == pytest.approx(pipes["d2l"]["median"] / pipes["mlplab"]["median"])
     bf16 = pipes["mlplab_bf16"]["median"] / pipes["raw_bf16"]["median"]
     assert ratios["mlplab/raw bf16"] == pytest.approx(bf16)
+    assert all(paired["interval"] is None for paired in written["ratios"].values())
     assert "whole" not in written
     goals = stdout[stdout.rindex("goals:"):]
     for name in GOAL_NAMES:
         assert re.search(rf"^\s+(PASS|FAIL|SKIP)\s+{re.escape(name)}\s", goals, re.M), name
+    assert "no 95 % intervals: they need --repeats 6 or more" in goals
     assert "median s" in stdout and "(c) mlplab: Lightning fit" in stdout
     assert "(f) lightning: a plain LightningModule" in stdout
 
