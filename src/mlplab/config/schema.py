@@ -554,8 +554,16 @@ class ModuleSettings:
         return f"model.net ({network._target_}): {text}; see mlplab-train --help for its settings"
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: getattr(self, name).as_dict() if getattr(self, name) else {}
-                for name in self.__dataclass_fields__}
+        """Every group's plain values, as checkpoints store them. The optimizer and the schedule keep
+        the class they name (``_target_``), so that ``MLPModule(**hparams)`` (mlplab-eval,
+        ``MLPModule.load_from_checkpoint``) builds the run's own, not the SGD preset."""
+        groups: dict[str, dict[str, Any]] = {}
+        for name in self.__dataclass_fields__:
+            group = getattr(self, name)
+            target = getattr(group, "_target_", None)
+            values = group.as_dict() if group else {}
+            groups[name] = {"_target_": target, **values} if target else values
+        return groups
 
 
 MODULE_GROUPS = tuple(ModuleSettings.__dataclass_fields__)
