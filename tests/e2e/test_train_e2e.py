@@ -21,8 +21,10 @@ METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "run"
     # mode=min makes the "best" checkpoint the worst epoch (epoch 0), so the run must report
-    # every epoch's history and score the test set with weights older than the last ones.
-    code, stdout, stderr = run_main(train_main, "model=concise", "activation=sigmoid", *FAST,
+    # every epoch's history and score the test set with weights older than the last ones. AdamW and a
+    # schedule: mlplab-eval must rebuild the run's own optimizer and schedule, not the SGD preset.
+    code, stdout, stderr = run_main(train_main, "model=concise", "activation=sigmoid", "optimizer=adamw",
+                                    "scheduler=cosine", *FAST,
                                     "callbacks.checkpoint.mode=min", f"hydra.run.dir={out}", cwd=REPO)
     assert code == 0, stderr[-3000:]
     assert f"outputs in {out}" in stdout
@@ -40,6 +42,7 @@ def test_run_writes_every_output(run_dir):
     assert 0.1 < result["metrics"]["test/acc"] <= 1.0
     assert result["hparams"]["model"]["net"]["_target_"] == "mlplab.nets.ConciseMLP"
     assert result["hparams"]["activation"]["name"] == "sigmoid"
+    assert result["hparams"]["optimizer"]["_target_"] == "torch.optim.AdamW"
     assert [row["epoch"] for row in result["history"]] == [0, 1]  # all epochs, not the best's
     assert result["history"][-1]["val/acc"] == pytest.approx(result["metrics"]["val/acc"])
     assert result["monitor"]["best"] == pytest.approx(result["history"][0]["val/acc"])
