@@ -280,3 +280,26 @@ def test_a_disk_full_half_way_through_a_write_keeps_the_previous_file_whole(name
     done = metrics(run)
     assert done["status"] == "finished" and done["epochs"] == 2 and done["device"] == "cpu"
     assert done["resumed_from"] == str(last) and done["history"][0] == first_record["history"][0]
+
+
+def test_a_checkpoint_kept_outside_a_run_resumes_into_a_new_folder_and_writes_nothing_beside_it(tmp_path):
+    """``ckpt_path=~/models/a.ckpt``: the run starts from its weights in its own new folder; only a
+    run's own ``<run>/checkpoints/*.ckpt`` continues in the folder above it."""
+    write_fake_fashion_mnist(tmp_path / "data", 256, 64)
+    tiny = [f"data.data_dir={tmp_path / 'data'}", *TINY]
+    first = in_process("mlplab-train", *tiny, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}",
+                       cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    first_record = metrics(tmp_path / "run")
+    kept = tmp_path / "models" / "a.ckpt"
+    kept.parent.mkdir()
+    kept.write_bytes((tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes())
+    resumed = in_process("mlplab-train", *tiny, "trainer.max_epochs=2", f"ckpt_path={kept}",
+                         f"hydra.run.dir={tmp_path / 'new'}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert sorted(os.listdir(kept.parent)) == ["a.ckpt"] and sorted(os.listdir(tmp_path)) == [
+        "data", "models", "new", "run"]
+    record = metrics(tmp_path / "new")
+    assert record["status"] == "finished" and record["epochs"] == 2 and record["resumed_from"] == str(kept)
+    assert record["history"][0] == first_record["history"][0]  # epoch 0 is the checkpoint's
+    assert metrics(tmp_path / "run") == first_record  # the run the file came from is untouched

@@ -100,14 +100,21 @@ def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
 
 
 def resume_from(cfg: DictConfig) -> Path | None:
-    """The checkpoint named by ``ckpt_path`` (a file, or ``last``), checked before any training;
-    a resumed run continues in its checkpoint's run folder (``paths.output_dir`` points there)."""
+    """The checkpoint named by ``ckpt_path`` (a file, or ``last``), checked before any training.
+    A run's own checkpoint (``<run>/checkpoints/*.ckpt``) continues in that run folder
+    (``paths.output_dir`` points there); a checkpoint kept anywhere else (``~/models/a.ckpt``)
+    starts from its weights in this run's new folder, so nothing is written beside it."""
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else None
     path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides)
-    if path is not None:
+    if path is None:
+        return None
+    if path.resolve().parent.name == "checkpoints":  # conf/callbacks: ${paths.output_dir}/checkpoints
         cfg.paths.output_dir = str(path.resolve().parent.parent)
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
+    else:
+        log.info("resuming from %s, which is not in a run's checkpoints/ folder; outputs go to %s", path,
+                 cfg.paths.output_dir)
     return path
 
 
