@@ -57,10 +57,14 @@ def distribution(override: Override) -> Any:
     if override.is_choice_sweep() or (override.is_range_sweep() and override.value().shuffle):
         return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
     value = override.value()
-    if override.is_range_sweep():
+    if override.is_range_sweep():  # the values Hydra's basic sweeper would run: its stop is excluded
+        values = list(override.sweep_iterator())
+        if not values:
+            raise ConfigError(f"{override.input_line} holds no value (Hydra's range excludes its stop); "
+                              f"e.g. {override.get_key_element()}=range(0,0.6,0.2)")
         if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
-            return FloatDistribution(value.start, value.stop, step=value.step)
-        return IntDistribution(int(value.start), int(value.stop) - 1, step=int(value.step))
+            return FloatDistribution(min(values), max(values), step=abs(value.step))
+        return IntDistribution(min(values), max(values), step=abs(int(value.step)))
     log_scale = "log" in value.tags
     if isinstance(value.start, int) and isinstance(value.end, int):
         return IntDistribution(value.start, value.end, log=log_scale)

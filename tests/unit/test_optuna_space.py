@@ -1,0 +1,53 @@
+"""The Optuna sweeper's search space holds the values Hydra's own sweep of the same override would
+run: ``choice`` and shuffled ranges as categories, ``range`` with its stop excluded, ``interval``
+with ``tag(log, …)``."""
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from mlplab.errors import ConfigError
+from mlplab.sweeps.optuna_sweeper import search_space
+
+
+def hydra_values(argument: str) -> list:
+    (override,) = OverridesParser.create().parse_overrides([argument])
+    return list(override.sweep_iterator())
+
+
+def grid(distribution) -> list:
+    """Every value a stepped distribution can draw."""
+    count = round((distribution.high - distribution.low) / distribution.step) + 1
+    return [distribution.low + k * distribution.step for k in range(count)]
+
+
+@pytest.mark.parametrize(("argument", "kind"), [
+    ("regularizer.dropout=range(0.0,0.6,0.2)", FloatDistribution),  # 0, 0.2, 0.4: never 0.6
+    ("regularizer.dropout=range(0.0,1.0,0.25)", FloatDistribution),  # never p = 1, which is refused
+    ("regularizer.weight_decay=range(1e-4,1e-3,3e-4)", FloatDistribution),  # Hydra's float steps reach 1e-3
+    ("regularizer.dropout=range(0.5,0.0,-0.25)", FloatDistribution),
+    ("model.net.hidden.0=range(32,257,32)", IntDistribution),
+    ("trainer.max_epochs=range(1,10,4)", IntDistribution),
+    ("trainer.max_epochs=range(10,0,-3)", IntDistribution)])
+def test_a_range_draws_exactly_the_values_hydras_sweep_runs(argument, kind):
+    space, fixed = search_space([argument])
+    (distribution,) = space.values()
+    assert isinstance(distribution, kind) and fixed == []
+    assert grid(distribution) == pytest.approx(sorted(hydra_values(argument)))
+
+
+def test_a_range_that_stops_where_it_starts_is_refused_by_name():
+    with pytest.raises(ConfigError, match=r"regularizer.dropout=range\(0.5,0.5,0.1\) holds no value"):
+        search_space(["regularizer.dropout=range(0.5,0.5,0.1)"])
+
+
+def test_choices_intervals_and_fixed_values():
+    space, fixed = search_space(["optimizer=sgd,adamw", "optimizer.lr=tag(log,interval(1e-3,1))",
+                                 "regularizer.dropout=interval(0,0.5)", "trainer.max_epochs=3",
+                                 "seed=shuffle(range(0,3))", "model.net.hidden=[64,64],[128]"])
+    assert space["optimizer"] == CategoricalDistribution(["sgd", "adamw"])
+    assert space["optimizer.lr"] == FloatDistribution(1e-3, 1.0, log=True)
+    assert space["regularizer.dropout"] == FloatDistribution(0.0, 0.5)
+    assert sorted(space["seed"].choices) == [0, 1, 2]
+    assert space["model.net.hidden"] == CategoricalDistribution(["[64,64]", "[128]"])
+    assert fixed == ["trainer.max_epochs=3"]
