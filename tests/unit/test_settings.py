@@ -88,6 +88,8 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
     (schema.PolynomialSettings, {"num_features": 21}, "data.num_features=21 exceeds data.max_degree=20"),
     (schema.HighDimLinearSettings, {"noise": -1.0}, "data.noise=-1 must be ≥ 0"),
     (schema.RunSettings, {"max_loss": -1}, "max_loss=-1 must be > 0"),
+    (schema.RunSettings, {"seed": -1}, "seed=-1 must be in [0, 4294967295]; e.g. seed=42"),
+    (schema.RunSettings, {"seed": 2**32}, "seed=4294967296 must be in [0, 4294967295]"),
     (schema.RunSettings, {"test_ckpt": "first"}, "test_ckpt=first is not one of best, last"),
     (TrainerSettings, {"max_epochs": 0}, "trainer.max_epochs=0 must be a whole number of epochs ≥ 1"),
     (TrainerSettings, {"max_epochs": 10, "limit_train_batches": "abc"},

@@ -428,7 +428,7 @@ class RunSettings(Settings):
     """The top-level keys: what holds for the whole run."""
 
     seed: int = setting(42, "seeds the split, the init, the batch order and dropout", example=42,
-                        per_member=True)
+                        within=Range(0, 2**32 - 1), per_member=True)  # Lightning's seed_everything bounds
     ckpt_path: str | None = setting(None, "resume from a run's checkpoints/last.ckpt, or `last` (the "
                                     "newest run of the same command)", where=True, example="last")
     test_ckpt: str = setting("best", "the weights that score the test set once fit ends",

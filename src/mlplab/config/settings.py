@@ -47,10 +47,10 @@ class Range:
 
     def __str__(self) -> str:
         if self.high is None:
-            return f"{'>' if self.low_open else '≥'} {self.low:g}"
+            return f"{'>' if self.low_open else '≥'} {show(self.low)}"
         if self.low is None:
-            return f"{'<' if self.high_open else '≤'} {self.high:g}"
-        return (f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+            return f"{'<' if self.high_open else '≤'} {show(self.high)}"
+        return (f"{'(' if self.low_open else '['}{show(self.low)}, {show(self.high)}"
                 f"{')' if self.high_open else ']'}")
 
 
