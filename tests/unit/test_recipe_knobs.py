@@ -96,8 +96,57 @@ def test_the_schedule_sets_the_learning_rate_of_every_update(data_dir):
     assert total == 2 * 10  # 80 images, batch 8, 2 epochs: the schedule's total_steps, filled in
     cosine = [0.5 * (1 + math.cos(math.pi * t / total)) / 2 for t in range(total)]
     assert record.rates == pytest.approx(cosine)
-    # train/lr is read at the epoch's end: after its last update, the schedule has stepped once more
-    assert trainer.callback_metrics["train/lr"] == pytest.approx(0.0, abs=1e-7)
+    # train/lr is the step size of the epoch's last update, not the one the schedule has moved on to
+    assert trainer.callback_metrics["train/lr"] == pytest.approx(cosine[-1]) and cosine[-1] > 1e-3
+
+
+class LoggedLearningRates(L.Callback):
+    """``train/lr`` as each epoch logged it."""
+
+    def __init__(self) -> None:
+        self.logged = []
+
+    def on_train_epoch_start(self, trainer, module):
+        if "train/lr" in trainer.callback_metrics:
+            self.logged.append(float(trainer.callback_metrics["train/lr"]))
+
+    def on_fit_end(self, trainer, module):
+        self.logged.append(float(trainer.callback_metrics["train/lr"]))
+
+
+def test_train_lr_of_an_epoch_interval_schedule_is_the_step_size_that_epoch_used(data_dir):
+    """StepLR halves the rate after every epoch; Lightning steps it at the epoch's last batch, before
+    on_train_epoch_end logs, so reading the optimizer there would give the next epoch's rate."""
+    module = mlp_module(hidden=[16], lr=0.5, scheduler={"_target_": "torch.optim.lr_scheduler.StepLR",
+                                                        "step_size": 1, "gamma": 0.5, "interval": "epoch"})
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
+                                        check_counts=False)
+    record, logged = RecordLearningRates(), LoggedLearningRates()
+    trainer = L.Trainer(max_epochs=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[record, logged])
+    trainer.fit(module, datamodule=datamodule)
+    assert record.rates == [0.5] * 10 + [0.25] * 10 + [0.125] * 10  # 10 updates an epoch
+    assert logged.logged == [0.5, 0.25, 0.125]
+
+
+def test_a_schedule_stepped_every_epoch_spans_the_epochs_not_the_updates(data_dir):
+    module = mlp_module(hidden=[16], lr=0.5, scheduler={"_target_": COSINE, "interval": "epoch"})
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
+                                        check_counts=False)
+    record = RecordLearningRates()
+    trainer = L.Trainer(max_epochs=4, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[record])
+    trainer.fit(module, datamodule=datamodule)
+    per_epoch = [0.5 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]  # t = epoch / max_epochs
+    assert record.rates == pytest.approx([rate for rate in per_epoch for _ in range(10)])
+    unbounded = L.Trainer(max_epochs=-1, max_steps=5, accelerator="cpu", devices=1, logger=False,
+                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    module.trainer = unbounded
+    with pytest.raises(ConfigError, match=r"scheduler.interval=epoch with trainer.max_epochs=-1: .* "
+                                          r"e.g. scheduler.total_steps=10"):
+        module.schedule_length("epoch")
 
 
 # ---- optimizers and label smoothing -----------------------------------------------------------

@@ -20,7 +20,7 @@ from torch import Tensor
 from mlplab.config.schema import ModuleSettings, RunSettings, arguments
 from mlplab.config.signature import locate
 from mlplab.data.batches import Minibatch
-from mlplab.errors import Diverged
+from mlplab.errors import ConfigError, Diverged
 from mlplab.training.metrics import EpochAverages
 from mlplab.training.objective import Objective
 from mlplab.training.regularization import param_groups, weight_l2_norm
@@ -61,6 +61,7 @@ class MLPModule(L.LightningModule):
                               for stage in STAGES}
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
         self._last_val: dict[str, float] = {}
+        self._last_lr: float | None = None  # the step size of the latest update (train/lr)
         self._resume_rng: dict[str, Any] | None = None  # set by on_load_checkpoint
         self.fit_process: int | None = None  # the pid that ran on_train_start (ddp_spawn: a child)
 
@@ -117,15 +118,19 @@ class MLPModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         row = {"epoch": self.current_epoch, **self._log_epoch("train")}
         norm = weight_l2_norm(self.net)
-        # the step size of the epoch's last update: epoch-interval schedulers step after this hook
-        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
         self.log("weights/l2_norm", norm, sync_dist=self.trainer.world_size > 1)  # equal on every rank
-        self.log("train/lr", lr)
+        if self._last_lr is not None:
+            self.log("train/lr", self._last_lr)
         self.history.append({**row, **self._last_val, "weights/l2_norm": float(norm)})
         self._last_val = {}  # an epoch without validation must not repeat the previous one's
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # train/lr is the step size of the epoch's last update: by on_train_epoch_end Lightning has
+        # already stepped the schedule past it (step- and epoch-interval schedulers alike)
+        self._last_lr = optimizer.param_groups[0]["lr"]
 
     def configure_optimizers(self) -> Any:
         """The ``optimizer._target_`` class on the net's parameters (weights decayed by λ in
@@ -138,12 +143,23 @@ class MLPModule(L.LightningModule):
             return optimizer
         kwargs = arguments(s.scheduler)
         if "total_steps" in kwargs and kwargs["total_steps"] is None:
-            kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
+            kwargs["total_steps"] = self.schedule_length(s.scheduler.interval)
         scheduler = {"scheduler": locate(s.scheduler._target_)(optimizer, **kwargs),
                      "interval": s.scheduler.interval}
         if s.scheduler.monitor:
             scheduler["monitor"] = s.scheduler.monitor
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def schedule_length(self, interval: str) -> int:
+        """How many times Lightning will step the schedule: every update (``interval=step``), or
+        every epoch (``interval=epoch``): ``total_steps`` where the settings leave it to mlplab."""
+        if interval == "step":
+            return int(self.trainer.estimated_stepping_batches)
+        if self.trainer.max_epochs is None or self.trainer.max_epochs < 1:
+            raise ConfigError(f"scheduler.interval=epoch with trainer.max_epochs={self.trainer.max_epochs}: "
+                              f"the schedule's length is unknown; give it, e.g. scheduler.total_steps=10, "
+                              f"or step it every update, scheduler.interval=step")
+        return int(self.trainer.max_epochs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The history for metrics.json, and the random state that draws the next epoch's dropout

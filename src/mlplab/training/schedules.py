@@ -1,6 +1,7 @@
 """mlplab's learning-rate schedules, as ``torch.optim.lr_scheduler`` classes: ``lr = base · f(t)``,
-``t = min(step / total_steps, 1)``, ``step`` = updates done (Lightning steps them every update,
-``scheduler.interval=step``; ``total_steps`` is filled with the run's number of updates).
+``t = min(step / total_steps, 1)``, ``step`` = the times Lightning has stepped the schedule (every
+update with the presets' ``scheduler.interval=step``, every epoch with ``epoch``); ``total_steps`` is
+filled with the run's number of them (``MLPModule.schedule_length``).
 
     cosine     f = r + (1 − r)·(1 + cos πt)/2
     onecycle   f rises linearly from 1/div to 1 over the first ``pct_start`` of the updates, then
