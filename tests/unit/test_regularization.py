@@ -83,3 +83,17 @@ def test_auto_decay_mode_follows_the_book():
     assert auto.decay_mode(torch.nn.Linear) == "optimizer"  # any other network: the optimizer's λ
     assert RegularizerSettings(weight_decay_mode="optimizer").decay_mode(ScratchMLP) == "optimizer"
     assert RegularizerSettings(weight_decay_mode="penalty").decay_mode(ConciseMLP) == "penalty"
+
+
+@pytest.mark.parametrize(("optimizer", "mode", "penalty", "optimizer_decay"), [
+    ({"_target_": "torch.optim.AdamW"}, "auto", 0.0, 0.01),  # decoupled, as conf/optimizer/adamw.yaml says
+    ({"_target_": "torch.optim.Adam", "decoupled_weight_decay": True}, "auto", 0.0, 0.01),
+    ({"_target_": "torch.optim.Adam"}, "auto", 0.01, 0.0),  # the scratch model's penalty, as with SGD
+    ({}, "auto", 0.01, 0.0),
+    ({"_target_": "torch.optim.AdamW"}, "penalty", 0.01, 0.0)])  # asked for by name: as asked
+def test_a_decoupled_optimizer_decays_the_scratch_model_itself_unless_told_otherwise(
+        optimizer, mode, penalty, optimizer_decay):
+    from mlplab.training.module import MLPModule
+
+    module = MLPModule(optimizer=optimizer, regularizer={"weight_decay": 0.01, "weight_decay_mode": mode})
+    assert (module.objective.penalty, module.objective.optimizer_decay) == (penalty, optimizer_decay)

@@ -169,17 +169,20 @@ class RegularizerSettings(Settings):
     dropout_style: str = setting("inverted", "inverted: kept units × 1/(1 − p) while training (d2l's code); "
                                  "classic: all units × (1 − p) at evaluation (the notes, 4.6.3)",
                                  choices=("inverted", "classic"))
-    weight_decay_mode: str = setting("auto", "auto (scratch → penalty, concise → optimizer), penalty "
-                                     "or optimizer", choices=("auto", "penalty", "optimizer"))
+    weight_decay_mode: str = setting("auto", "auto (scratch → penalty, concise or a decoupled optimizer "
+                                     "such as AdamW → optimizer), penalty or optimizer",
+                                     choices=("auto", "penalty", "optimizer"))
     label_smoothing: float = setting(0.0, "ε: the training target puts 1 − ε on the label, ε/K on each "
                                      "class", within=PROBABILITY, example=0.1)
 
-    def decay_mode(self, net_class: type) -> str:
+    def decay_mode(self, net_class: type, decoupled: bool = False) -> str:
         """``auto`` follows the book: the scratch model adds the penalty, the concise one (and any
-        network that does not say ``weight_decay_mode = "penalty"``) asks the optimizer."""
+        network that does not say ``weight_decay_mode = "penalty"``) asks the optimizer. An optimizer
+        that decouples weight decay (``decoupled``: AdamW) is always asked: as a penalty in the loss
+        its λ would be Adam's L2 term, not the decoupled decay the optimizer was chosen for."""
         if self.weight_decay_mode != "auto":
             return self.weight_decay_mode
-        return getattr(net_class, "weight_decay_mode", "optimizer")
+        return "optimizer" if decoupled else getattr(net_class, "weight_decay_mode", "optimizer")
 
 
 # ---- how it learns ---------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
     classification   L = CE(softmax(ŷ), y_ε)          y_ε = (1 − ε)·onehot(y) + ε/K   (ε: label smoothing)
     regression       L = mean((ŷ − y)²) / 2           (d2l's squared loss)
-    objective        L + λ/2 · Σ_W ‖W‖²               (λ in penalty mode; in optimizer mode SGD adds λw:
-                                                        ``optimizer_decay``, which configure_optimizers reads)
+    objective        L + λ/2 · Σ_W ‖W‖²               (λ in penalty mode; in optimizer mode SGD adds λw,
+                                                        AdamW decays w apart: ``optimizer_decay``, which
+                                                        configure_optimizers reads)
 
 Label smoothing shapes the training target only: validation and test losses are plain NLL.
 ``MLPModule`` and ``StackedModule`` both call ``objective`` (the stack once per member, on that
@@ -14,15 +15,25 @@ with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlplab.config.schema import ModuleSettings
+from mlplab.config.signature import locate
 from mlplab.errors import ConfigError
 from mlplab.training.regularization import l2_penalty
 
 TASKS = ("classification", "regression")
+
+
+def decouples_weight_decay(optimizer: Any) -> bool:
+    """Whether the optimizer decays the weights apart from the gradient's adaptive scaling:
+    ``w ← w − η·λ·w`` beside the update (AdamW; Adam with ``decoupled_weight_decay=True``)."""
+    return (issubclass(locate(optimizer._target_), torch.optim.AdamW)
+            or bool(getattr(optimizer, "decoupled_weight_decay", False)))
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,8 @@ class Objective:
             raise ConfigError(f"regularizer.label_smoothing={r.label_smoothing} smooths class labels, but "
                               f"this data set is a regression (d2l's squared loss); set "
                               f"regularizer.label_smoothing=0")
-        in_loss = r.decay_mode(net_class) == "penalty"  # the one place a run's decay mode is read
+        decoupled = decouples_weight_decay(settings.optimizer)
+        in_loss = r.decay_mode(net_class, decoupled) == "penalty"  # the one place a run's decay mode is read
         return cls(task, r.label_smoothing, penalty=r.weight_decay if in_loss else 0.0,
                    optimizer_decay=0.0 if in_loss else r.weight_decay)
 
