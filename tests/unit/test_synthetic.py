@@ -146,3 +146,23 @@ def test_config_defaults_match_the_constructor(option, cls):
     dm = instantiate(cfg.data)
     assert isinstance(dm, cls)
     assert dict(dm.hparams) == {**dict(cls().hparams), "seed": 7}
+
+
+@pytest.mark.parametrize("cls", MODULES)
+def test_under_ddp_each_process_trains_on_its_own_share_as_fashion_mnist_does(cls):
+    """The trainer's rank and world size (what Lightning sets on every DDP process) split the
+    training set into disjoint shares that cover it; overfit_batches turns the shuffle off."""
+    from types import SimpleNamespace
+
+    seen = []
+    for rank in (0, 1):
+        dm = cls(seed=3)
+        dm.trainer = SimpleNamespace(global_rank=rank, world_size=2, overfit_batches=0)
+        seen.append(torch.cat([x for x, _ in dm.train_dataloader()]))
+    whole = dm.train[0]
+    assert len(seen[0]) == len(seen[1]) == len(whole) // 2
+    rows = {tuple(r.tolist()) for r in torch.cat(seen)}
+    assert len(rows) == len(whole) and rows == {tuple(r.tolist()) for r in whole}
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=1, overfit_batches=2)
+    first, second = ([x for x, _ in dm.train_dataloader()] for _ in range(2))
+    assert torch.equal(torch.cat(first), whole) and torch.equal(torch.cat(second), whole)  # file order

@@ -141,6 +141,15 @@ def as_is(batch: Any) -> Any:
     return batch
 
 
+def trainer_share(trainer: Any, training: bool, whole: bool = False) -> dict[str, Any]:
+    """How a DataModule's loader follows its trainer: under DDP each process takes its share of
+    the split (``whole``: all of it); overfitting (``trainer.overfit_batches``) turns the training
+    shuffle off, as Lightning does. Without a trainer: one process, shuffled training batches."""
+    sharded = trainer is not None and not whole
+    return {"shuffle": training and not (trainer is not None and trainer.overfit_batches),
+            "rank": trainer.global_rank if sharded else 0, "world_size": trainer.world_size if sharded else 1}
+
+
 def minibatch_loader(inputs: Tensor, targets: Tensor, batch_size: int, shuffle: bool = False,
                      seed: int = 0, drop_last: bool = False,
                      transform: Callable[[Tensor], Tensor] | None = None,

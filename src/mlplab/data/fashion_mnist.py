@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from mlplab.config.schema import FashionMNISTSettings
 from mlplab.data.augment import ShiftFlip
-from mlplab.data.batches import MovesMinibatches, minibatch_loader
+from mlplab.data.batches import MovesMinibatches, minibatch_loader, trainer_share
 from mlplab.data.idx import FILES, IdxError, read_idx
 from mlplab.errors import UserError
 from mlplab.files import atomic_path
@@ -216,18 +216,13 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
 
     def _loader(self, split: tuple[Tensor, Tensor], training: bool, whole: bool = False) -> DataLoader:
         # Only training batches are shuffled (and may drop a short last batch): val/test are
-        # always complete and in file order. Under DDP each process gets its share of the split.
-        # Overfitting (trainer.overfit_batches) turns the shuffling off, as Lightning does.
-        s, trainer = self.settings, self.trainer
-        sharded = trainer is not None and not whole
+        # always complete and in file order.
+        s = self.settings
         batch_size = s.batch_size if training else s.eval_batch_size or s.batch_size
-        shuffle = training and not (trainer is not None and trainer.overfit_batches)
-        return minibatch_loader(*split, batch_size=batch_size,
-                                shuffle=shuffle, seed=s.seed, transform=self.scale,
+        return minibatch_loader(*split, batch_size=batch_size, seed=s.seed, transform=self.scale,
                                 drop_last=training and s.drop_last,
-                                rank=trainer.global_rank if sharded else 0,
-                                world_size=trainer.world_size if sharded else 1,
-                                augment=self.augment if training else None)
+                                augment=self.augment if training else None,
+                                **trainer_share(self.trainer, training, whole))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train, training=True)

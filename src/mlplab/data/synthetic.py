@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from mlplab.config.schema import HighDimLinearSettings, PolynomialSettings
 from mlplab.config.settings import Settings
-from mlplab.data.batches import MovesMinibatches, minibatch_loader
+from mlplab.data.batches import MovesMinibatches, minibatch_loader, trainer_share
 
 TRUE_W = (5.0, 1.2, -3.4, 5.6)  # d2l's cubic; the weights of degree 4 and up are 0
 TRUE_B, TRUE_W_EACH = 0.05, 0.01  # high-dim: y = 0.05 + 0.01·Σx
@@ -60,18 +60,18 @@ class SyntheticRegression(MovesMinibatches, L.LightningDataModule, ABC):
         self.test = self.val = x[n_train:], y[n_train:]
         self.shape = {"num_inputs": x.shape[1], "num_outputs": 1, "task": "regression"}
 
-    def _loader(self, split: tuple[Tensor, Tensor], shuffle: bool) -> DataLoader:
-        return minibatch_loader(*split, batch_size=self.settings.batch_size, shuffle=shuffle,
-                                seed=self.settings.seed)
+    def _loader(self, split: tuple[Tensor, Tensor], training: bool) -> DataLoader:
+        return minibatch_loader(*split, batch_size=self.settings.batch_size, seed=self.settings.seed,
+                                **trainer_share(self.trainer, training))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train, shuffle=True)
+        return self._loader(self.train, training=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val, shuffle=False)
+        return self._loader(self.val, training=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test, shuffle=False)
+        return self._loader(self.test, training=False)
 
 
 class PolynomialDataModule(SyntheticRegression):
