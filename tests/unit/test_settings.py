@@ -84,6 +84,10 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
     (schema.FashionMNISTSettings, {"val_size": 60000}, "data.val_size=60000 must be in [0, 59999]"),
     (schema.FashionMNISTSettings, {"batch_size": 1.5}, "data.batch_size=1.5 is not an integer"),
     (schema.FashionMNISTSettings, {"train_subset": 0}, "data.train_subset=0 must be in [1, 60000]"),
+    (schema.FashionMNISTSettings, {"train_subset": 58000},
+     "data.train_subset=58000 exceeds the 55000 training images data.val_size=5000 leaves; "
+     "e.g. data.train_subset=55000"),
+    (schema.FashionMNISTSettings, {"seed": -3}, "data.seed=-3 must be in [0, 4294967295]"),
     (schema.FashionMNISTSettings, {"augment_shift": 9}, "data.augment_shift=9 must be in [0, 8]"),
     (schema.PolynomialSettings, {"num_features": 21}, "data.num_features=21 exceeds data.max_degree=20"),
     (schema.HighDimLinearSettings, {"noise": -1.0}, "data.noise=-1 must be ≥ 0"),

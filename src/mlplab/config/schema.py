@@ -306,6 +306,10 @@ def preset(group: str, option: str) -> dict[str, Any]:
 
 # ---- the data --------------------------------------------------------------------------------
 
+SEEDS = Range(0, 2**32 - 1)  # Lightning's seed_everything takes these
+FASHION_MNIST_IMAGES = {"train": 60000, "test": 10000}  # the official files' counts
+TRAIN_IMAGES = FASHION_MNIST_IMAGES["train"]
+
 @dataclass
 class FashionMNISTSettings(Settings):
     group: ClassVar[str] = "data"
@@ -317,9 +321,9 @@ class FashionMNISTSettings(Settings):
                             "<paths.root_dir>/data)", where=True, example="/data")
     batch_size: int = setting(256, "training minibatch size (d2l: 256)", within=AT_LEAST_ONE, example=256)
     val_size: int = setting(5000, "training images held out for validation; 0 = validate on the test "
-                            "set (d2l)", within=Range(0, 59999), example=5000)
+                            "set (d2l)", within=Range(0, TRAIN_IMAGES - 1), example=5000)
     train_subset: int | None = setting(None, "train on the first N shuffled images only (null = all)",
-                                       within=Range(1, 60000), example=1000)
+                                       within=Range(1, TRAIN_IMAGES), example=1000)
     normalize: bool = setting(False, "(x − mean) / std after scaling to [0, 1]")
     drop_last: bool = setting(False, "skip the short last training batch")
     eval_batch_size: int | None = setting(1024, "val/test batch size; the averages do not depend on "
@@ -328,12 +332,19 @@ class FashionMNISTSettings(Settings):
     augment_shift: int = setting(2, "shifts of up to this many pixels each way", within=Range(0, 8),
                                  example=2)
     augment_flip: bool = setting(True, "mirror half of the augmented images")
-    seed: int = setting(42, "the validation split and the batch order (the run's seed)", example=42)
+    seed: int = setting(42, "the validation split and the batch order (the run's seed)", example=42,
+                        within=SEEDS)
     download: bool = setting(True, "allow torchvision's download when no local copy is found", where=True)
     debian_dir: str = setting("/usr/share/datasets/fashion-mnist", "where Debian's "
                               "dataset-fashion-mnist puts its .gz files", where=True)
     check_counts: bool = setting(True, "refuse files without Fashion-MNIST's 60000/10000 images "
                                  "(false: small test files)")
+
+    def rules(self) -> None:
+        left = TRAIN_IMAGES - self.val_size
+        if self.check_counts and self.train_subset and self.train_subset > left:
+            self.fail("train_subset", f"exceeds the {left} training images data.val_size={self.val_size} "
+                      f"leaves", example=left)
 
     @property
     def validates_on_test(self) -> bool:
@@ -431,7 +442,7 @@ class RunSettings(Settings):
     """The top-level keys: what holds for the whole run."""
 
     seed: int = setting(42, "seeds the split, the init, the batch order and dropout", example=42,
-                        within=Range(0, 2**32 - 1), per_member=True)  # Lightning's seed_everything bounds
+                        within=SEEDS, per_member=True)
     ckpt_path: str | None = setting(None, "resume from a run's checkpoints/last.ckpt, or `last` (the "
                                     "newest run of the same command)", where=True, example="last")
     test_ckpt: str = setting("best", "the weights that score the test set once fit ends",

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from mlplab.config.schema import FashionMNISTSettings
+from mlplab.config.schema import FASHION_MNIST_IMAGES, FashionMNISTSettings
 from mlplab.data.augment import ShiftFlip
 from mlplab.data.batches import MovesMinibatches, minibatch_loader, trainer_share
 from mlplab.data.idx import FILES, IdxError, read_idx
@@ -32,8 +32,6 @@ from mlplab.files import atomic_path
 
 log = logging.getLogger(__name__)
 
-OFFICIAL_COUNTS = {"train": 60000, "test": 10000}
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 MEAN, STD = 0.2860, 0.3530  # of the 60k training images scaled to [0, 1]
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
@@ -91,12 +89,14 @@ def unpacked(data_dir: str | Path) -> bool:
                                 f"or point data.data_dir=<path> at a readable copy") from None
 
 
-def ensure_raw_files(data_dir: str | Path, debian_dir: Path = DEBIAN_DIR,
+def ensure_raw_files(data_dir: str | Path, debian_dir: Path | None = None,
                      download: bool = True) -> Path:
-    """Return ``<data_dir>/FashionMNIST/raw`` holding the four IDX files, fetching them if needed."""
+    """Return ``<data_dir>/FashionMNIST/raw`` holding the four IDX files, fetching them if needed
+    (``debian_dir``: where Debian's package is, by default the ``data.debian_dir`` setting's)."""
     raw = raw_dir(data_dir)
     if unpacked(data_dir):
         return raw
+    debian_dir = Path(debian_dir or FashionMNISTSettings().debian_dir)
     if all((debian_dir / f"{n}.gz").is_file() for n in _names()):
         log.info("unpacking Fashion-MNIST from %s into %s", debian_dir, raw)
         try:
@@ -204,7 +204,7 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
     def _load(self) -> None:
         s = self.settings
         raw = ensure_raw_files(s.data_dir, Path(s.debian_dir), download=s.download)
-        counts = OFFICIAL_COUNTS if s.check_counts else {"train": None, "test": None}
+        counts = FASHION_MNIST_IMAGES if s.check_counts else {"train": None, "test": None}
         train_x, train_y = load_split(raw, "train", counts["train"])
         self.test = load_split(raw, "test", counts["test"])
         order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(s.seed))
