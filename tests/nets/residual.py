@@ -20,7 +20,7 @@ class ResidualMLP(nn.Module):
         dropout: p after each residual layer's ReLU (one number).
     """
 
-    def __init__(self, num_inputs: int = 784, num_outputs: int = 10,
+    def __init__(self, num_inputs: int, num_outputs: int,  # no defaults: the data's shape is given
                  hidden: list[int] = (64, 64),  # type: ignore[assignment]
                  init_std: float = 0.01, dropout: float = 0.0) -> None:
         super().__init__()

@@ -540,8 +540,8 @@ class ModuleSettings:
                 raise ConfigError(f"{owner.key(name)}={show(value)}: model.net._target_={net} takes no "
                                   f"`{argument}` argument, so it cannot apply it; leave the setting at its "
                                   f"default, or give the class a `{argument}` argument")
-        with torch.device("meta"):
-            self.build_net()
+        with torch.device("meta"):  # a stand-in shape: the data's own is given when the run builds it
+            self.build_net(num_inputs=784, num_outputs=10)
 
     def build_net(self, **shape: int) -> torch.nn.Module:
         """The network: its own settings, ``shape`` (``num_inputs``, ``num_outputs``: the data's)
