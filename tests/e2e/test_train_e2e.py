@@ -28,6 +28,7 @@ def run_dir(tmp_path_factory):
                                     "callbacks.checkpoint.mode=min", f"hydra.run.dir={out}", cwd=REPO)
     assert code == 0, stderr[-3000:]
     assert f"outputs in {out}" in stdout
+    assert stdout.startswith("config\n") and "optimizer" in stdout  # the composed config, once checked
     return out
 
 

@@ -45,8 +45,10 @@ def test_eval_of_a_missing_checkpoint(tmp_path):
 def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     bogus = tmp_path / "notes.ckpt"
     bogus.write_text("not a checkpoint")
-    code, _, stderr = run_main(eval_main, f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    code, stdout, stderr = run_main(eval_main, f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path}/e",
+                                    cwd=tmp_path)
     one_line(code, stderr, "is not a readable mlplab checkpoint")
+    assert stdout.strip() == "", stdout[:300]
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -82,9 +84,11 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("model.net.hidden=[256", "no viable alternative at input '[256'"),
 ])
 def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, message, tmp_path):
-    code, _, stderr = run_main(train_main, *override.split(), f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    code, stdout, stderr = run_main(train_main, *override.split(), f"hydra.run.dir={tmp_path}/run",
+                                    cwd=tmp_path)
     line = one_line(code, stderr)
     assert message.replace("1.0", "1") in line.replace("1.0", "1"), line
+    assert stdout.strip() == "", stdout[:300]  # the one line alone: the config is printed once it passes
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert not (tmp_path / "run" / "metrics.json").exists()
 

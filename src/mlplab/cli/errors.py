@@ -31,7 +31,7 @@ from mlplab.outcomes import (
     wants_traceback,
 )
 
-__all__ = ["FAILED_EXIT", "INTERRUPTED_EXIT", "USER_EXIT", "one_line_errors", "run_guarded"]
+__all__ = ["FAILED_EXIT", "INTERRUPTED_EXIT", "USER_EXIT", "one_line_errors", "run_guarded", "show_config"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -69,11 +69,10 @@ def one_line_errors() -> Iterator[None]:
 
 def run_guarded(work: Callable[[DictConfig], T], cfg: DictConfig,
                 on_failure: Callable[[str], T] | None = None) -> T:
-    """``work(cfg)`` after showing the composed config; a user error becomes one line and exit
-    status 2, a bug keeps its traceback. With ``on_failure`` (a sweep job) any error is logged and
-    ``on_failure(message)`` returned, so the other jobs go on."""
+    """``work(cfg)``: a user error becomes one line and exit status 2, a bug keeps its traceback.
+    With ``on_failure`` (a sweep job) any error is logged and ``on_failure(message)`` returned, so
+    the other jobs go on."""
     try:
-        Console().print(config_tree(cfg))
         return work(cfg)
     except Exception as err:
         if on_failure is None:
@@ -84,6 +83,12 @@ def run_guarded(work: Callable[[DictConfig], T], cfg: DictConfig,
         else:
             log.error("%s", message)
         return on_failure(message or f"{type(err).__name__}: {err}")
+
+
+def show_config(cfg: DictConfig) -> None:
+    """Print the composed config; the entry points call it once the run's settings are checked, so
+    a refused command prints its one line alone."""
+    Console().print(config_tree(cfg))
 
 
 def config_tree(cfg: DictConfig) -> Tree:

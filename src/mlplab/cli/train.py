@@ -14,7 +14,7 @@ from functools import partial
 import hydra
 from omegaconf import DictConfig
 
-from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded
+from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded, show_config
 from mlplab.config.store import config_dir
 from mlplab.records import RunRecord, RunStatus
 from mlplab.runtime.preflight import in_multirun
@@ -23,16 +23,25 @@ from mlplab.runtime.run import record_failure, train
 from mlplab.runtime.threads import set_job_threads
 
 
+def shown_first(run: Callable[[DictConfig], RunRecord]) -> Callable[[DictConfig], RunRecord]:
+    """``run`` after printing the config: for a launcher's job, whose settings its plan checked."""
+    def work(cfg: DictConfig) -> RunRecord:
+        show_config(cfg)
+        return run(cfg)
+    return work
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
-def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] = train) -> float | None:
+def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None = None) -> float | None:
     """Returns what a sweeper optimises: the monitor's best value (``val/acc`` by default), or
     None for a run that did not finish, which Optuna counts as a failed trial. ``run`` makes the
-    run's record: ``mlplab.runtime.run.train``, or what a launcher hands a job (the batched
-    launcher: the job's share of its group's fit)."""
+    run's record: by default ``mlplab.runtime.run.train`` (the config is printed once its settings
+    pass), or what a launcher hands a job (the batched launcher: the job's share of its group's fit)."""
     set_job_threads()
     quiet_third_party(cfg.ignore_warnings)
+    work = partial(train, announce=show_config) if run is None else shown_first(run)
     # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
-    result = run_guarded(run, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
+    result = run_guarded(work, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
     if result.skipped:  # a resumed sweep: this job ran before
         print(f"{result.status} before, not run again: {cfg.paths.output_dir}/metrics.json")
         return monitored_value(result, cfg) if result.status is RunStatus.FINISHED else None

@@ -9,6 +9,7 @@ trainer.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,16 @@ def check_net_importable(hyper_parameters: dict[str, Any], ckpt_path: str) -> No
                         f"code and its packages are") from None
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
+def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = None) -> dict[str, float]:
+    """The checkpoint's test metrics; ``announce(cfg)`` once the checkpoint is known to fit here."""
     checkpoint = load_checkpoint(cfg.ckpt_path)
     check_net_importable(checkpoint["hyper_parameters"], cfg.ckpt_path)
     where = {spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where}
     data_hparams = {k: v for k, v in checkpoint.get("datamodule_hyper_parameters", {}).items()
                     if k not in where}  # where the files are: this machine's say
     check_data_matches(cfg.data._target_, data_hparams, cfg.ckpt_path)
+    if announce is not None:
+        announce(cfg)
     datamodule = instantiate(cfg.data, **data_hparams)
     module = MLPModule(**checkpoint["hyper_parameters"])
     module.load_state_dict(checkpoint["state_dict"])

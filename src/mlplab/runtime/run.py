@@ -192,8 +192,9 @@ def earlier_job(cfg: DictConfig) -> RunRecord | None:
     return None
 
 
-def train(cfg: DictConfig) -> RunRecord:
-    """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``.
+def train(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = None) -> RunRecord:
+    """Fit and test as ``cfg`` says; returns what it writes to ``metrics.json``. ``announce(cfg)``
+    once the settings and the checkpoint to resume from are checked (mlplab-train prints the config).
 
     A run whose loss blows up ends early as diverged, one stopped by a signal as interrupted
     (``mlplab.records.RunStatus``); neither scores the test set."""
@@ -201,6 +202,8 @@ def train(cfg: DictConfig) -> RunRecord:
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
     resume = resume_from(cfg)
+    if announce is not None:
+        announce(cfg)
     return held_job(cfg, lambda: fit_and_test(cfg, resume, checked))
 
 
