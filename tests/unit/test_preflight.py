@@ -89,12 +89,17 @@ def test_threads_per_job(launcher, cpus, threads):
     ("regularizer.dropout=[0.1,0.2,0.3]", "has 3 values but the network has 1 hidden layers"),
     ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
     ("trainer.limit_train_batches=[1]", "trainer.limit_train_batches=[1] is not a number or null"),
+    ("monitor.name=val/accuracy", "monitor.name=val/accuracy is not a metric a classification run logs "
+                                  "(those are: val/acc, val/loss, train/acc, train/loss, weights/l2_norm, "
+                                  "train/lr); e.g. monitor.name=val/acc"),
+    ("data=polynomial monitor.name=val/acc", "monitor.name=val/acc is not a metric a regression run logs"),
 ])
 def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
     """Refused while Hydra merges the override (a wrong type) or by ``check_run`` (the rest)."""
     with pytest.raises((ConfigError, ConfigCompositionException)) as err:  # noqa: PT012
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x", override])
+            cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x",
+                                              *override.split()])
         check_run(cfg)
     line = user_message(err.value)
     assert line is not None and message in line and "\n" not in line
@@ -121,3 +126,25 @@ def test_the_grid_expands_as_hydras_basic_sweeper_numbers_its_jobs():
         ["regularizer.weight_decay=0.001", "regularizer.dropout=0.5", "optimizer.lr=0.2"]]
     # glob() over a group's options needs Hydra's config loader, which the check hands the parser
     assert len(globbed) == 4 * 2 and ["activation=identity", "optimizer.lr=1"] in globbed
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_metrics_a_monitor_may_watch_are_those_a_fit_logs(task, tmp_path):
+    """FIT_METRICS, which monitor.name is checked against, against what a real fit logged."""
+    import lightning as L
+    from helpers import mlp_module, write_fake_fashion_mnist
+
+    from mlplab.config.schema import FIT_METRICS
+    from mlplab.data.fashion_mnist import FashionMNISTDataModule
+    from mlplab.data.synthetic import PolynomialDataModule
+
+    if task == "classification":
+        data = FashionMNISTDataModule(data_dir=str(write_fake_fashion_mnist(tmp_path, 40, 10)), batch_size=8,
+                                      val_size=8, download=False, check_counts=False)
+    else:
+        data = PolynomialDataModule()
+    module = mlp_module(hidden=[8], **data.shape)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=data)
+    assert sorted(trainer.callback_metrics) == sorted(FIT_METRICS[task])

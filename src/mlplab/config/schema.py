@@ -313,6 +313,7 @@ TRAIN_IMAGES = FASHION_MNIST_IMAGES["train"]
 @dataclass
 class FashionMNISTSettings(Settings):
     group: ClassVar[str] = "data"
+    task: ClassVar[str] = "classification"
     _target_: str = "mlplab.data.fashion_mnist.FashionMNISTDataModule"
     # conf/data/fashion_mnist.yaml gives it ${paths.data_dir}; this default serves a DataModule
     # built in Python, outside a composed config
@@ -357,6 +358,7 @@ class SyntheticSettings(Settings):
     """What both regression sets of d2l share."""
 
     group: ClassVar[str] = "data"
+    task: ClassVar[str] = "regression"
     n_train: int = setting(100, "training examples", within=AT_LEAST_ONE, example=100)
     n_test: int = setting(100, "test examples; also the validation set, as in d2l", within=AT_LEAST_ONE,
                           example=100)
@@ -404,11 +406,26 @@ def data_settings_class(target: str) -> type[Settings]:
 
 # ---- the run ---------------------------------------------------------------------------------
 
+# What a fit logs every epoch, by the data's task (MLPModule: train/ and val/ of EpochAverages'
+# loss and accuracy, weights/l2_norm, train/lr; test/ only after fit): what a monitor can watch.
+FIT_METRICS = {"classification": ("val/acc", "val/loss", "train/acc", "train/loss", "weights/l2_norm",
+                                  "train/lr"),
+               "regression": ("val/loss", "train/loss", "weights/l2_norm", "train/lr")}
+
+
 @dataclass
 class MonitorSettings(Settings):
     group: ClassVar[str] = "monitor"
     name: str = setting("val/acc", "the validation metric that picks best.ckpt", example="val/loss")
     mode: str = setting("max", "max for an accuracy, min for a loss", choices=("max", "min"))
+
+    def check_logged(self, task: str) -> None:
+        """A name the fit never logs would end the run at its first validation (Lightning's
+        ModelCheckpoint cannot find it): refused now, with the names there are."""
+        if self.name not in FIT_METRICS[task]:
+            logged = ", ".join(FIT_METRICS[task])
+            self.fail("name", f"is not a metric a {task} run logs (those are: {logged})",
+                      example=FIT_METRICS[task][0])
 
 
 @dataclass

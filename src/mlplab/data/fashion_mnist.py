@@ -173,7 +173,7 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
     depend on it).
     """
 
-    shape = {"num_inputs": 28 * 28, "num_outputs": len(CLASSES), "task": "classification"}
+    shape = {"num_inputs": 28 * 28, "num_outputs": len(CLASSES), "task": FashionMNISTSettings.task}
 
     def __init__(self, settings: FashionMNISTSettings | None = None, **values: Any) -> None:
         """``settings`` already parsed (``mlplab.runtime.preflight.check_run``), or ``values``."""

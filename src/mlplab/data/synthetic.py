@@ -58,7 +58,7 @@ class SyntheticRegression(MovesMinibatches, L.LightningDataModule, ABC):
         x, y = x.float(), y.float().reshape(-1, 1)
         self.train = x[:n_train], y[:n_train]
         self.test = self.val = x[n_train:], y[n_train:]
-        self.shape = {"num_inputs": x.shape[1], "num_outputs": 1, "task": "regression"}
+        self.shape = {"num_inputs": x.shape[1], "num_outputs": 1, "task": self.settings_class.task}
 
     def _loader(self, split: tuple[Tensor, Tensor], training: bool) -> DataLoader:
         return minibatch_loader(*split, batch_size=self.settings.batch_size, seed=self.settings.seed,

@@ -123,9 +123,10 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     keys, the data, the module's groups, the trainer; then the rules between them."""
     top = {f: cfg.get(f) for f in RunSettings.__dataclass_fields__}
     RunSettings.parse(top)
-    MonitorSettings.parse(resolved_values(cfg.monitor))
+    monitor = MonitorSettings.parse(resolved_values(cfg.monitor))
     data = resolved_values(cfg.data)
     data_settings = data_settings_class(data.pop("_target_", "")).parse(data)
+    monitor.check_logged(type(data_settings).task)
     module_settings = ModuleSettings.parse(*(resolved_values(cfg[group]) for group in MODULE_GROUPS))
     check_trainer(cfg.trainer, multirun)
     if cfg.test_ckpt == "best" and data_settings.validates_on_test:
