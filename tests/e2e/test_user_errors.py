@@ -111,6 +111,22 @@ def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
         assert line in stdout, line
     row = next(r for r in stdout.splitlines() if r.strip().startswith("regularizer.dropout "))
     assert "in [0, 1)" in row and "a number or a list of numbers" in row
+    # the default a plain run composes (the preset's), not the class's (SGD's 0.001, Trainer's null)
+    sections = stdout.split("\n\n")
+    def default_of(title, key):
+        (section,) = [s for s in sections if s.startswith(f" {title}\n")]
+        (line,) = [r for r in section.splitlines() if r.split()[0] == key]
+        return line[70:88].strip()  # the column after "  key(36) type(30) "
+    (launchers,) = [r for r in stdout.splitlines() if r.startswith("  hydra/launcher ")]
+    assert launchers.split()[1:] == ["basic,", "batched,", "joblib,", "slurm,", "slurm_gpu,",
+                                     "submitit_local,", "submitit_slurm"]
+    assert default_of("optimizer=sgd", "optimizer.lr") == "0.1"
+    assert default_of("optimizer=adamw", "optimizer.lr") == "0.001"
+    assert default_of("trainer", "trainer.max_epochs") == "10"
+    assert default_of("trainer", "trainer.accelerator") == "cpu"
+    assert default_of("model=concise", "model.net.hidden") == "[256]"
+    assert default_of("model", "model.net") == "mlplab.nets.Scrat…"
+    assert default_of("data=fashion_mnist", "data.seed") == "${seed}"
 
 
 def test_eval_without_a_checkpoint_says_it_is_required(tmp_path):

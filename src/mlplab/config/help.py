@@ -1,11 +1,16 @@
 """``mlplab-train --help``: the groups and their options, then every setting as it is declared,
-in the order of the schema (``TrainConfig``, or ``EvalConfig`` for mlplab-eval)."""
+in the order of the schema (``TrainConfig``, or ``EvalConfig`` for mlplab-eval), with the default a
+plain run composes (the preset's value where the YAML gives one, else the declared default)."""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
 from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.global_hydra import GlobalHydra
 
 from mlplab.config.schema import NET_PRESETS, EvalConfig, TrainConfig, net_class_settings, options
 from mlplab.config.settings import Settings, Spec, show, specs, type_name
@@ -21,18 +26,52 @@ USAGE = {
 
 
 def group_options(conf_dir: Path) -> dict[str, list[str]]:
-    """``{group: [option, …]}`` of the YAML presets under ``conf_dir`` (hydra/ is Hydra's own)."""
-    return {folder.name: sorted(p.stem for p in folder.glob("*.yaml"))
-            for folder in sorted(p for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra")}
+    """``{group: [option, …]}`` of the YAML presets under ``conf_dir``, then Hydra's launcher and
+    sweeper groups as Hydra sees them (mlplab's options and the installed plugins')."""
+    found = {folder.name: sorted(p.stem for p in folder.glob("*.yaml"))
+             for folder in sorted(p for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra")}
+    if GlobalHydra.instance().is_initialized():  # --help runs inside Hydra's app
+        loader = GlobalHydra.instance().config_loader()
+        found |= {group: sorted(loader.get_group_options(group))
+                  for group in ("hydra/launcher", "hydra/sweeper")}
+    return found
 
 
-def row(key: str, spec: Spec) -> str:
+def composed_values(conf_dir: Path, app: str, title: str) -> dict[str, Any]:
+    """What a run composes for a section (a run's default is the preset's value, not the class's):
+    the top level of ``<app>.yaml``; ``group=option``'s YAML; a group's default option's YAML."""
+    top = yaml.safe_load((conf_dir / f"{app}.yaml").read_text()) or {}
+    if title == "top level":
+        return top
+    group, _, option = title.partition("=")
+    chosen = {k: v for entry in top.get("defaults", []) if isinstance(entry, dict) for k, v in entry.items()}
+    path = conf_dir / group / f"{option or chosen.get(group)}.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def run_default(values: dict[str, Any], key: str, spec: Spec) -> Any:
+    """The value at ``key``'s path under its group in ``values`` (``net.hidden`` of model=scratch),
+    else the declared default."""
+    node: Any = values
+    for part in key.split(".")[1:] or key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return spec.default
+        node = node[part]
+    return node
+
+
+def cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def row(key: str, spec: Spec, default: Any) -> str:
     allowed = spec.within.describe() if spec.within else "|".join(spec.choices) if spec.choices else ""
-    default = show(spec.default) if spec.default != "???" else "(required)"
-    kind = type_name(spec.type)
-    kind = kind if len(kind) <= 30 else kind[:29] + "…"
+    if isinstance(default, dict):  # a class and its arguments (model.net): the class names it
+        default = default.get("_target_", default)
+    shown = show(default) if default != "???" else "(required)"
     where = " [where]" if spec.where else ""
-    return f"  {key:<36} {kind:<30} {default[:16]:<16} {allowed:<14} {spec.help}{where}"
+    kind = cut(type_name(spec.type), 30)
+    return f"  {key:<36} {kind:<30} {cut(shown, 18):<18} {allowed:<14} {spec.help}{where}"
 
 
 def sections(schema: type) -> list[tuple[str, type[Settings]]]:
@@ -58,10 +97,14 @@ def help_text(app: str, conf_dir: str) -> str:
     options = group_options(Path(conf_dir))
     lines += [f"  {group:<14} {', '.join(choices)}" for group, choices in options.items()
               if app == "train" or group in names]
-    lines += ["", "Settings (key=value): type, default, allowed values, what it does. [where]: says where "
-              "files are, not what is computed (left out of run names and HParams)."]
+    lines += ["", "Settings (key=value): type, default (what a plain run composes), allowed values, what "
+              "it does. [where]: says where files are, not what is computed (left out of run names and "
+              "HParams)."]
     for title, kind in sections(schema):
         prefix = f"{kind.group}." if kind.group else ""
         own = [spec for spec in specs(kind) if kind is not schema or spec.name in names]
-        lines += ["", f" {title}", *(row(prefix + spec.name, spec) for spec in own)]
+        values = composed_values(Path(conf_dir), app, title)
+        lines += ["", f" {title}"]
+        lines += [row(key, spec, run_default(values, key, spec))
+                  for spec in own for key in [prefix + spec.name]]
     return "\n".join(lines).replace("$", "$$") + "\n"
