@@ -78,6 +78,10 @@ def user_message(err: BaseException) -> str | None:
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):
             return describe_unparsed(cause.override) or " ".join(str(cause).split())
+        if type(cause).__name__ == "FailedJobError" and type(cause).__module__.startswith("submitit"):
+            said = " ".join(str(cause).split())  # sbatch's own words (submitit stays an optional import)
+            return (f"SLURM refused the sweep's jobs ({said}); check that the cluster answers here "
+                    f"(sinfo) and the launcher's settings, hydra.launcher.* (partition, gres, time)")
         if isinstance(cause, OSError) and describe_os_error(cause):  # the disk, a path
             faults = [c for c in causes(err) if isinstance(c, OSError) and describe_os_error(c)]
             named = [c for c in faults if c.filename]  # rather a file than "a file being written",

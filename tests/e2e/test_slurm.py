@@ -156,3 +156,15 @@ def test_a_grid_through_slurm_whose_jobs_are_requeued_ends_as_if_nothing_stopped
         assert result["resumed_from"] == str(sweep / str(number) / "checkpoints" / "last.ckpt"), number
         reference = alone(tmp_path / str(number), *job, f"regularizer.dropout_style={style}")
         assert result["history"] == reference["history"] and result["metrics"] == reference["metrics"], number
+
+
+def test_a_job_slurm_refuses_ends_the_sweep_in_one_line_naming_sbatchs_reason(tmp_path):
+    """sbatch refuses a partition the cluster does not have: one ``error:`` line with its words."""
+    result = subprocess.run([str(BIN / "mlplab-train"), "-m", "hydra/launcher=slurm", *SMALL,
+                             "hydra.launcher.partition=nowhere", "regularizer.dropout=0.1,0.2",
+                             f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=REPO, text=True,
+                            capture_output=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = [row for row in result.stderr.splitlines() if row.startswith("error: ")]
+    assert line.startswith("error: SLURM refused the sweep's jobs (sbatch: error: ") and "partition" in line
+    assert "check that the cluster answers here (sinfo)" in line
