@@ -132,3 +132,18 @@ def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
 def test_eval_without_a_checkpoint_says_it_is_required(tmp_path):
     code, _, stderr = run_main(eval_main, f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
     one_line(code, stderr, "ckpt_path is required")
+
+
+def test_an_accelerator_this_machine_lacks_is_refused_by_name_before_any_data_loads(tmp_path):
+    import torch
+
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    lacking = [name for name, present in (("gpu", cuda or mps), ("cuda", cuda), ("mps", mps)) if not present]
+    assert lacking  # no machine has both CUDA and MPS
+    for accelerator in lacking:
+        code, stdout, stderr = run_main(train_main, f"trainer.accelerator={accelerator}",
+                                        f"data.data_dir={tmp_path}/none", "data.download=false",
+                                        f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+        line = one_line(code, stderr, f"trainer.accelerator={accelerator}: no ", "device is visible on this "
+                        "machine", "trainer=default")
+        assert "Fashion-MNIST" not in line and stdout.strip() == ""  # refused before the data is looked for

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -89,6 +90,19 @@ def check_trainer(trainer: DictConfig, multirun: bool) -> None:
             f"trainer.devices={trainer.get('devices', 'auto')} starts several processes per job, "
             f"but a sweep takes one device per job (Lightning's ddp re-runs the command line, "
             f"which would restart the whole sweep in every process); {SWEEP_FIX}")
+
+
+def check_accelerator(trainer: DictConfig) -> None:
+    """The device the trainer asks for must be on this machine (the one that trains: a sweep's
+    jobs check it on their own node, not where the sweep was launched)."""
+    accelerator = str(trainer.get("accelerator", "auto"))
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    missing = {"cuda": not cuda, "gpu": not (cuda or mps), "mps": not mps}.get(accelerator, False)
+    if missing:
+        wanted = {"cuda": "CUDA", "mps": "Apple MPS"}.get(accelerator, "CUDA or Apple MPS")
+        raise ConfigError(f"trainer.accelerator={accelerator}: no {wanted} device is visible on this "
+                          f"machine (torch {torch.__version__}); run where there is one, or on the CPU: "
+                          f"trainer=default")
 
 
 def resolved_values(node: Any) -> dict[str, Any]:

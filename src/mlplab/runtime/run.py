@@ -30,7 +30,7 @@ from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_checkpoint
 from mlplab.runtime.folder_lock import FolderInUse, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
-from mlplab.runtime.preflight import CheckedRun, check_run, in_multirun
+from mlplab.runtime.preflight import CheckedRun, check_accelerator, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
 from mlplab.runtime.sweep_jobs import RECORD, config_dirs, earlier_result, given_to_hydra, plan, shell_line
 from mlplab.runtime.trial import OptunaPruning, current_trial
@@ -201,6 +201,7 @@ def train(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = None)
     checked = check_run(cfg, multirun=in_multirun())
     if in_multirun() and (earlier := earlier_job(cfg)) is not None:
         return earlier
+    check_accelerator(cfg.trainer)
     resume = resume_from(cfg)
     if announce is not None:
         announce(cfg)
