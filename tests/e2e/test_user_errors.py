@@ -47,8 +47,11 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     bogus.write_text("not a checkpoint")
     code, stdout, stderr = run_main(eval_main, f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path}/e",
                                     cwd=tmp_path)
-    one_line(code, stderr, "is not a readable mlplab checkpoint")
+    line = one_line(code, stderr, "is not a readable mlplab checkpoint")
     assert stdout.strip() == "", stdout[:300]
+    # torch's reason in its own few words, not its advice to load with weights_only=False
+    assert stderr.strip() == line and "weights_only" not in line and line.endswith(
+        "); give a .ckpt written by mlplab-train"), line
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -40,6 +40,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         write_bytes(path, buffer.getbuffer())
 
 
+def load_failure(err: Exception) -> str:
+    """torch.load's reason in a few words: what its weights-only unpickler said (its text around it
+    is advice on weights_only=False, which mlplab never takes), else the first line."""
+    text = str(err)
+    _, found, after = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (after if found else text).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint's tensors and plain values only (``weights_only=True``: no pickled code)."""
     path = Path(path)
@@ -57,7 +66,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unpickling failure means "not a checkpoint we can trust"
-        raise UserError(f"ckpt_path={path} is not a readable mlplab checkpoint ({err})") from None
+        raise UserError(f"ckpt_path={path} is not a readable mlplab checkpoint ({load_failure(err)}); "
+                        f"give a .ckpt written by mlplab-train") from None
     if not isinstance(checkpoint, dict) or "hyper_parameters" not in checkpoint:
         raise UserError(f"ckpt_path={path} is not an mlplab checkpoint (no hyper_parameters); "
                         f"give a .ckpt written by mlplab-train")
