@@ -117,6 +117,9 @@ def test_nothing_anywhere_names_all_three_ways(tmp_path):
     message = str(err.value)
     for way in ("data.data_dir=", "apt-get install dataset-fashion-mnist", "torchvision's download"):
         assert way in message
+    # the third way was switched off, so its fix is to switch it on, not the network
+    assert "not tried (data.download=false); allow it with data.download=true" in message
+    assert "network" not in message
 
 
 @pytest.fixture(scope="module")

@@ -109,7 +109,7 @@ def ensure_raw_files(data_dir: str | Path, debian_dir: Path | None = None,
             if not (raw / n).is_file():
                 unpack_gzip(debian_dir / f"{n}.gz", raw / n)
         return raw
-    reason = "download=false"
+    reason = ""  # why torchvision's download failed, when it was tried
     if download:
         try:  # torchvision is imported only for this last resort (the first two ways need none of it)
             from torchvision.datasets import FashionMNIST
@@ -124,7 +124,9 @@ def ensure_raw_files(data_dir: str | Path, debian_dir: Path | None = None,
         f"  1. under {raw.resolve()} — not there; point to a copy with data.data_dir=<path>\n"
         f"  2. in {debian_dir} — not there; install them with "
         f"`sudo apt-get update && sudo apt-get install dataset-fashion-mnist`\n"
-        f"  3. torchvision's download — failed ({reason}); check the network connection"
+        + (f"  3. torchvision's download — failed ({reason}); check the network connection"
+           if download else "  3. torchvision's download — not tried (data.download=false); allow it with "
+                            "data.download=true")
     )
 
 
