@@ -60,14 +60,15 @@ def data_dir(tmp_path_factory):
     return write_fake_fashion_mnist(tmp_path_factory.mktemp("fake"), 100, 30)
 
 
-def fit(data_dir, epochs=2, **module_kwargs):
+def fit(data_dir, epochs=2, callbacks=(), **module_kwargs):
+    """A 16-unit MLP fit on the fake set: 80 training images, batch 8, so 10 updates an epoch."""
     torch.manual_seed(0)
     module = mlp_module(hidden=[16], **module_kwargs)
     datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20,
                                         download=False, check_counts=False)
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0)
+                        enable_model_summary=False, num_sanity_val_steps=0, callbacks=list(callbacks))
     trainer.fit(module, datamodule=datamodule)
     return module, trainer
 
@@ -83,15 +84,8 @@ class RecordLearningRates(L.Callback):
 
 
 def test_the_schedule_sets_the_learning_rate_of_every_update(data_dir):
-    torch.manual_seed(0)
-    module = mlp_module(hidden=[16], lr=0.5, scheduler={"_target_": COSINE, "interval": "step"})
-    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
-                                        check_counts=False)
     record = RecordLearningRates()
-    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[record])
-    trainer.fit(module, datamodule=datamodule)
+    _, trainer = fit(data_dir, 2, [record], lr=0.5, scheduler={"_target_": COSINE, "interval": "step"})
     total = trainer.global_step
     assert total == 2 * 10  # 80 images, batch 8, 2 epochs: the schedule's total_steps, filled in
     cosine = [0.5 * (1 + math.cos(math.pi * t / total)) / 2 for t in range(total)]
@@ -117,28 +111,16 @@ class LoggedLearningRates(L.Callback):
 def test_train_lr_of_an_epoch_interval_schedule_is_the_step_size_that_epoch_used(data_dir):
     """StepLR halves the rate after every epoch; Lightning steps it at the epoch's last batch, before
     on_train_epoch_end logs, so reading the optimizer there would give the next epoch's rate."""
-    module = mlp_module(hidden=[16], lr=0.5, scheduler={"_target_": "torch.optim.lr_scheduler.StepLR",
-                                                        "step_size": 1, "gamma": 0.5, "interval": "epoch"})
-    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
-                                        check_counts=False)
     record, logged = RecordLearningRates(), LoggedLearningRates()
-    trainer = L.Trainer(max_epochs=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[record, logged])
-    trainer.fit(module, datamodule=datamodule)
+    fit(data_dir, 3, [record, logged], lr=0.5, scheduler={
+        "_target_": "torch.optim.lr_scheduler.StepLR", "step_size": 1, "gamma": 0.5, "interval": "epoch"})
     assert record.rates == [0.5] * 10 + [0.25] * 10 + [0.125] * 10  # 10 updates an epoch
     assert logged.logged == [0.5, 0.25, 0.125]
 
 
 def test_a_schedule_stepped_every_epoch_spans_the_epochs_not_the_updates(data_dir):
-    module = mlp_module(hidden=[16], lr=0.5, scheduler={"_target_": COSINE, "interval": "epoch"})
-    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=8, val_size=20, download=False,
-                                        check_counts=False)
     record = RecordLearningRates()
-    trainer = L.Trainer(max_epochs=4, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[record])
-    trainer.fit(module, datamodule=datamodule)
+    module, _ = fit(data_dir, 4, [record], lr=0.5, scheduler={"_target_": COSINE, "interval": "epoch"})
     per_epoch = [0.5 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]  # t = epoch / max_epochs
     assert record.rates == pytest.approx([rate for rate in per_epoch for _ in range(10)])
     unbounded = L.Trainer(max_epochs=-1, max_steps=5, accelerator="cpu", devices=1, logger=False,
