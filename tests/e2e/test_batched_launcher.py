@@ -211,3 +211,19 @@ def test_a_mode_it_does_not_know_is_refused_in_one_line_before_any_job(tmp_path)
     assert code == 2 and "Traceback" not in out + err, err[-2000:]
     assert "hydra.launcher.mode=fast is not one of auto, stacked, looped, separate" in err
     assert not list(tmp_path.glob("*/metrics.json"))
+
+
+def test_a_group_asking_for_a_device_this_machine_lacks_records_why_in_every_member(tmp_path):
+    """The group's fit checks the accelerator where it runs, before its data: each member's
+    metrics.json says which device is missing, as a run alone would."""
+    import torch
+
+    lacking = "mps" if torch.cuda.is_available() else "cuda"
+    out = sweep(tmp_path, *BATCHED, f"trainer.accelerator={lacking}", "optimizer.lr=0.1,0.05", *SMALL,
+                "trainer.max_epochs=1", expect=1)
+    for n in range(2):
+        record = metrics(tmp_path / str(n))
+        assert record["status"] == "failed", record
+        assert record["error"].startswith(f"trainer.accelerator={lacking}: no "), record["error"]
+        assert "trainer=default" in record["error"]
+    assert "2 of the sweep's jobs did not finish" in out

@@ -73,3 +73,14 @@ def test_eval_reproduces_the_runs_test_accuracy(run_dir, tmp_path):
     expected = json.loads((run_dir / "metrics.json").read_text())["metrics"]["test/acc"]
     got = json.loads((eval_dir / "metrics.json").read_text())["metrics"]["test/acc"]
     assert got == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.dataset
+def test_eval_on_a_device_this_machine_lacks_is_refused_by_name(run_dir, tmp_path):
+    import torch
+
+    lacking = "mps" if torch.cuda.is_available() else "cuda"
+    code, _, stderr = run_main(eval_main, f"ckpt_path={run_dir}/checkpoints/best.ckpt",
+                               f"trainer.accelerator={lacking}", f"paths.log_dir={tmp_path}/logs", cwd=REPO)
+    assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+    assert f"error: trainer.accelerator={lacking}: no " in stderr and "trainer=default" in stderr

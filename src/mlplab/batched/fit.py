@@ -38,7 +38,7 @@ from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.folder_lock import hold
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
-from mlplab.runtime.preflight import CheckedRun
+from mlplab.runtime.preflight import CheckedRun, check_accelerator
 from mlplab.runtime.run import (
     checkpoint_path,
     monitor_summary,
@@ -78,6 +78,7 @@ def fit_group(cfgs: list[DictConfig], checked: list[CheckedRun], other_folders: 
     ``engine``: how the members' steps run (``mlplab.batched.module.StackedModule``)."""
     start = time.perf_counter()
     first = cfgs[0]
+    check_accelerator(first.trainer)  # on the machine that fits the group, before its data
     datamodule = locate(checked[0].data._target_)(settings=checked[0].data)
     runs = build_members(cfgs, checked, datamodule)
     shown = [c for c in (instantiate(c) for c in (first.get("callbacks") or {}).values() if c)

@@ -162,7 +162,8 @@ class ActivationSettings(Settings):
 @dataclass
 class RegularizerSettings(Settings):
     group: ClassVar[str] = "regularizer"
-    weight_decay: float = setting(0.0, "λ in loss + λ/2·Σ‖W‖² (biases are never decayed); 0 = off",
+    weight_decay: float = setting(0.0, "λ: loss + λ/2·Σ‖W‖², or the optimizer's decay (weight_decay_mode); "
+                                  "biases are never decayed; 0 = off",
                                   within=NON_NEGATIVE, example=1e-3, per_member=True)
     dropout: Any = setting(0.0, "dropout p after each hidden layer: one number, or one per layer",
                            within=PROBABILITY, kind=float | list[float], example=0.5, per_member=True)
@@ -364,7 +365,8 @@ class SyntheticSettings(Settings):
                           example=100)
     noise: float = setting(0.1, "ε ~ N(0, noise²) added to every label", within=NON_NEGATIVE, example=0.1)
     batch_size: int = setting(10, "minibatch size", within=AT_LEAST_ONE, example=10)
-    seed: int = setting(42, "draws the data and the batch order (the run's seed)", example=42)
+    seed: int = setting(42, "draws the data and the batch order (the run's seed)", example=42,
+                        within=SEEDS)
     validates_on_test: ClassVar[bool] = True  # as in d2l: no separate validation split
 
 
@@ -494,7 +496,7 @@ class EvalConfig(Settings):
 
     ckpt_path: str = setting(MISSING, "the .ckpt written by mlplab-train to score", where=True,
                              example="logs/runs/<run>/checkpoints/best.ckpt")
-    seed: int = setting(42, "for data settings the checkpoint does not carry", example=42)
+    seed: int = setting(42, "for data settings the checkpoint does not carry", example=42, within=SEEDS)
     ignore_warnings: bool = ignore_warnings_setting()
     # set by the regression data presets for mlplab-train; mlplab-eval has no use for them
     test_ckpt: Any = None

@@ -22,6 +22,7 @@ from mlplab.config.signature import locate
 from mlplab.errors import UserError
 from mlplab.files import write_json
 from mlplab.runtime.checkpoints import load_checkpoint
+from mlplab.runtime.preflight import check_accelerator
 from mlplab.training.module import MLPModule
 
 
@@ -64,6 +65,7 @@ def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = No
     data_hparams = {k: v for k, v in checkpoint.get("datamodule_hyper_parameters", {}).items()
                     if k not in where}  # where the files are: this machine's say
     check_data_matches(cfg.data._target_, data_hparams, cfg.ckpt_path)
+    check_accelerator(cfg.trainer)
     if announce is not None:
         announce(cfg)
     datamodule = instantiate(cfg.data, **data_hparams)
