@@ -18,7 +18,7 @@ start=$(date +%s)
 timeout 180 $bin/pytest -m gpu -p no:cacheprovider -q 2>&1 | tee "$out/tests.log" | tail -3 | tee -a "$out/summary.txt"
 timeout 150 $bin/python -m benchmarks --device cuda --repeats 1 --epochs 3 --skip-whole \
   --out "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -25 >> "$out/summary.txt"
-timeout 200 $bin/python -m benchmarks --device cuda --repeats 1 --sweep-only \
+timeout 200 $bin/python -m benchmarks --device cuda --sweep-repeats 1 --sweep-only \
   --out "$out/sweep.json" 2>&1 | tee "$out/sweep.log" | tail -12 >> "$out/summary.txt"
 echo "gpu_check: $(( $(date +%s) - start )) s" | tee -a "$out/summary.txt"
 cat "$out/summary.txt"

@@ -126,7 +126,8 @@ class Settings:
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain values only (what checkpoints store, loadable with ``weights_only=True``)."""
+        """Plain values only, loadable with ``weights_only=True``; without ``_target_``, which the
+        groups that name a class add back where a checkpoint needs it (``ModuleSettings.as_dict``)."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)  # type: ignore
                 if f.name != "_target_"}
 

@@ -5,8 +5,9 @@
 ``ckpt_path=<file>`` resumes that run; ``ckpt_path=last`` the newest run under ``logs/runs`` whose
 command-line overrides equal this one's (ignoring the settings that say where files are:
 ``mlplab.config.store.computing_overrides``).
-A resumed run continues in the folder of its checkpoint, so its checkpoints, best score,
-TensorBoard curves and ``metrics.json`` carry on where they stopped.
+A resumed run continues in the run folder its checkpoint is in (``<run>/checkpoints/``), so its
+checkpoints, best score, TensorBoard curves and ``metrics.json`` carry on where they stopped; a
+checkpoint kept anywhere else starts a new run folder from its weights (``runtime.run.resume_from``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@
     interrupted           resumed from its checkpoints/last.ckpt, into the same folder (bit-exact);
                           also a job killed before it could say so (a requeue after a time limit);
                           a last.ckpt that cannot be read: the job runs from the start
-    failed, diverged      run again only with retry_failed=true
+    failed, diverged,     run again only with retry_failed=true
+    pruned
     (no metrics.json)     run
 """
 
