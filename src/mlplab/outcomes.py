@@ -11,6 +11,7 @@ sweep before it starts (``mlplab.runtime``, ``mlplab.reporting``) all end throug
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ from typing import NoReturn
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
 
 from mlplab.config.settings import Settings, describe_type_error, describe_unknown_key
@@ -58,6 +60,21 @@ def describe_unparsed(override: str) -> str | None:
             f"{shlex.quote(fixed)}")
 
 
+def describe_missing_key(cause: ConfigKeyError | ConfigAttributeError, said: str) -> str:
+    """A key the composed node does not have (a free-form group: ``model.net``, a Hydra plugin's
+    ``hydra.launcher``): its keys, the closest one, and Hydra's ``+`` for a key meant to be new."""
+    parent, _, name = str(cause.full_key).rpartition(".")
+    keys = [str(k) for k in cause.parent_node if not str(k).startswith("_")]
+    if not keys:  # scheduler=none: an option without settings
+        return (f"{cause.full_key}: {parent} has no settings in this composition; choose an option of "
+                f"the {parent} group that has it (mlplab-train --help lists each option's settings)")
+    close = difflib.get_close_matches(name, keys, n=1)
+    guess = f"; did you mean {parent}.{close[0]}?" if close else ""
+    append = re.search(r"use (\+\S+)", said)
+    new = f"{' To' if close else '; to'} add it as a new key: {append.group(1)}" if append else ""
+    return f"{cause.full_key} is not a key of {parent} (its keys: {', '.join(keys)}){guess}{new}"
+
+
 def user_message(err: BaseException) -> str | None:
     """The one line to show for a mistake the user can fix; None for a bug (keep the traceback)."""
     for cause in causes(err):
@@ -74,6 +91,9 @@ def user_message(err: BaseException) -> str | None:
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and isinstance(cause.object_type, type) \
                 and issubclass(cause.object_type, Settings):
             return describe_unknown_key(cause.object_type, str(cause.key))
+        if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key \
+                and OmegaConf.is_dict(getattr(cause, "parent_node", None)):
+            return describe_missing_key(cause, str(err))
         if isinstance(cause, ValidationError):
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):

@@ -115,7 +115,8 @@ def test_a_two_job_sweep_and_the_batched_launcher_run_it_each_job_alone(tmp_path
      "regularizer.dropout=0.5: model.net._target_=residual.PlainLinear takes no `dropout` argument"),
     (["model.net.hidden=[32,16]"], "model.net.hidden=[32,16] has [32, 16]; a residual layer keeps its width: "
                                    "give equal widths (residual.ResidualMLP)"),
-    (["model.net.width=3"], "Could not override 'model.net.width'"),
+    (["model.net.width=3"], "model.net.width is not a key of model.net (its keys: hidden, init_std); to add "
+                            "it as a new key: +model.net.width=3"),
     (["+model.net.width=3"], "model.net.width is not a setting of ResidualMLP (its settings: hidden, "
                              "init_std)"),
 ])

@@ -12,6 +12,7 @@ with one line naming the key, the value and an example.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 import types
@@ -296,5 +297,6 @@ def describe_unknown_key(kind: type[Settings], name: str) -> str:
               and any(spec.name == name for spec in specs(k))]
     options = [f"{kind.group}={k.name}" for k in others if isinstance(getattr(k, "name", None), str)]
     moved = MOVED.get(f"{prefix}{name}")
-    return text + (f"; {others[0].__name__} has it: {options[0]}" if options else "") + \
-        (f"; {moved}" if moved else "")
+    close = difflib.get_close_matches(name, [spec.name for spec in specs(kind)], n=1)
+    return text + (f"; did you mean {prefix}{close[0]}?" if close and not (options or moved) else "") + \
+        (f"; {others[0].__name__} has it: {options[0]}" if options else "") + (f"; {moved}" if moved else "")
