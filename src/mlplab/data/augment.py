@@ -22,9 +22,9 @@ class ShiftFlip:
         self.max_shift, self.flip, self.seed = max_shift, flip, seed
 
     def generator(self, device: torch.device, epoch: int, step: int) -> torch.Generator:
-        # mod 2⁶³: a Generator takes a signed 64-bit seed; every seed below ~9.2e6 gives the number
+        # mod 2⁶⁴: a Generator takes an unsigned 64-bit seed; every seed below ~1.8e7 gives the number
         # it always did (larger ones overflowed)
-        mixed = ((self.seed * 1_000_003 + epoch) * 1_000_003 + step) % 2**63
+        mixed = ((self.seed * 1_000_003 + epoch) * 1_000_003 + step) % 2**64
         return torch.Generator(device=device).manual_seed(mixed)
 
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
