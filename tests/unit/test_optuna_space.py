@@ -21,11 +21,22 @@ def grid(distribution) -> list:
     return [distribution.low + k * distribution.step for k in range(count)]
 
 
+def test_a_float_range_optuna_cannot_step_exactly_is_drawn_from_its_values():
+    (distribution,) = search_space(["regularizer.weight_decay=range(0.1,0.2,0.03)"])[0].values()
+    assert isinstance(distribution, (CategoricalDistribution, FloatDistribution))
+    stepped = isinstance(distribution, FloatDistribution)
+    values = grid(distribution) if stepped else sorted(distribution.choices)
+    assert values == pytest.approx(hydra_values("regularizer.weight_decay=range(0.1,0.2,0.03)"))
+
+
 @pytest.mark.parametrize(("argument", "kind"), [
     ("regularizer.dropout=range(0.0,0.6,0.2)", FloatDistribution),  # 0, 0.2, 0.4: never 0.6
     ("regularizer.dropout=range(0.0,1.0,0.25)", FloatDistribution),  # never p = 1, which is refused
     ("regularizer.weight_decay=range(1e-4,1e-3,3e-4)", FloatDistribution),  # Hydra's float steps reach 1e-3
     ("regularizer.dropout=range(0.5,0.0,-0.25)", FloatDistribution),
+    ("regularizer.dropout=range(0.0,1.0,0.3)", FloatDistribution),  # Hydra's 0.8999999999999999: 0.9 kept
+    ("regularizer.dropout=range(1.0,0.0,-0.3)", FloatDistribution),  # 1.0 kept
+    ("regularizer.dropout=range(0.9,0.0,-0.3)", FloatDistribution),  # Hydra's 5.6e-17 for 0
     ("model.net.hidden.0=range(32,257,32)", IntDistribution),
     ("trainer.max_epochs=range(1,10,4)", IntDistribution),
     ("trainer.max_epochs=range(10,0,-3)", IntDistribution)])
@@ -33,7 +44,7 @@ def test_a_range_draws_exactly_the_values_hydras_sweep_runs(argument, kind):
     space, fixed = search_space([argument])
     (distribution,) = space.values()
     assert isinstance(distribution, kind) and fixed == []
-    assert grid(distribution) == pytest.approx(sorted(hydra_values(argument)))
+    assert grid(distribution) == pytest.approx(sorted(hydra_values(argument)), abs=1e-12)
 
 
 def test_a_range_that_stops_where_it_starts_is_refused_by_name():

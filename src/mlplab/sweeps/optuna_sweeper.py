@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +65,26 @@ def distribution(override: Override) -> Any:
             raise ConfigError(f"{override.input_line} holds no value (Hydra's range excludes its stop); "
                               f"e.g. {override.get_key_element()}=range(0,0.6,0.2)")
         if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
-            return FloatDistribution(min(values), max(values), step=abs(value.step))
+            return stepped_floats(values, abs(value.step))
         return IntDistribution(min(values), max(values), step=abs(int(value.step)))
     log_scale = "log" in value.tags
     if isinstance(value.start, int) and isinstance(value.end, int):
         return IntDistribution(value.start, value.end, log=log_scale)
     return FloatDistribution(float(value.start), float(value.end), log=log_scale)
+
+
+def stepped_floats(values: list[float], step: float) -> Any:
+    """Hydra's float range as Optuna's stepped FloatDistribution, its values rounded to 12 decimals
+    (Hydra adds the step up: 0.8999999999999999, 5.6e-17 for 0), since Optuna lowers an end the step
+    does not reach exactly (0.9 would never be drawn). Where it would still lower it: the values as
+    categories."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    rounded = sorted(round(v, 12) for v in values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's "not divisible by step": handled below
+        stepped = FloatDistribution(rounded[0], rounded[-1], step=step)
+    return stepped if math.isclose(stepped.high, rounded[-1]) else CategoricalDistribution(rounded)
 
 
 def search_space(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
