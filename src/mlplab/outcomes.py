@@ -64,15 +64,18 @@ def describe_missing_key(cause: ConfigKeyError | ConfigAttributeError, said: str
     """A key the composed node does not have (a free-form group: ``model.net``, a Hydra plugin's
     ``hydra.launcher``): its keys, the closest one, and Hydra's ``+`` for a key meant to be new."""
     parent, _, name = str(cause.full_key).rpartition(".")
-    keys = [str(k) for k in cause.parent_node if not str(k).startswith("_")]
-    if not keys:  # scheduler=none: an option without settings
+    node = cause.parent_node
+    if len(node) == 0:  # scheduler=none: an option without settings
         return (f"{cause.full_key}: {parent} has no settings in this composition; choose an option of "
                 f"the {parent} group that has it (mlplab-train --help lists each option's settings)")
+    keys = [str(k) for k in node if not str(k).startswith("_")]
     close = difflib.get_close_matches(name, keys, n=1)
     guess = f"; did you mean {parent}.{close[0]}?" if close else ""
-    append = re.search(r"use (\+\S+)", said)
-    new = f"{' To' if close else '; to'} add it as a new key: {append.group(1)}" if append else ""
-    return f"{cause.full_key} is not a key of {parent} (its keys: {', '.join(keys)}){guess}{new}"
+    append = re.search(r"use \+(.+)$", said, re.M)  # Hydra's own form, the value as the user wrote it
+    plus = shlex.quote(f"+{append.group(1).strip()}") if append else f"+{cause.full_key}=…"
+    new = f"{' To' if close else '; to'} add it as a new key: {plus}"
+    has = f"its keys: {', '.join(keys)}" if keys else f"it names {node.get('_target_')} and no arguments yet"
+    return f"{cause.full_key} is not a key of {parent} ({has}){guess}{new}"
 
 
 def user_message(err: BaseException) -> str | None:
@@ -92,8 +95,9 @@ def user_message(err: BaseException) -> str | None:
                 and issubclass(cause.object_type, Settings):
             return describe_unknown_key(cause.object_type, str(cause.key))
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key \
-                and OmegaConf.is_dict(getattr(cause, "parent_node", None)):
-            return describe_missing_key(cause, str(err))
+                and OmegaConf.is_dict(getattr(cause, "parent_node", None)) \
+                and any(isinstance(c, ConfigCompositionException) for c in causes(err)):  # an override's
+            return describe_missing_key(cause, str(err))  # key, not a bug of ours reading the config
         if isinstance(cause, ValidationError):
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):

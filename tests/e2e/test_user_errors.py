@@ -82,8 +82,11 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("data.batch_size=0", "data.batch_size=0 must be ≥ 1"),
     ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
     ("test_ckpt=first", "test_ckpt=first is not one of best, last; e.g. test_ckpt=best"),
-    ("model.net.hiden=[64]", "model.net.hiden is not a key of model.net (its keys: hidden, init_std); "
-                             "did you mean model.net.hidden? To add it as a new key: +model.net.hiden=[64]"),
+    ("model.net.hiden=[64]", "model.net.hiden is not a key of model.net (its keys: hidden, init_std); did "
+                             "you mean model.net.hidden? To add it as a new key: '+model.net.hiden=[64]'"),
+    ("optimizer=any optimizer._target_=torch.optim.RMSprop optimizer.alpha=0.9",
+     "optimizer.alpha is not a key of optimizer (it names torch.optim.RMSprop and no arguments yet); to add "
+     "it as a new key: +optimizer.alpha=0.9"),
     ("trainer.max_epoch=3", "reload_dataloaders_every_n_epochs, default_root_dir, enable_autolog_hparams, "
                             "model_registry); did you mean trainer.max_epochs?"),
     ("optimizer.lrr=0.1", "optimizer.lrr is not a setting of SGD (its settings: lr, momentum, dampening, "
