@@ -291,14 +291,14 @@ def test_a_checkpoint_kept_outside_a_run_resumes_into_a_new_folder_and_writes_no
                        cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     first_record = metrics(tmp_path / "run")
-    kept = tmp_path / "models" / "a.ckpt"
-    kept.parent.mkdir()
+    kept = tmp_path / "models" / "checkpoints" / "a.ckpt"  # a folder named checkpoints, not in a run
+    kept.parent.mkdir(parents=True)
     kept.write_bytes((tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes())
     resumed = in_process("mlplab-train", *tiny, "trainer.max_epochs=2", f"ckpt_path={kept}",
                          f"hydra.run.dir={tmp_path / 'new'}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert sorted(os.listdir(kept.parent)) == ["a.ckpt"] and sorted(os.listdir(tmp_path)) == [
-        "data", "models", "new", "run"]
+    assert sorted(os.listdir(kept.parent)) == ["a.ckpt"] and os.listdir(kept.parent.parent) == ["checkpoints"]
+    assert sorted(os.listdir(tmp_path)) == ["data", "models", "new", "run"]
     record = metrics(tmp_path / "new")
     assert record["status"] == "finished" and record["epochs"] == 2 and record["resumed_from"] == str(kept)
     assert record["history"][0] == first_record["history"][0]  # epoch 0 is the checkpoint's

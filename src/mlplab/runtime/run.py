@@ -101,16 +101,19 @@ def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
 
 def resume_from(cfg: DictConfig) -> Path | None:
     """The checkpoint named by ``ckpt_path`` (a file, or ``last``), checked before any training.
-    A run's own checkpoint (``<run>/checkpoints/*.ckpt``) continues in that run folder
-    (``paths.output_dir`` points there); a checkpoint kept anywhere else (``~/models/a.ckpt``)
-    starts from its weights in this run's new folder, so nothing is written beside it."""
+    A run's own checkpoint (``<run>/checkpoints/*.ckpt``, ``<run>`` holding the ``.lock`` every run
+    leaves, or Hydra's ``.hydra/``) continues in that run folder (``paths.output_dir`` points there);
+    a checkpoint kept anywhere else (``~/models/a.ckpt``) continues its training in this run's new
+    folder, so nothing is written beside it."""
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else None
     path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides)
     if path is None:
         return None
-    if path.resolve().parent.name == "checkpoints":  # conf/callbacks: ${paths.output_dir}/checkpoints
-        cfg.paths.output_dir = str(path.resolve().parent.parent)
+    run = path.resolve().parent.parent  # conf/callbacks: ${paths.output_dir}/checkpoints
+    in_a_run = (run / ".lock").is_file() or (run / ".hydra").is_dir()
+    if path.resolve().parent.name == "checkpoints" and in_a_run:
+        cfg.paths.output_dir = str(run)
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
     else:
         log.info("resuming from %s, which is not in a run's checkpoints/ folder; outputs go to %s", path,
