@@ -43,7 +43,10 @@ def test_run_writes_every_output(run_dir):
     assert 0.1 < result["metrics"]["test/acc"] <= 1.0
     assert result["hparams"]["model"]["net"]["_target_"] == "mlplab.nets.ConciseMLP"
     assert result["hparams"]["activation"]["name"] == "sigmoid"
-    assert result["hparams"]["optimizer"]["_target_"] == "torch.optim.AdamW"
+    import torch  # the checkpoint names the optimizer's and the schedule's class (mlplab-eval needs them)
+    saved = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)["hyper_parameters"]
+    assert saved["optimizer"]["_target_"] == "torch.optim.AdamW"
+    assert saved["scheduler"]["_target_"] == "mlplab.training.schedules.Cosine"
     assert [row["epoch"] for row in result["history"]] == [0, 1]  # all epochs, not the best's
     assert result["history"][-1]["val/acc"] == pytest.approx(result["metrics"]["val/acc"])
     assert result["monitor"]["best"] == pytest.approx(result["history"][0]["val/acc"])
@@ -84,3 +87,22 @@ def test_eval_on_a_device_this_machine_lacks_is_refused_by_name(run_dir, tmp_pat
                                f"trainer.accelerator={lacking}", f"paths.log_dir={tmp_path}/logs", cwd=REPO)
     assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
     assert f"error: trainer.accelerator={lacking}: no " in stderr and "trainer=default" in stderr
+
+
+@pytest.mark.dataset
+def test_eval_scores_a_checkpoint_written_before_classes_were_kept(run_dir, tmp_path):
+    """Before, checkpoints held the optimizer's and the schedule's arguments without their class;
+    mlplab-eval scores such a file (AdamW + cosine here) as it scores a new one."""
+    import torch
+
+    checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    for group in ("optimizer", "scheduler"):
+        del checkpoint["hyper_parameters"][group]["_target_"]
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    code, _, stderr = run_main(eval_main, f"ckpt_path={old}", f"paths.log_dir={tmp_path}/logs", cwd=REPO)
+    assert code == 0, stderr[-3000:]
+    (eval_dir,) = (tmp_path / "logs" / "evals").iterdir()
+    expected = json.loads((run_dir / "metrics.json").read_text())["metrics"]["test/acc"]
+    assert json.loads((eval_dir / "metrics.json").read_text())["metrics"]["test/acc"] == pytest.approx(
+        expected, abs=1e-6)

@@ -57,6 +57,14 @@ def check_net_importable(hyper_parameters: dict[str, Any], ckpt_path: str) -> No
                         f"code and its packages are") from None
 
 
+def unnamed_classes_left_out(hyper_parameters: dict[str, Any]) -> dict[str, Any]:
+    """Checkpoints written before the optimizer's and the schedule's class was kept (``_target_``)
+    hold only their arguments, which would be read as SGD's; the test set needs neither, so such a
+    group is left to its default."""
+    return {group: None if group in ("optimizer", "scheduler") and values and "_target_" not in values
+            else values for group, values in hyper_parameters.items()}
+
+
 def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = None) -> dict[str, float]:
     """The checkpoint's test metrics; ``announce(cfg)`` once the checkpoint is known to fit here."""
     checkpoint = load_checkpoint(cfg.ckpt_path)
@@ -69,7 +77,7 @@ def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = No
     if announce is not None:
         announce(cfg)
     datamodule = instantiate(cfg.data, **data_hparams)
-    module = MLPModule(**checkpoint["hyper_parameters"])
+    module = MLPModule(**unnamed_classes_left_out(checkpoint["hyper_parameters"]))
     module.load_state_dict(checkpoint["state_dict"])
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     metrics = {k: float(v) for k, v in trainer.test(module, datamodule=datamodule)[0].items()}
