@@ -144,6 +144,7 @@ def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
     assert default_of("model=concise", "model.net.hidden") == "[256]"
     assert default_of("model", "model.net") == "mlplab.nets.Scrat…"
     assert default_of("data=fashion_mnist", "data.seed") == "${seed}"
+    assert default_of("data=polynomial", "data.seed") == "${seed}"  # a _global_ preset: under data:
 
 
 def test_eval_without_a_checkpoint_says_it_is_required(tmp_path):

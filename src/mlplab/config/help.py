@@ -46,7 +46,12 @@ def composed_values(conf_dir: Path, app: str, title: str) -> dict[str, Any]:
     group, _, option = title.partition("=")
     chosen = {k: v for entry in top.get("defaults", []) if isinstance(entry, dict) for k, v in entry.items()}
     path = conf_dir / group / f"{option or chosen.get(group)}.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    text = path.read_text()
+    values = yaml.safe_load(text) or {}
+    # a preset "@package _global_" writes its group's values under the group's key (data=polynomial)
+    return values.get(group, {}) if text.startswith("# @package _global_") else values
 
 
 def run_default(values: dict[str, Any], key: str, spec: Spec) -> Any:
