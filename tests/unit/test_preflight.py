@@ -93,6 +93,8 @@ def test_threads_per_job(launcher, cpus, threads):
                                   "(those are: val/acc, val/loss, train/acc, train/loss, weights/l2_norm, "
                                   "train/lr); e.g. monitor.name=val/acc"),
     ("data=polynomial monitor.name=val/acc", "monitor.name=val/acc is not a metric a regression run logs"),
+    ("scheduler=any scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau +scheduler.monitor=val/los",
+     "scheduler.monitor=val/los is not a metric a classification run logs"),
 ])
 def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
     """Refused while Hydra merges the override (a wrong type) or by ``check_run`` (the rest)."""

@@ -424,10 +424,15 @@ class MonitorSettings(Settings):
     def check_logged(self, task: str) -> None:
         """A name the fit never logs would end the run at its first validation (Lightning's
         ModelCheckpoint cannot find it): refused now, with the names there are."""
-        if self.name not in FIT_METRICS[task]:
-            logged = ", ".join(FIT_METRICS[task])
-            self.fail("name", f"is not a metric a {task} run logs (those are: {logged})",
-                      example=FIT_METRICS[task][0])
+        check_logged(self, "name", task)
+
+
+def check_logged(owner: Settings, name: str, task: str) -> None:
+    """``owner.name`` must be a metric a fit of ``task`` logs (monitor.name, scheduler.monitor)."""
+    if getattr(owner, name) not in FIT_METRICS[task]:
+        logged = ", ".join(FIT_METRICS[task])
+        owner.fail(name, f"is not a metric a {task} run logs (those are: {logged})",
+                   example=FIT_METRICS[task][0])
 
 
 @dataclass

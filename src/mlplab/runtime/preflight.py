@@ -38,6 +38,7 @@ from mlplab.config.schema import (
     ModuleSettings,
     MonitorSettings,
     RunSettings,
+    check_logged,
     data_settings_class,
 )
 from mlplab.config.settings import Settings
@@ -140,8 +141,11 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     monitor = MonitorSettings.parse(resolved_values(cfg.monitor))
     data = resolved_values(cfg.data)
     data_settings = data_settings_class(data.pop("_target_", "")).parse(data)
-    monitor.check_logged(type(data_settings).task)
+    task = type(data_settings).task
+    monitor.check_logged(task)
     module_settings = ModuleSettings.parse(*(resolved_values(cfg[group]) for group in MODULE_GROUPS))
+    if module_settings.scheduler is not None and module_settings.scheduler.monitor:  # ReduceLROnPlateau's
+        check_logged(module_settings.scheduler, "monitor", task)
     check_trainer(cfg.trainer, multirun)
     if cfg.test_ckpt == "best" and data_settings.validates_on_test:
         raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "

@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 def build(cfg: DictConfig,
           checked: CheckedRun | None = None) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The data, the module (shaped by the data) and the trainer of ``cfg``, built from its settings
-    as ``check_run`` parsed them (``checked``; parsed here when not given)."""
-    checked = checked or check_run(cfg)
+    as ``check_run`` parsed them (``checked``; parsed here when not given, as from the compose API,
+    with the accelerator checked here too)."""
+    if checked is None:
+        checked = check_run(cfg)
+        check_accelerator(cfg.trainer)
     datamodule = locate(checked.data._target_)(settings=checked.data)
     module = MLPModule(settings=checked.module, max_loss=cfg.max_loss, **datamodule.shape)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
