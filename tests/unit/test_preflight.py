@@ -150,3 +150,16 @@ def test_the_metrics_a_monitor_may_watch_are_those_a_fit_logs(task, tmp_path):
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(module, datamodule=data)
     assert sorted(trainer.callback_metrics) == sorted(FIT_METRICS[task])
+
+
+def test_the_compose_api_build_refuses_a_device_this_machine_lacks(tmp_path):
+    import torch
+
+    from mlplab.runtime.run import build
+
+    lacking = "mps" if torch.cuda.is_available() else "cuda"
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x",
+                                          f"trainer.accelerator={lacking}", f"data.data_dir={tmp_path}/none"])
+    with pytest.raises(ConfigError, match=rf"trainer.accelerator={lacking}: no .* trainer=default"):
+        build(cfg)  # before the data is looked for (there is none at data.data_dir)
