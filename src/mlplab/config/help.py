@@ -37,10 +37,9 @@ def group_options(conf_dir: Path) -> dict[str, list[str]]:
     return found
 
 
-def composed_values(conf_dir: Path, app: str, title: str) -> dict[str, Any]:
+def composed_values(conf_dir: Path, top: dict[str, Any], title: str) -> dict[str, Any]:
     """What a run composes for a section (a run's default is the preset's value, not the class's):
-    the top level of ``<app>.yaml``; ``group=option``'s YAML; a group's default option's YAML."""
-    top = yaml.safe_load((conf_dir / f"{app}.yaml").read_text()) or {}
+    the top level of the app's YAML (``top``); ``group=option``'s YAML; a group's default option's."""
     if title == "top level":
         return top
     group, _, option = title.partition("=")
@@ -105,10 +104,11 @@ def help_text(app: str, conf_dir: str) -> str:
     lines += ["", "Settings (key=value): type, default (what a plain run composes), allowed values, what "
               "it does. [where]: says where files are, not what is computed (left out of run names and "
               "HParams)."]
+    top = yaml.safe_load((Path(conf_dir) / f"{app}.yaml").read_text()) or {}  # read once for every section
     for title, kind in sections(schema):
         prefix = f"{kind.group}." if kind.group else ""
         own = [spec for spec in specs(kind) if kind is not schema or spec.name in names]
-        values = composed_values(Path(conf_dir), app, title)
+        values = composed_values(Path(conf_dir), top, title)
         lines += ["", f" {title}"]
         lines += [row(key, spec, run_default(values, key, spec))
                   for spec in own for key in [prefix + spec.name]]

@@ -421,14 +421,11 @@ class MonitorSettings(Settings):
     name: str = setting("val/acc", "the validation metric that picks best.ckpt", example="val/loss")
     mode: str = setting("max", "max for an accuracy, min for a loss", choices=("max", "min"))
 
-    def check_logged(self, task: str) -> None:
-        """A name the fit never logs would end the run at its first validation (Lightning's
-        ModelCheckpoint cannot find it): refused now, with the names there are."""
-        check_logged(self, "name", task)
-
 
 def check_logged(owner: Settings, name: str, task: str) -> None:
-    """``owner.name`` must be a metric a fit of ``task`` logs (monitor.name, scheduler.monitor)."""
+    """``owner.name`` must be a metric a fit of ``task`` logs (monitor.name, scheduler.monitor): a
+    name the fit never logs would end the run at its first validation (Lightning's ModelCheckpoint
+    cannot find it), so it is refused now, with the names there are."""
     if getattr(owner, name) not in FIT_METRICS[task]:
         logged = ", ".join(FIT_METRICS[task])
         owner.fail(name, f"is not a metric a {task} run logs (those are: {logged})",

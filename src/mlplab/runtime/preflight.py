@@ -142,7 +142,7 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     data = resolved_values(cfg.data)
     data_settings = data_settings_class(data.pop("_target_", "")).parse(data)
     task = type(data_settings).task
-    monitor.check_logged(task)
+    check_logged(monitor, "name", task)
     module_settings = ModuleSettings.parse(*(resolved_values(cfg[group]) for group in MODULE_GROUPS))
     if module_settings.scheduler is not None and module_settings.scheduler.monitor:  # ReduceLROnPlateau's
         check_logged(module_settings.scheduler, "monitor", task)
