@@ -105,6 +105,10 @@ def run_sweep_benchmark(data_dir: Path, device: torch.device, repeats: int,
                 runs[name]["wall"].append(wall * scale)
                 runs[name]["fit"].append(fit_seconds(sweep_dir) * scale)
                 runs[name]["rss_mb"].append(rss)
+            # a variant is minutes on a CPU: say each one as it ends, not only in the report
+            scaled = " (scaled up from the sample)" if basic and sampled else ""
+            wall, fit = runs[name]["wall"][-1], runs[name]["fit"][-1]
+            print(f"sweep: {name}: {wall:.1f} s wall, {fit:.1f} s fit{scaled}", file=sys.stderr, flush=True)
     medians = {name: {k: summarize(v) for k, v in r.items()} for name, r in runs.items()}
     base = medians["basic fp32"]["wall"]["median"]
     return {"grid": {k: v for k, v in values.items()}, "jobs": jobs, "epochs": EPOCHS,
