@@ -1,16 +1,19 @@
 """The stack of a batched sweep against its members one by one: the forward pass of every member
 (scratch and concise, linear and deep, both dropout styles at evaluation), dropout's edge cases,
-and MemberSGD's step against torch's SGD for each member's own lr, momentum and λ."""
+MemberSGD's step against torch's SGD for each member's own lr, momentum and λ (and a member frozen
+on the way), and every member's loss from one call against its own run's."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from helpers import build_net
+from helpers import build_net, mlp_module
 
 from mlplab.batched.member_sgd import MemberSGD
+from mlplab.batched.module import StackedModule
 from mlplab.batched.net import StackedMLP, stacked_dropout
 from mlplab.nets.activations import ACTIVATIONS
+from mlplab.training.objective import Objective
 
 
 def members(name: str, hidden: list[int], count: int, dropout: list | None = None,
@@ -94,13 +97,19 @@ def test_member_sgd_takes_each_members_own_sgd_step(nesterov):
             torch.testing.assert_close(b, b_net, atol=1e-6, rtol=1e-5)
 
 
-def test_a_frozen_member_stays_as_it_is_and_its_nan_gradient_reaches_no_one():
+def two_members_with_sgd() -> tuple[list[torch.nn.Module], StackedMLP, MemberSGD]:
+    """Two scratch members stacked, with MemberSGD (lr 0.1, momentum 0.9, λ 1e-3 on weights)."""
     nets = members("scratch", [8], count=2)
     stacked = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0]] * 2)
     layers = stacked.layers()
     sgd = MemberSGD([{"params": [w for w, _ in layers], "member_dims": [1, 0], "decayed": True},
                      {"params": [b for _, b in layers], "member_dims": [0, 0], "decayed": False}],
                     torch.tensor([0.1, 0.1]), torch.tensor([0.9, 0.9]), torch.tensor([1e-3, 1e-3]))
+    return nets, stacked, sgd
+
+
+def test_a_frozen_member_stays_as_it_is_and_its_nan_gradient_reaches_no_one():
+    nets, stacked, sgd = two_members_with_sgd()
     before = [t.detach().clone() for t in stacked.parameters()]
     sgd.freeze(0)
     for param in stacked.parameters():
@@ -112,3 +121,51 @@ def test_a_frozen_member_stays_as_it_is_and_its_nan_gradient_reaches_no_one():
         assert torch.equal(w, w0) and torch.equal(b, b0)
     assert all(torch.isfinite(t).all() for t in stacked.parameters())
     assert not torch.equal(stacked.W2[1], before[2][1])  # member 1 moved
+
+
+def test_a_member_frozen_between_steps_makes_no_more_updates_and_the_others_go_on():
+    """Freezing after steps were taken (as a member that diverges mid-fit is): the step after it
+    leaves the member as it was, momentum and λ notwithstanding."""
+    _, stacked, sgd = two_members_with_sgd()
+    for param in stacked.parameters():
+        param.grad = torch.ones_like(param)
+    sgd.step()
+    frozen_at = [t.detach().clone() for t in stacked.member_layers(0)[0]]
+    other_at = stacked.W2[1].detach().clone()
+    sgd.freeze(0)
+    sgd.step()
+    assert all(torch.equal(now, then) for now, then in zip(stacked.member_layers(0)[0], frozen_at))
+    assert not torch.equal(stacked.W2[1], other_at)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+@pytest.mark.parametrize("task, smoothing, target_shape", [
+    ("classification", 0.0, (7,)), ("classification", 0.2, (7,)),
+    ("regression", 0.0, (7, 5)), ("regression", 0.0, (7,))], ids=["ce", "ce-smoothed", "mse", "mse-flat"])
+def test_member_losses_are_each_members_own_loss(task, smoothing, target_shape, training):
+    """``Objective.member_losses`` over K members' outputs [K, B, q] gives, for each k, what
+    ``loss`` gives on ``outputs[k]`` alone (label smoothing only in training, as there)."""
+    objective = Objective(task, label_smoothing=smoothing)
+    generator = torch.Generator().manual_seed(0)
+    q = 5 if target_shape != (7,) or task == "classification" else 1
+    outputs = torch.randn(4, 7, q, generator=generator)
+    y = (torch.randint(0, q, target_shape, generator=generator) if task == "classification"
+         else torch.randn(target_shape, generator=generator))
+    want = torch.stack([objective.loss(outputs[k], y, training) for k in range(4)])
+    torch.testing.assert_close(objective.member_losses(outputs, y, training), want, atol=1e-6, rtol=1e-6)
+
+
+def test_a_stack_takes_every_members_loss_in_one_call_and_refuses_members_of_different_losses():
+    """The stack's training losses are each member's own (its λ left to MemberSGD); members whose
+    data losses differ (label smoothing is not a per-member setting) cannot share one stack."""
+    stack_members = [mlp_module(hidden=[8], weight_decay=decay, label_smoothing=0.1)
+                     for decay in [0.0, 1e-3, 1e-2]]
+    stack = StackedModule(stack_members)
+    output = torch.randn(3, 6, 10, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 3, 4, 9])
+    losses, objectives = stack._losses(output, y, training=True)
+    want = torch.stack([m.objective.loss(output[k], y, training=True) for k, m in enumerate(stack_members)])
+    torch.testing.assert_close(losses, want, atol=1e-6, rtol=1e-6)
+    assert torch.equal(objectives, losses)
+    with pytest.raises(ValueError, match="share one data loss"):
+        StackedModule([mlp_module(hidden=[8], label_smoothing=0.1), mlp_module(hidden=[8])])

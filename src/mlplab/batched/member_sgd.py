@@ -35,11 +35,22 @@ class MemberSGD(torch.optim.Optimizer):
                  nesterov: bool = False) -> None:
         self.lr, self.momentum, self.weight_decay = lr.clone(), momentum.clone(), weight_decay.clone()
         self.nesterov = nesterov
+        self._on_device: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = {}
         super().__init__(params, {"member_dims": None, "decayed": False})
 
     def freeze(self, member: int) -> None:
         """Member ``member`` makes no more updates."""
         self.lr[member] = 0.0
+        self._on_device.clear()
+
+    def settings_on(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """(lr, momentum, λ) on ``device``, copied there once (again after a ``freeze``): a copy
+        from host memory in every step would wait for the GPU's queue, once per parameter. A copy
+        on the CPU too, so that a freeze works there as it must on a GPU."""
+        if device not in self._on_device:
+            self._on_device[device] = tuple(t.to(device, copy=True)
+                                            for t in (self.lr, self.momentum, self.weight_decay))
+        return self._on_device[device]
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001, ANN201 (torch's signature)
@@ -47,27 +58,30 @@ class MemberSGD(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        # read on the host copies: a test of a GPU tensor would wait for the GPU
         uses_momentum = bool((self.momentum != 0).any())
         frozen = bool((self.lr == 0).any())
+        decays = bool((self.weight_decay != 0).any())
         for group in self.param_groups:
             for param, dim in zip(group["params"], group["member_dims"]):
                 if param.grad is None:
                     continue
-                lr = along(self.lr.to(param.device), param, dim)
+                lrs, momenta, decays_k = self.settings_on(param.device)
+                lr = along(lrs, param, dim)
                 g = param.grad
                 if frozen:
                     # a frozen member's gradient may be NaN or inf: zero it, it must not spread
                     g = torch.where(lr != 0, g, torch.zeros_like(g))
-                decay = along(self.weight_decay.to(param.device), param, dim) if group["decayed"] else None
+                decay = along(decays_k, param, dim) if group["decayed"] and decays else None
                 if not uses_momentum:  # w ← w·(1 − ηλ) − η·g: two passes over w, no temporaries
-                    if decay is not None and bool((decay != 0).any()):
+                    if decay is not None:
                         param.mul_(1 - lr * decay)
                     param.addcmul_(g, lr, value=-1)
                     continue
                 if decay is not None:
                     g = g.add(param * decay)
                 if uses_momentum:
-                    mu = along(self.momentum.to(param.device), param, dim)
+                    mu = along(momenta, param, dim)
                     state = self.state[param]
                     buf = state.get("momentum_buffer")
                     buf = g.clone() if buf is None else buf.mul_(mu).add_(g)

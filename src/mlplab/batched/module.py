@@ -11,8 +11,9 @@ Everything a member's run records goes under its own name: the module logs ``m<k
 (``member_key``), ``mlplab.batched.members`` hands each member's run its own metrics, TensorBoard
 run and checkpoints. The loop is Lightning's own, with automatic optimization: ``training_step``
 returns the objective of one minibatch and Lightning steps the members' optimizer. Each member's
-loss is its own run's (``mlplab.training.objective``, called on the member's outputs). A member
-whose loss blows up is frozen (``diverged``) and the others go on.
+loss is its own run's (``mlplab.training.objective``; every member's in one call over the stacked
+outputs, since the members share their data loss). A member whose loss blows up is frozen
+(``diverged``) and the others go on.
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ class StackedModule(L.LightningModule):
         self.save_hyperparameters(dict(members[0].hparams))  # a single model's form; each member's on save
         self.register_buffer("alive", torch.ones(len(members), dtype=torch.bool))
         self.max_loss = [m.max_loss for m in members]
+        data_losses = {member.objective.same_data_loss() for member in members}
+        if len(data_losses) > 1:  # mlplab.batched.plan groups jobs by every setting not per member
+            raise ValueError(f"the members of a stack share one data loss, not {len(data_losses)}: "
+                             f"{sorted(map(repr, data_losses))}")
+        (self.data_loss,) = data_losses
         classifies = members[0].hparams.task == "classification"
         self.epoch_metrics = {stage: EpochAverages(with_accuracy=classifies) for stage in STAGES}
         self.divergence: dict[int, str] = {}  # member → the message its own run would have printed
@@ -114,14 +120,12 @@ class StackedModule(L.LightningModule):
     def _losses(self, output: Tensor, y: Tensor, training: bool) -> tuple[Tensor, Tensor]:
         """Each member's (loss, objective) on the minibatch: [K, B, q] outputs → two [K]. Member
         k's are its own run's (``Objective``), its λ added as a penalty only where its own network
-        trains (looped); the stack's ``MemberSGD`` applies every λ itself."""
-        pairs = []
-        for k, member in enumerate(self.members):
-            if training:
-                pairs.append(member.objective(output[k], y, member.net if self.net is None else None))
-            else:
-                loss = member.objective.loss(output[k], y)
-                pairs.append((loss, loss))
+        trains (looped); the stack's ``MemberSGD`` applies every λ itself, so there the objective
+        is the loss, and all members' losses come from one call."""
+        if self.net is not None or not training:
+            losses = self.data_loss.member_losses(output, y, training)
+            return losses, losses
+        pairs = [member.objective(output[k], y, member.net) for k, member in enumerate(self.members)]
         losses, objectives = zip(*pairs)
         return torch.stack(losses), torch.stack(objectives)
 

@@ -82,6 +82,9 @@ class StackedMLP(nn.Module):
         self.sizes, self.members = list(sizes), members
         self.act, self.dropout_style = activation, dropout_style
         self.register_buffer("dropout", dropout.reshape(members, len(sizes) - 2).float())
+        # which hidden layers drop units, read here once: reading the buffer in every step would
+        # wait for the GPU
+        self.drops = [bool(dropout_p.any()) for dropout_p in self.dropout.T]
         d, out = sizes[0], sizes[1]
         self.W1 = nn.Parameter(torch.zeros(d, members, out))
         self.b1 = nn.Parameter(torch.zeros(members, out))
@@ -133,7 +136,7 @@ class StackedMLP(nn.Module):
         member_dim = 1  # the first layer's output is [B, K, h]; elementwise work stays contiguous
         for layer, (w, b) in enumerate(rest):
             h = self.act(h)
-            if bool(self.dropout[:, layer].any()):
+            if self.drops[layer]:
                 h = stacked_dropout(h, self.dropout[:, layer], self.training, self.dropout_style, member_dim)
             h = torch.baddbmm(b.unsqueeze(1), h.transpose(0, 1) if member_dim else h, w)  # [K, B, out]
             member_dim = 0

@@ -7,14 +7,14 @@
                                                         configure_optimizers reads)
 
 Label smoothing shapes the training target only: validation and test losses are plain NLL.
-``MLPModule`` and ``StackedModule`` both call ``objective`` (the stack once per member, on that
-member's outputs), so a setting that enters the loss is written here once and every path trains
-with it.
+``MLPModule`` and ``StackedModule`` both call ``Objective`` (a stack's members, which share their
+data loss, in one ``member_losses`` call over their outputs), so a setting that enters the loss is
+written here once and every path trains with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -61,9 +61,28 @@ class Objective:
 
     def loss(self, output: Tensor, y: Tensor, training: bool = False) -> Tensor:
         """The data loss of one minibatch: ``output`` [B, q] against ``y`` (labels [B], or [B, q])."""
+        return self._data_loss(output, y, training, reduction="mean")
+
+    def member_losses(self, outputs: Tensor, y: Tensor, training: bool = False) -> Tensor:
+        """``loss`` of K models at once, for a stack whose members share this data loss:
+        ``outputs`` [K, B, q] → [K], member k's the mean of its B examples' losses. One call for
+        the K (on a GPU, K calls of ``loss`` cost K times its kernel launches)."""
+        members = outputs.shape[0]
+        flat = outputs.reshape(-1, *outputs.shape[2:])  # member-major: rows k·B … (k+1)·B − 1
+        targets = y.repeat(members, *[1] * (y.dim() - 1))
+        per_example = self._data_loss(flat, targets, training, reduction="none")
+        return per_example.reshape(members, -1).mean(dim=1)
+
+    def same_data_loss(self) -> Objective:
+        """This objective without its λ: two runs whose ``same_data_loss`` are equal have the same
+        ``loss``, so ``member_losses`` can take them at once."""
+        return replace(self, penalty=0.0, optimizer_decay=0.0)
+
+    def _data_loss(self, output: Tensor, y: Tensor, training: bool, reduction: str) -> Tensor:
         if self.task == "classification":
-            return F.cross_entropy(output, y, label_smoothing=self.label_smoothing if training else 0.0)
-        return F.mse_loss(output, y.reshape(output.shape)) / 2
+            return F.cross_entropy(output, y, label_smoothing=self.label_smoothing if training else 0.0,
+                                   reduction=reduction)
+        return F.mse_loss(output, y.reshape(output.shape), reduction=reduction) / 2
 
     def __call__(self, output: Tensor, y: Tensor, net: nn.Module | None) -> tuple[Tensor, Tensor]:
         """(the training loss, the objective) of one minibatch: the loss is what ``train/loss``
