@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Where a CUDA GPU is at hand: the `gpu` tests, then `make bench` on the device (one run of every
-# pipeline, and the sweep section: a 10×10 λ × dropout grid batched, the basic launcher on a sample),
-# within about 8 minutes. Figures go to ${OUT:-gpu_check}/ (bench.json, sweep.json, *.log, summary.txt);
-# put them in docs/performance.md with the card's name.
+# Where a CUDA GPU is at hand: the `gpu` tests, then the benchmarks on the device: `make bench`'s
+# pipelines once, one training step of a batched group (benchmarks.stack_step), and the sweep
+# section (a 10×10 λ × dropout grid batched, the basic launcher on a sample). About 9 minutes on
+# an H100 (the sweep section most of it). Each stage runs under its own timeout; one that fails or
+# runs out is reported and the next runs. Figures go to ${OUT:-gpu_check}/ (summary.txt, *.log,
+# bench.json, sweep.json); put them in docs/performance.md with the card's name.
 #   scripts/gpu_check.sh            (after `make setup`)
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu_check}
 mkdir -p "$out"
@@ -13,12 +15,24 @@ bin=.venv/bin
 if ! $bin/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 2)"; then
   echo "gpu_check: torch sees no CUDA device here; run it on a machine with a GPU" >&2; exit 2
 fi
-$bin/python -c "import torch; print(torch.cuda.get_device_name(0))" | tee "$out/summary.txt"
-start=$(date +%s)
-timeout 180 $bin/pytest -m gpu -p no:cacheprovider -q 2>&1 | tee "$out/tests.log" | tail -3 | tee -a "$out/summary.txt"
-timeout 150 $bin/python -m benchmarks --device cuda --repeats 1 --epochs 3 --skip-whole \
-  --out "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -25 >> "$out/summary.txt"
-timeout 200 $bin/python -m benchmarks --device cuda --sweep-repeats 1 --sweep-only \
-  --out "$out/sweep.json" 2>&1 | tee "$out/sweep.log" | tail -12 >> "$out/summary.txt"
-echo "gpu_check: $(( $(date +%s) - start )) s" | tee -a "$out/summary.txt"
+export PYTHONUNBUFFERED=1  # a stage stopped by its timeout keeps what it printed
+$bin/python -c "import torch; print(torch.cuda.get_device_name(0), 'torch', torch.__version__)" \
+  | tee "$out/summary.txt"
+failed=0
+stage() {  # stage NAME SECONDS LINES COMMAND…: run it into NAME.log; its last LINES to the summary
+  local name=$1 seconds=$2 lines=$3 began=$SECONDS rc
+  shift 3
+  timeout "$seconds" "$@" > "$out/$name.log" 2>&1
+  rc=$?
+  { echo "== $name: exit $rc in $((SECONDS - began)) s$([ $rc = 124 ] && echo " (ran out of its $seconds s)")"
+    tail -n "$lines" "$out/$name.log"; } >> "$out/summary.txt"
+  [ $rc = 0 ] || failed=1
+}
+stage tests 180 3 $bin/pytest -m gpu -p no:cacheprovider -q
+stage bench 150 25 $bin/python -m benchmarks --device cuda --repeats 1 --epochs 3 --skip-whole \
+  --out "$out/bench.json"
+stage stack 90 6 $bin/python -m benchmarks.stack_step --device cuda
+stage sweep 420 14 $bin/python -m benchmarks --device cuda --sweep-repeats 1 --sweep-only --out "$out/sweep.json"
+echo "gpu_check: $SECONDS s" >> "$out/summary.txt"
 cat "$out/summary.txt"
+exit $failed
