@@ -66,12 +66,13 @@ def test_stacked_dropout_keeps_p0_exactly_zeros_p1_and_keeps_the_expectation():
     torch.testing.assert_close(classic[1], 0.75 * h[1])
 
 
+@pytest.mark.parametrize("decay", [[0.0, 1e-3, 0.1], [0.0, 0.0, 0.0]], ids=["decayed", "no-decay"])
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_member_sgd_takes_each_members_own_sgd_step(nesterov):
+def test_member_sgd_takes_each_members_own_sgd_step(nesterov, decay):
     """Three members with their own lr, momentum and λ: five steps of MemberSGD on the stack equal
     five steps of torch's SGD on each member (λ on weights only, as mlplab's param groups), to the
     rounding of a fused multiply-add (torch's ``add(x, alpha=λ)``; a per-member λ is a tensor)."""
-    lr, momentum, decay = [0.1, 0.05, 0.2], [0.9, 0.5, 0.0 if not nesterov else 0.3], [0.0, 1e-3, 0.1]
+    lr, momentum = [0.1, 0.05, 0.2], [0.9, 0.5, 0.0 if not nesterov else 0.3]
     nets = members("scratch", [8], count=3)
     stacked = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0]] * 3)
     layers = stacked.layers()
@@ -155,17 +156,36 @@ def test_member_losses_are_each_members_own_loss(task, smoothing, target_shape, 
     torch.testing.assert_close(objective.member_losses(outputs, y, training), want, atol=1e-6, rtol=1e-6)
 
 
-def test_a_stack_takes_every_members_loss_in_one_call_and_refuses_members_of_different_losses():
-    """The stack's training losses are each member's own (its λ left to MemberSGD); members whose
-    data losses differ (label smoothing is not a per-member setting) cannot share one stack."""
+@pytest.mark.parametrize("engine", ["stacked", "looped"])
+def test_a_stacks_losses_are_its_members_own_and_members_of_different_losses_are_refused(engine):
+    """Every member's training and evaluation loss is its own run's. In training the stacked
+    engine's objective is the loss (MemberSGD applies λ), the looped engine's adds each member's
+    own penalty (scratch members: λ in the loss); members whose data losses differ (label
+    smoothing is not a per-member setting) cannot share one stack."""
     stack_members = [mlp_module(hidden=[8], weight_decay=decay, label_smoothing=0.1)
                      for decay in [0.0, 1e-3, 1e-2]]
-    stack = StackedModule(stack_members)
+    stack = StackedModule(stack_members, engine=engine)
     output = torch.randn(3, 6, 10, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([0, 1, 2, 3, 4, 9])
-    losses, objectives = stack._losses(output, y, training=True)
-    want = torch.stack([m.objective.loss(output[k], y, training=True) for k, m in enumerate(stack_members)])
-    torch.testing.assert_close(losses, want, atol=1e-6, rtol=1e-6)
-    assert torch.equal(objectives, losses)
+    for training in (True, False):
+        own = [m.objective(output[k], y, m.net if engine == "looped" else None) if training
+               else (m.objective.loss(output[k], y),) * 2 for k, m in enumerate(stack_members)]
+        losses, objectives = stack._losses(output, y, training=training)
+        torch.testing.assert_close(losses, torch.stack([loss for loss, _ in own]), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(objectives, torch.stack([obj for _, obj in own]), atol=1e-6, rtol=1e-6)
+        assert bool((objectives > losses).any()) == (training and engine == "looped")  # the penalties
     with pytest.raises(ValueError, match="share one data loss"):
-        StackedModule([mlp_module(hidden=[8], label_smoothing=0.1), mlp_module(hidden=[8])])
+        StackedModule([mlp_module(hidden=[8], label_smoothing=0.1), mlp_module(hidden=[8])], engine=engine)
+
+
+def test_a_stack_loaded_with_another_stacks_dropout_drops_as_that_one_does():
+    """Which layers drop units is read when the dropout rates are set, built or loaded."""
+    nets = members("scratch", [8, 6], count=2)
+    plain = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0, 0.0]] * 2)
+    dropped = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0, 0.5]] * 2)
+    assert (plain.drops, dropped.drops) == ([False, False], [False, True])
+    plain.load_state_dict(dropped.state_dict())
+    assert plain.drops == [False, True]
+    torch.manual_seed(0)
+    x = torch.randn(64, 12)
+    assert not torch.equal(plain.train()(x), plain.eval()(x))  # training drops units now

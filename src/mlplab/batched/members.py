@@ -188,7 +188,7 @@ class Members(Checkpoint):
         if sync:
             stacked.sync_members()
         for run in self.runs:
-            if run.status is RunStatus.FINISHED and bool(stacked.alive[run.index]):
+            if run.status is RunStatus.FINISHED and stacked.alive_members[run.index]:
                 view = MemberTrainer(trainer, run, self.io)
                 for callback in run.callbacks:
                     getattr(callback, hook)(view, run.module, *args)

@@ -11,9 +11,10 @@ Everything a member's run records goes under its own name: the module logs ``m<k
 (``member_key``), ``mlplab.batched.members`` hands each member's run its own metrics, TensorBoard
 run and checkpoints. The loop is Lightning's own, with automatic optimization: ``training_step``
 returns the objective of one minibatch and Lightning steps the members' optimizer. Each member's
-loss is its own run's (``mlplab.training.objective``; every member's in one call over the stacked
-outputs, since the members share their data loss). A member whose loss blows up is frozen
-(``diverged``) and the others go on.
+loss is its own run's (``mlplab.training.objective``): the stack's, and every evaluation's, in one
+call over all members' outputs, since the members share their data loss; the looped engine's
+training losses one member at a time, each with its own penalty. A member whose loss blows up is
+frozen (``diverged``) and the others go on.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class StackedModule(L.LightningModule):
             first.regularizer.dropout_style)
         self.save_hyperparameters(dict(members[0].hparams))  # a single model's form; each member's on save
         self.register_buffer("alive", torch.ones(len(members), dtype=torch.bool))
+        self.alive_members = [True] * len(members)  # ``alive`` on the host: reading it there costs no wait
         self.max_loss = [m.max_loss for m in members]
         data_losses = {member.objective.same_data_loss() for member in members}
         if len(data_losses) > 1:  # mlplab.batched.plan groups jobs by every setting not per member
@@ -121,7 +123,7 @@ class StackedModule(L.LightningModule):
         """Each member's (loss, objective) on the minibatch: [K, B, q] outputs → two [K]. Member
         k's are its own run's (``Objective``), its λ added as a penalty only where its own network
         trains (looped); the stack's ``MemberSGD`` applies every λ itself, so there the objective
-        is the loss, and all members' losses come from one call."""
+        is the loss, and all members' losses come from one call (in evaluation too)."""
         if self.net is not None or not training:
             losses = self.data_loss.member_losses(output, y, training)
             return losses, losses
@@ -147,15 +149,15 @@ class StackedModule(L.LightningModule):
     def check_finite(self, objectives: Tensor) -> None:
         """Freeze each living member whose objective is NaN, ±inf or above its ``max_loss`` (one
         host sync per step)."""
-        values, alive = objectives.tolist(), self.alive.tolist()
+        values = objectives.tolist()
         bad = [k for k, value in enumerate(values)
-               if alive[k] and not abs(value) <= self.max_loss[k]]  # False for NaN too
+               if self.alive_members[k] and not abs(value) <= self.max_loss[k]]  # False for NaN too
         for k in bad:
             self.divergence[k] = divergence(values[k], self.trainer.global_step + 1, self.current_epoch,
                                             self.members[k].settings.optimizer.lr)
-            self.alive[k] = False
+            self.alive[k] = self.alive_members[k] = False
             self.optimizers().optimizer.freeze(k)
-        if bad and not bool(self.alive.any()):  # nothing is left to train
+        if bad and not any(self.alive_members):  # nothing is left to train
             self.trainer.should_stop = True
 
     def validation_step(self, batch: Minibatch, batch_idx: int) -> None:
@@ -167,13 +169,13 @@ class StackedModule(L.LightningModule):
     def _log_epoch(self, stage: str) -> list[dict[str, float]]:
         """Each living member's averages, logged as ``m<k>/<stage>/…``."""
         metrics = self.epoch_metrics[stage]
-        values = metrics.compute()
+        values = {name: v.tolist() for name, v in metrics.compute().items()}  # one read per metric
         metrics.reset()
         rows = []
         for k in range(len(self.members)):
-            row = {f"{stage}/{name}": float(v[k]) for name, v in values.items()}
+            row = {f"{stage}/{name}": v[k] for name, v in values.items()}
             rows.append(row)
-            if bool(self.alive[k]):  # a frozen member's run ended when it diverged
+            if self.alive_members[k]:  # a frozen member's run ended when it diverged
                 self.log_dict({member_key(k, name): v for name, v in row.items()}, prog_bar=False)
         return rows
 
@@ -184,15 +186,15 @@ class StackedModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         rows = self._log_epoch("train")
-        norms = self.weight_norms()
+        norms = self.weight_norms().tolist()
         for k, member in enumerate(self.members):
-            if not bool(self.alive[k]):
+            if not self.alive_members[k]:
                 continue
             lr = member.settings.optimizer.lr
             self.log(member_key(k, "weights/l2_norm"), norms[k])
             self.log(member_key(k, "train/lr"), lr)
             member.history.append({"epoch": self.current_epoch, **rows[k], **self._last_val[k],
-                                   "weights/l2_norm": float(norms[k])})
+                                   "weights/l2_norm": norms[k]})
         self._last_val = [{} for _ in self.members]
 
     def on_test_epoch_end(self) -> None:

@@ -82,9 +82,8 @@ class StackedMLP(nn.Module):
         self.sizes, self.members = list(sizes), members
         self.act, self.dropout_style = activation, dropout_style
         self.register_buffer("dropout", dropout.reshape(members, len(sizes) - 2).float())
-        # which hidden layers drop units, read here once: reading the buffer in every step would
-        # wait for the GPU
-        self.drops = [bool(dropout_p.any()) for dropout_p in self.dropout.T]
+        self.read_drops()
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.read_drops())
         d, out = sizes[0], sizes[1]
         self.W1 = nn.Parameter(torch.zeros(d, members, out))
         self.b1 = nn.Parameter(torch.zeros(members, out))
@@ -104,6 +103,11 @@ class StackedMLP(nn.Module):
             for k, net in enumerate(nets):
                 stacked.load_member(k, net)
         return stacked
+
+    def read_drops(self) -> None:
+        """``drops[l]``: whether hidden layer l drops units for any member, read from ``dropout``
+        when it is set (built or loaded), not in every step, where reading it would wait for a GPU."""
+        self.drops = [bool(p.any()) for p in self.dropout.T.cpu()]
 
     def layers(self) -> list[tuple[Tensor, Tensor]]:
         return [(getattr(self, f"W{k}"), getattr(self, f"b{k}")) for k in range(1, self.num_layers + 1)]

@@ -7,9 +7,9 @@
                                                         configure_optimizers reads)
 
 Label smoothing shapes the training target only: validation and test losses are plain NLL.
-``MLPModule`` and ``StackedModule`` both call ``Objective`` (a stack's members, which share their
-data loss, in one ``member_losses`` call over their outputs), so a setting that enters the loss is
-written here once and every path trains with it.
+``MLPModule`` and ``StackedModule`` both call ``Objective`` (the stack's members, which share their
+data loss, mostly in one ``member_losses`` call over their outputs), so a setting that enters the
+loss is written here once and every path trains with it.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ class Objective:
 
     def member_losses(self, outputs: Tensor, y: Tensor, training: bool = False) -> Tensor:
         """``loss`` of K models at once, for a stack whose members share this data loss:
-        ``outputs`` [K, B, q] → [K], member k's the mean of its B examples' losses. One call for
-        the K (on a GPU, K calls of ``loss`` cost K times its kernel launches)."""
+        ``outputs`` [K, B, q] → [K], member k's the mean of its B examples' losses, which is what
+        ``loss``'s mean reduction gives (no class weights or ignored labels here to weigh it
+        otherwise). One call for the K: on a GPU, K calls of ``loss`` cost K times its kernel
+        launches."""
         members = outputs.shape[0]
         flat = outputs.reshape(-1, *outputs.shape[2:])  # member-major: rows k·B … (k+1)·B − 1
         targets = y.repeat(members, *[1] * (y.dim() - 1))
