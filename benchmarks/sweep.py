@@ -80,6 +80,14 @@ def fit_seconds(sweep_dir: Path) -> float:
     return total
 
 
+def engines(sweep_dir: Path) -> list[str]:
+    """The engines the sweep's batched groups ran (``stacked``, ``looped``; none for the basic
+    launcher), as their members' ``metrics.json`` record them."""
+    found = {(json.loads(path.read_text()).get("batched") or {}).get("engine")
+             for path in sweep_dir.glob("*/metrics.json")}
+    return sorted(found - {None})
+
+
 def run_sweep_benchmark(data_dir: Path, device: torch.device, repeats: int,
                         bf16_skipped: str | None = None) -> dict[str, Any]:
     """Every variant ``repeats`` times, interleaved (the bf16 ones only where ``bf16_skipped``, the
@@ -94,6 +102,7 @@ def run_sweep_benchmark(data_dir: Path, device: torch.device, repeats: int,
     timed = variants(bf16=bf16_skipped is None)
     runs: dict[str, dict[str, list[float]]] = {name: {"wall": [], "fit": [], "rss_mb": []}
                                                for name in timed}
+    chosen: dict[str, list[str]] = {name: [] for name in timed}  # the engines mode=auto picked
     for _ in range(repeats):
         for name, variant in timed.items():
             basic = name.startswith("basic")
@@ -105,14 +114,17 @@ def run_sweep_benchmark(data_dir: Path, device: torch.device, repeats: int,
                 runs[name]["wall"].append(wall * scale)
                 runs[name]["fit"].append(fit_seconds(sweep_dir) * scale)
                 runs[name]["rss_mb"].append(rss)
+                chosen[name] = sorted({*chosen[name], *engines(sweep_dir)})
             # a variant is minutes on a CPU: say each one as it ends, not only in the report
             scaled = " (scaled up from the sample)" if basic and sampled else ""
             wall, fit = runs[name]["wall"][-1], runs[name]["fit"][-1]
-            print(f"sweep: {name}: {wall:.1f} s wall, {fit:.1f} s fit{scaled}", file=sys.stderr, flush=True)
+            engine = f", engine {'/'.join(chosen[name])}" if chosen[name] else ""
+            print(f"sweep: {name}: {wall:.1f} s wall, {fit:.1f} s fit{scaled}{engine}", file=sys.stderr,
+                  flush=True)
     medians = {name: {k: summarize(v) for k, v in r.items()} for name, r in runs.items()}
     base = medians["basic fp32"]["wall"]["median"]
     return {"grid": {k: v for k, v in values.items()}, "jobs": jobs, "epochs": EPOCHS,
-            "basic_sampled_jobs": GPU_SAMPLE if sampled else None, "variants": medians,
+            "basic_sampled_jobs": GPU_SAMPLE if sampled else None, "variants": medians, "engines": chosen,
             "ratios": {name: ratio(m["wall"]["median"], base) for name, m in medians.items()},
             "shares": lever_shares(medians), "bf16_skipped": bf16_skipped}
 

@@ -125,16 +125,17 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
 
 def test_the_sweep_section_counts_a_batched_group_once_and_states_each_levers_share(tmp_path):
     """benchmarks.sweep's arithmetic on written metrics.json files: a group's fit once, a basic
-    job's own; the shares and the goal against basic fp32."""
+    job's own, the engines the groups ran; the shares and the goal against basic fp32."""
     from benchmarks import sweep
 
-    group = {"members": 2, "group_fit_seconds": 6.0}
+    group = {"members": 2, "group_fit_seconds": 6.0, "engine": "looped"}
     records = {"0": {"fit_seconds": 3.0, "batched": group}, "1": {"fit_seconds": 3.0, "batched": group},
                "2": {"fit_seconds": 4.0, "batched": None}}
     for job, record in records.items():
         (tmp_path / job).mkdir()
         (tmp_path / job / "metrics.json").write_text(json.dumps(record))
     assert sweep.fit_seconds(tmp_path) == 10.0
+    assert sweep.engines(tmp_path) == ["looped"]  # job 2 ran alone: no engine
     medians = {name: {"wall": {"median": wall}} for name, wall in
                {"basic fp32": 100.0, "basic bf16": 90.0, "batched fp32": 60.0, "batched bf16": 45.0}.items()}
     shares = {"bf16 alone": 0.1, "batched alone": 0.4, "both": 0.55}
