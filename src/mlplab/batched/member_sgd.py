@@ -45,8 +45,9 @@ class MemberSGD(torch.optim.Optimizer):
 
     def settings_on(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         """(lr, momentum, λ) on ``device``, copied there once (again after a ``freeze``): a copy
-        from host memory in every step would wait for the GPU's queue, once per parameter. A copy
-        on the CPU too, so that a freeze works there as it must on a GPU."""
+        from host memory in every step would wait for the GPU's queue, once per parameter. On the
+        CPU a copy too (``copy=True``): the CPU then takes the GPU's path, and its tests see a
+        freeze reach the copies."""
         if device not in self._on_device:
             self._on_device[device] = tuple(t.to(device, copy=True)
                                             for t in (self.lr, self.momentum, self.weight_decay))
