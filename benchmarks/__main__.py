@@ -1,9 +1,9 @@
-"""``python -m benchmarks``: run (a), (b), (c), (f) [(c')] and (d)/(e), print the table, write the JSON.
+"""``python -m benchmarks``: run (a), (b), (c), (f) [(c'), (c0)] and (d)/(e), print the table, write the JSON.
 The bf16 rows (here and in ``--sweep``) are left out, the reason printed, on a CPU without bf16
 instructions (``benchmarks.common.bf16_skipped``).
 
     python -m benchmarks [--device cpu|cuda] [--repeats 7] [--epochs 3] [--out benchmark.json]
-                         [--data-dir data] [--compile] [--skip-whole] [--seed 42]
+                         [--data-dir data] [--compile] [--bare] [--skip-whole] [--seed 42]
                          [--sweep | --sweep-only] [--sweep-repeats 3]
 """
 
@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="holds FashionMNIST/raw")
     parser.add_argument("--compile", action="store_true",
                         help="also time (c') mlplab with model.compile=true (torch.compile)")
+    parser.add_argument("--bare", action="store_true",
+                        help="also time (c0) mlplab with callbacks=none logger=none: the module and data "
+                             "alone, against (f)")
     parser.add_argument("--skip-whole", action="store_true", help="skip (d) and (e), the subprocesses")
     parser.add_argument("--seed", type=int, default=42, help="init and batch order (mlplab's default)")
     parser.add_argument("--sweep", action="store_true",
@@ -55,9 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def pipelines(compiled: bool = False, bf16: bool = True) -> dict[str, Callable[..., dict[str, Any]]]:
+def pipelines(compiled: bool = False, bf16: bool = True,
+              bare: bool = False) -> dict[str, Callable[..., dict[str, Any]]]:
     """The pipelines to time, by name: (a), (b), (c), (f), with ``bf16`` their bf16 rows, with
-    ``compiled`` (c')."""
+    ``compiled`` (c'), with ``bare`` (c0)."""
     timed: dict[str, Callable[..., dict[str, Any]]] = {
         "d2l": run_d2l, "raw": run_raw, "mlplab": run_mlplab,
         # the floor of Lightning's own loop here: a plain LightningModule, nothing of mlplab's
@@ -67,14 +71,17 @@ def pipelines(compiled: bool = False, bf16: bool = True) -> dict[str, Callable[.
         timed["mlplab_bf16"] = functools.partial(run_mlplab, extra=("trainer.precision=bf16-mixed",))
     if compiled:
         timed["mlplab_compiled"] = functools.partial(run_mlplab, extra=("model.compile=true",))
+    if bare:  # what mlplab/lightning owes to the default callbacks and logger, and what to the rest
+        timed["mlplab_bare"] = functools.partial(run_mlplab, extra=("callbacks=none", "logger=none"))
     return timed
 
 
 def run_pipelines(data_dir: Path, device: torch.device, repeats: int, epochs: int,
-                  seed: int, compiled: bool = False, bf16: bool = True) -> dict[str, dict[str, Any]]:
-    """(a), (b), (c), (f) [and (c'), the bf16 rows] interleaved per repeat, so machine noise falls
-    on all alike."""
-    timed = pipelines(compiled, bf16)
+                  seed: int, compiled: bool = False, bf16: bool = True,
+                  bare: bool = False) -> dict[str, dict[str, Any]]:
+    """(a), (b), (c), (f) [and (c'), (c0), the bf16 rows] interleaved per repeat, so machine noise
+    falls on all alike."""
+    timed = pipelines(compiled, bf16, bare)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in timed}
     for _ in range(repeats):
         for name, run in timed.items():
@@ -98,7 +105,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "environment": environment(device), "bf16_skipped": skipped}
     if not args.sweep_only:
         timed = run_pipelines(data_dir, device, args.repeats, args.epochs, args.seed, args.compile,
-                              bf16=skipped is None)
+                              bf16=skipped is None, bare=args.bare)
         report["pipelines"] = timed
         report["same_init"] = same_init(timed)
         report["ratios"] = pipeline_ratios(timed)

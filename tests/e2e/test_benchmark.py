@@ -91,28 +91,41 @@ def test_goals_read_the_report():
 
 @pytest.mark.slow
 @pytest.mark.dataset
-def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
+@pytest.mark.parametrize("without_bf16", [False, True], ids=["this-cpu", "bf16-skipped"])
+def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path, monkeypatch, without_bf16):
+    """``without_bf16``: as on a CPU without bf16 instructions (the AVX2 EPYC), where the bf16 rows
+    are left out with their reason; elsewhere as this CPU has it."""
+    import benchmarks.__main__ as bench
+
+    if without_bf16:
+        monkeypatch.setattr(bench, "bf16_skipped", lambda device: "no bf16 instructions (a test)")
+    skipped = bench.bf16_skipped(torch.device("cpu"))
     out = tmp_path / "b.json"  # `python -m benchmarks …`, its main in this process
     code, stdout, stderr = run_main(benchmarks_main, "--repeats", "1", "--epochs", "1", "--skip-whole",
-                                    "--out", str(out), "--data-dir", str(REPO / "data"), cwd=REPO)
+                                    "--bare", "--out", str(out), "--data-dir", str(REPO / "data"), cwd=REPO)
     assert code == 0, stderr[-3000:]
     written = json.loads(out.read_text())
     pipes = written["pipelines"]
-    assert set(pipes) == {"d2l", "raw", "mlplab", "lightning", "raw_bf16", "mlplab_bf16"}
+    bf16_rows = set() if skipped else {"raw_bf16", "mlplab_bf16"}
+    assert set(pipes) == {"d2l", "raw", "mlplab", "lightning", "mlplab_bare"} | bf16_rows
     for name, pipe in pipes.items():
         times = report.flatten(pipe["epoch_seconds"])
         assert len(times) == 1 and times[0] > 0, name
         assert pipe["median"] == pytest.approx(statistics.median(times)), name
         assert 0.5 < pipe["test_acc"][0] <= 1.0, name  # one epoch of d2l 4.2 reaches ~0.75
     assert written["same_init"] is True
-    ratios = {name: paired["median"] for name, paired in written["ratios"].items()}  # one repeat each
+    # one repeat each; None where a side was not timed (the bf16 rows where they are skipped)
+    ratios = {name: paired and paired["median"] for name, paired in written["ratios"].items()}
     floor = pipes["mlplab"]["median"] / pipes["lightning"]["median"]
     assert ratios["mlplab/lightning"] == pytest.approx(floor)
     assert ratios["mlplab/raw"] == pytest.approx(pipes["mlplab"]["median"] / pipes["raw"]["median"])
     assert ratios["d2l/mlplab"] == pytest.approx(pipes["d2l"]["median"] / pipes["mlplab"]["median"])
-    bf16 = pipes["mlplab_bf16"]["median"] / pipes["raw_bf16"]["median"]
-    assert ratios["mlplab/raw bf16"] == pytest.approx(bf16)
-    assert all(paired["interval"] is None for paired in written["ratios"].values())
+    if skipped:
+        assert ratios["mlplab/raw bf16"] is None and f"(c), (b) bf16 rows skipped: {skipped}" in stdout
+    else:
+        bf16 = pipes["mlplab_bf16"]["median"] / pipes["raw_bf16"]["median"]
+        assert ratios["mlplab/raw bf16"] == pytest.approx(bf16)
+    assert all(paired is None or paired["interval"] is None for paired in written["ratios"].values())
     assert "whole" not in written
     goals = stdout[stdout.rindex("goals:"):]
     for name in GOAL_NAMES:
@@ -120,6 +133,8 @@ def test_one_epoch_run_reports_three_pipelines_ratios_and_goals(tmp_path):
     assert "no 95 % intervals: they need --repeats 6 or more" in goals
     assert "median s" in stdout and "(c) mlplab: Lightning fit" in stdout
     assert "(f) lightning: a plain LightningModule" in stdout
+    bare = pipes["mlplab_bare"]["median"] / pipes["lightning"]["median"]  # (c0): no callbacks, no logger
+    assert re.search(rf"^\(c0\) mlplab, callbacks=none logger=none .* {bare:.2f} x lightning", stdout, re.M)
 
 
 
