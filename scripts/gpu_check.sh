@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where a CUDA GPU is at hand: the `gpu` tests, then the benchmarks on the device: `make bench`'s
-# pipelines once, one training step of a batched group (benchmarks.stack_step), and the sweep
+# pipelines once (with (c0), the fit without callbacks and logger), one training step of a batched group (benchmarks.stack_step), and the sweep
 # section (a 10×10 λ × dropout grid batched, the basic launcher on a sample). All within
 # GPU_CHECK_SECONDS (540 by default: the sweep section takes what the first stages leave; on an H100
 # they took under 2 minutes). Each stage has its own limit too; one that fails or runs out is
@@ -36,7 +36,7 @@ stage() {  # stage NAME SECONDS LINES COMMAND…: run it into NAME.log; its last
   (( rc == 0 )) || failed=1
 }
 stage tests 150 3 $bin/pytest -m gpu -p no:cacheprovider -q
-stage bench 120 25 $bin/python -m benchmarks --device cuda --repeats 1 --epochs 3 --skip-whole \
+stage bench 120 26 $bin/python -m benchmarks --device cuda --repeats 1 --epochs 3 --skip-whole --bare \
   --out "$out/bench.json"
 stage stack 60 6 $bin/python -m benchmarks.stack_step --device cuda
 stage sweep 540 14 $bin/python -m benchmarks --device cuda --sweep-repeats 1 --sweep-only --out "$out/sweep.json"
