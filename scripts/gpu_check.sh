@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where a CUDA GPU is at hand: the `gpu` tests, then the benchmarks on the device: `make bench`'s
-# pipelines once (with (c0), the fit without callbacks and logger), one training step of a batched group (benchmarks.stack_step), and the sweep
-# section (a 10×10 λ × dropout grid batched, the basic launcher on a sample). All within
+# pipelines once (with (c0), the fit without callbacks and logger), one training step of a batched
+# group (benchmarks.stack_step), and the sweep section (a 10×10 λ × dropout grid batched, the basic
+# launcher on a sample). All within
 # GPU_CHECK_SECONDS (540 by default: the sweep section takes what the first stages leave; on an H100
 # they took under 2 minutes). Each stage has its own limit too; one that fails or runs out is
 # reported and the next runs. Figures go to ${OUT:-gpu_check}/ (summary.txt, *.log, bench.json,
