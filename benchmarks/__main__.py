@@ -43,8 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true",
                         help="also time (c') mlplab with model.compile=true (torch.compile)")
     parser.add_argument("--bare", action="store_true",
-                        help="also time (c0) mlplab with callbacks=none logger=none: the module and data "
-                             "alone, against (f)")
+                        help="also time (c0) mlplab with no callbacks, logger, progress bar or summary: "
+                             "the module and data alone, against (f)")
     parser.add_argument("--skip-whole", action="store_true", help="skip (d) and (e), the subprocesses")
     parser.add_argument("--seed", type=int, default=42, help="init and batch order (mlplab's default)")
     parser.add_argument("--sweep", action="store_true",
@@ -56,6 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if min(args.repeats, args.epochs, args.sweep_repeats) < 1:
         parser.error("--repeats, --epochs and --sweep-repeats must be at least 1")
     return args
+
+
+# (c0): (c) with nothing (f) lacks: no callbacks, logger, progress bar or model summary (the last two
+# Lightning would add by itself)
+BARE = ("callbacks=none", "logger=none", "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false")
 
 
 def pipelines(compiled: bool = False, bf16: bool = True,
@@ -72,7 +78,7 @@ def pipelines(compiled: bool = False, bf16: bool = True,
     if compiled:
         timed["mlplab_compiled"] = functools.partial(run_mlplab, extra=("model.compile=true",))
     if bare:  # what mlplab/lightning owes to the default callbacks and logger, and what to the rest
-        timed["mlplab_bare"] = functools.partial(run_mlplab, extra=("callbacks=none", "logger=none"))
+        timed["mlplab_bare"] = functools.partial(run_mlplab, extra=BARE)
     return timed
 
 

@@ -220,7 +220,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"(c), (b) bf16 rows skipped: {report['bf16_skipped']}")
     if "mlplab_bare" in pipes:  # the default fit's callbacks and logger left out
         bare = ratio(pipes["mlplab_bare"]["median"], pipes["lightning"]["median"])
-        lines.append(row("(c0) mlplab, callbacks=none logger=none", pipes["mlplab_bare"],
+        lines.append(row("(c0) mlplab, no callbacks/logger/bar", pipes["mlplab_bare"],
                          f"{bare:.2f} x lightning   acc {acc['mlplab_bare']:.3f}"))
     if "mlplab_compiled" in pipes:  # the first epoch carries the compilation: see min and max
         lines.append(row("(c') mlplab, model.compile=true", pipes["mlplab_compiled"],

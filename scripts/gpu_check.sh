@@ -11,6 +11,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu_check}
+budget=${GPU_CHECK_SECONDS:-540}
+[[ $budget =~ ^[0-9]+$ ]] || { echo "gpu_check: GPU_CHECK_SECONDS=$budget: give whole seconds, e.g. 540" >&2; exit 2; }
 mkdir -p "$out"
 bin=.venv/bin
 [ -x $bin/python ] || { echo "gpu_check: no .venv here; run make setup first" >&2; exit 2; }
@@ -21,7 +23,7 @@ export PYTHONUNBUFFERED=1  # a stage stopped by its timeout keeps what it printe
 $bin/python -c "import torch; print(torch.cuda.get_device_name(0), 'torch', torch.__version__)" \
   | tee "$out/summary.txt"
 failed=0
-deadline=$((SECONDS + ${GPU_CHECK_SECONDS:-540}))
+deadline=$((SECONDS + budget))
 stage() {  # stage NAME SECONDS LINES COMMAND…: run it into NAME.log; its last LINES to the summary
   local name=$1 seconds=$2 lines=$3 began=$SECONDS rc
   shift 3
@@ -37,7 +39,7 @@ stage() {  # stage NAME SECONDS LINES COMMAND…: run it into NAME.log; its last
   (( rc == 0 )) || failed=1
 }
 stage tests 150 3 $bin/pytest -m gpu -p no:cacheprovider -q
-stage bench 120 26 $bin/python -m benchmarks --device cuda --repeats 1 --epochs 3 --skip-whole --bare \
+stage bench 120 32 $bin/python -m benchmarks --device cuda --repeats 1 --epochs 3 --skip-whole --bare \
   --out "$out/bench.json"
 stage stack 60 6 $bin/python -m benchmarks.stack_step --device cuda
 stage sweep 540 14 $bin/python -m benchmarks --device cuda --sweep-repeats 1 --sweep-only --out "$out/sweep.json"
