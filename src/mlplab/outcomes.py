@@ -21,7 +21,13 @@ from typing import NoReturn
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    InterpolationResolutionError,
+    MissingMandatoryValue,
+    ValidationError,
+)
 
 from mlplab.config.settings import Settings, describe_type_error, describe_unknown_key
 from mlplab.errors import UserError, causes, describe_os_error
@@ -85,6 +91,9 @@ def user_message(err: BaseException) -> str | None:
             return str(cause)
         if isinstance(cause, MisconfigurationException):  # Lightning's word on a trainer setting
             return " ".join(str(cause).split())
+        if isinstance(cause, InterpolationResolutionError) and cause.full_key:  # a value's ${…}
+            said = str(cause).splitlines()[0]
+            return f"{cause.full_key}: {said}; fix the value's ${{…}}, or set what it reads"
         if isinstance(cause, MissingMandatoryValue):
             return f"{cause.full_key} is required: add {cause.full_key}=<value> to the command"
         if isinstance(cause, MissingConfigException) and cause.options is not None:

@@ -20,12 +20,12 @@ METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "run"
-    # mode=min makes the "best" checkpoint the worst epoch (epoch 0), so the run must report
-    # every epoch's history and score the test set with weights older than the last ones. AdamW and a
-    # schedule: mlplab-eval must rebuild the run's own optimizer and schedule, not the SGD preset.
+    # A monitor other than the default (the lowest val/loss picks best.ckpt): the run must report it
+    # and every epoch's history. AdamW and a schedule: mlplab-eval must rebuild the run's own
+    # optimizer and schedule, not the SGD preset.
     code, stdout, stderr = run_main(train_main, "model=concise", "activation=sigmoid", "optimizer=adamw",
-                                    "scheduler=cosine", *FAST,
-                                    "callbacks.checkpoint.mode=min", f"hydra.run.dir={out}", cwd=REPO)
+                                    "scheduler=cosine", *FAST, "monitor.name=val/loss", "monitor.mode=min",
+                                    f"hydra.run.dir={out}", cwd=REPO)
     assert code == 0, stderr[-3000:]
     assert f"outputs in {out}" in stdout
     # the composed config, once checked (as a line "config" and its tree: an earlier test's logger in
@@ -51,7 +51,8 @@ def test_run_writes_every_output(run_dir):
     assert saved["scheduler"]["_target_"] == "mlplab.training.schedules.Cosine"
     assert [row["epoch"] for row in result["history"]] == [0, 1]  # all epochs, not the best's
     assert result["history"][-1]["val/acc"] == pytest.approx(result["metrics"]["val/acc"])
-    assert result["monitor"]["best"] == pytest.approx(result["history"][0]["val/acc"])
+    assert result["monitor"]["name"] == "val/loss" and result["monitor"]["mode"] == "min"
+    assert result["monitor"]["best"] == pytest.approx(min(row["val/loss"] for row in result["history"]))
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 

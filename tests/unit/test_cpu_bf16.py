@@ -36,7 +36,10 @@ def test_native_bf16_means_avx512_bf16_amx_or_arm_bf16(flags, native):
     ({"accelerator": "cpu", "precision": "bf16-mixed"}, True),  # trainer=cpu_bf16
     ({"accelerator": "cpu", "precision": "bf16-true"}, True),
     ({"accelerator": "cpu", "precision": "32-true"}, False),
-    ({"accelerator": "cpu", "precision": "16-mixed"}, False),
+    ({"accelerator": "cpu", "precision": "16-mixed"}, True),  # Lightning runs it as bf16-mixed on a CPU
+    ({"accelerator": "cpu", "precision": 16}, True),  # the same, as an int from the command line
+    ({"accelerator": "cpu", "precision": "16-true"}, False),  # fp16 weights: no bf16 anywhere
+    ({"accelerator": "gpu", "precision": "16-mixed"}, False),
     ({"accelerator": "gpu", "precision": "bf16-mixed"}, False),  # trainer=gpu_amp
     ({"accelerator": "cpu"}, False),  # Lightning's default precision
 ])

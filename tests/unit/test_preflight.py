@@ -85,7 +85,8 @@ def test_threads_per_job(launcher, cpus, threads):
     ("trainer.max_epochs=0", "trainer.max_epochs=0 must be a whole number of epochs ≥ 1"),
     ("activation.name=swish", "activation.name=swish is not one of relu, sigmoid, tanh, identity"),
     ("model.net._target_=cnn.Net", "model.net._target_=cnn.Net cannot be imported"),
-    ("max_loss=-1", "max_loss=-1 must be > 0"),
+    ("max_loss=-1", "max_loss=-1 must be in (0, inf)"),
+    ("max_loss=inf", "max_loss=inf must be in (0, inf)"),  # an inf loss would never stop the run
     ("regularizer.dropout=[0.1,0.2,0.3]", "has 3 values but the network has 1 hidden layers"),
     ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
     ("trainer.limit_train_batches=[1]", "trainer.limit_train_batches=[1] is not a number or null"),
@@ -95,6 +96,32 @@ def test_threads_per_job(launcher, cpus, threads):
     ("data=polynomial monitor.name=val/acc", "monitor.name=val/acc is not a metric a regression run logs"),
     ("scheduler=any scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau +scheduler.monitor=val/los",
      "scheduler.monitor=val/los is not a metric a classification run logs"),
+    # a monitor ranked backwards would keep the worst epoch, stop early on improvements, search the worst
+    ("monitor.name=val/loss", "monitor.mode=max ranks monitor.name=val/loss backwards: a loss is best when "
+                              "smallest; e.g. monitor.mode=min"),
+    ("callbacks.checkpoint.mode=min",
+     "callbacks.checkpoint.mode=min ranks callbacks.checkpoint.monitor=val/acc backwards"),
+    ("scheduler=any scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau +scheduler.monitor=val/acc",
+     "scheduler.mode=min ranks scheduler.monitor=val/acc backwards"),
+    # a callback's or a logger's arguments, against its class: before the run, not after an epoch
+    ("callbacks=[default,early_stopping] callbacks.early_stopping.patience=three",
+     "callbacks.early_stopping.patience=three is not an integer; e.g. callbacks.early_stopping.patience=3"),
+    ("callbacks=[default,early_stopping] callbacks.early_stopping.monitor=val/los",
+     "callbacks.early_stopping.monitor=val/los is not a metric a classification run logs"),
+    ("callbacks=[default,early_stopping] +callbacks.early_stopping.patiance=3",
+     "did you mean callbacks.early_stopping.patience?"),
+    ("+logger.tensorboard.log_graph=maybe", "logger.tensorboard.log_graph=maybe is not true or false"),
+    ("callbacks.progress_bar._target_=lightning.pytorch.callbacks.RichProgresBar",
+     "callbacks.progress_bar._target_=lightning.pytorch.callbacks.RichProgresBar cannot be imported"),
+    ("+callbacks.mine.patience=3", "callbacks.mine names no class: give it one, e.g."),
+    # names Lightning's Trainer would refuse only when the run builds it, with a traceback
+    ("trainer.strategy=dpp", "trainer.strategy=dpp is not a strategy Lightning knows"),
+    ("trainer.accelerator=cpux", "trainer.accelerator=cpux is not an accelerator Lightning knows (auto, gpu, "
+                                 "cpu, cuda, mps, tpu); e.g. trainer.accelerator=cpu"),
+    # an optimizer without weight_decay would ignore λ
+    ("model=concise optimizer=any optimizer._target_=torch.optim.Rprop +optimizer.lr=0.001 "
+     "regularizer.weight_decay=10 regularizer.weight_decay_mode=optimizer",
+     "regularizer.weight_decay_mode=optimizer but the optimizer takes no weight_decay argument"),
 ])
 def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
     """Refused while Hydra merges the override (a wrong type) or by ``check_run`` (the rest)."""
@@ -105,7 +132,27 @@ def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
         check_run(cfg)
     line = user_message(err.value)
     assert line is not None and message in line and "\n" not in line
-    assert "e.g." in line or "test_ckpt" in line or "model.net.hidden" in line
+    assert any(fix in line for fix in ("e.g.", "test_ckpt", "model.net.hidden", "did you mean"))
+
+
+def test_a_callbacks_own_constructor_check_speaks_before_the_run(tmp_path):
+    """What a callback's constructor refuses (ModelCheckpoint: save_top_k ≥ -1) is refused by
+    ``check_run``, in a sweep before its first job, in Lightning's words on one line."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x",
+                                          "callbacks.checkpoint.save_top_k=-2"])
+    with pytest.raises(ConfigError) as err:
+        check_run(cfg)
+    assert user_message(err.value) == ("callbacks.checkpoint: Invalid value for save_top_k=-2. Must be >= -1 "
+                                       "(lightning.pytorch.callbacks.ModelCheckpoint)")
+    assert list(tmp_path.iterdir()) == []  # built and dropped: nothing written
+
+
+def test_a_strategy_name_is_compared_as_lightning_compares_it(tmp_path):
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x",
+                                          "trainer.strategy=DDP_spawn", "trainer.devices=1"])
+    check_run(cfg)  # Lightning lower-cases it
 
 
 def with_sweep(cfg, *task):

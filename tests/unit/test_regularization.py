@@ -9,7 +9,7 @@ from helpers import build_net
 
 from mlplab.config.schema import RegularizerSettings
 from mlplab.nets import ConciseMLP, ScratchMLP
-from mlplab.training.regularization import l2_penalty, param_groups, weight_l2_norm
+from mlplab.training.regularization import l2_penalty, param_groups, weight_l2_norm, weights
 
 LR, LAM = 0.5, 0.1
 
@@ -97,3 +97,30 @@ def test_a_decoupled_optimizer_decays_the_scratch_model_itself_unless_told_other
 
     module = MLPModule(optimizer=optimizer, regularizer={"weight_decay": 0.01, "weight_decay_mode": mode})
     assert (module.objective.penalty, module.objective.optimizer_decay) == (penalty, optimizer_decay)
+
+
+@pytest.mark.parametrize("optimizer", ["torch.optim.Rprop", "torch.optim.SparseAdam"])
+def test_an_optimizer_without_weight_decay_gets_lambda_as_the_penalty(optimizer):
+    """torch ignores a parameter group's ``weight_decay`` where the optimizer has no such argument:
+    ``auto`` puts λ into the loss instead (even for the concise model, whose book recipe asks the
+    optimizer), so λ acts on the weights, as a step with a zero data gradient shows."""
+    from mlplab.training.module import MLPModule
+
+    module = MLPModule(model={"net": {"_target_": "mlplab.nets.ConciseMLP", "hidden": [8]}},
+                       optimizer={"_target_": optimizer, "lr": 0.01}, regularizer={"weight_decay": 10})
+    assert (module.objective.penalty, module.objective.optimizer_decay) == (10, 0.0)
+    if optimizer.endswith("SparseAdam"):  # dense gradients: it cannot step this net, only be asked
+        return
+    w = weights(module.net)[0]
+    before = w.detach().clone()
+    x, y = torch.zeros(4, 784), torch.zeros(4, dtype=torch.long)
+    optimizer_object = module.configure_optimizers()
+
+    def closure():
+        optimizer_object.zero_grad()
+        objective = module.objective(module(x), y, module.net)[1]
+        objective.backward()
+        return objective
+
+    optimizer_object.step(closure)
+    assert w.norm() < before.norm()  # λ shrank it

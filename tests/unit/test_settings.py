@@ -91,7 +91,7 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
     (schema.FashionMNISTSettings, {"augment_shift": 9}, "data.augment_shift=9 must be in [0, 8]"),
     (schema.PolynomialSettings, {"num_features": 21}, "data.num_features=21 exceeds data.max_degree=20"),
     (schema.HighDimLinearSettings, {"noise": -1.0}, "data.noise=-1 must be ≥ 0"),
-    (schema.RunSettings, {"max_loss": -1}, "max_loss=-1 must be > 0"),
+    (schema.RunSettings, {"max_loss": -1}, "max_loss=-1 must be in (0, inf)"),
     (schema.RunSettings, {"seed": -1}, "seed=-1 must be in [0, 4294967295]; e.g. seed=42"),
     (schema.RunSettings, {"seed": 2**32}, "seed=4294967296 must be in [0, 4294967295]"),
     (schema.RunSettings, {"test_ckpt": "first"}, "test_ckpt=first is not one of best, last"),
@@ -194,6 +194,9 @@ def test_where_settings_stay_out_of_run_names_and_resume_matching():
                  "optimizer.lr=0.2"]
     assert computing_overrides(overrides) == ["optimizer.lr=0.2", "regularizer.dropout=0.5"]
     assert run_name(overrides) == "optimizer.lr=0.2,regularizer.dropout=0.5"
+    # a metric's name holds a "/": the run's TensorBoard folder stays one folder
+    named = run_name(["monitor.name=val/loss", "monitor.mode=min"])
+    assert named == "monitor.mode=min,monitor.name=val%2Floss"
 
 
 @pytest.mark.parametrize("group", ["model", "regularizer", "optimizer", "scheduler", "data"])

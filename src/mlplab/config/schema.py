@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -33,7 +34,6 @@ from mlplab.config.settings import (
     AT_LEAST_ONE,
     MOVED,
     NON_NEGATIVE,
-    POSITIVE,
     PROBABILITY,
     Range,
     Settings,
@@ -116,9 +116,9 @@ def net_arguments(settings: Settings) -> dict[str, Any]:
     return {spec.name: getattr(settings, spec.name) for spec in specs(type(settings))}
 
 
-def takes(net_class: type, argument: str) -> bool:
-    """Whether the network class's constructor takes ``argument`` (or any keyword)."""
-    parameters = inspect.signature(net_class.__init__).parameters
+def takes(kind: type, argument: str) -> bool:
+    """Whether the class's constructor (a network's, an optimizer's) takes ``argument`` (or any keyword)."""
+    parameters = inspect.signature(kind.__init__).parameters
     return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
@@ -176,13 +176,20 @@ class RegularizerSettings(Settings):
     label_smoothing: float = setting(0.0, "ε: the training target puts 1 − ε on the label, ε/K on each "
                                      "class", within=PROBABILITY, example=0.1)
 
-    def decay_mode(self, net_class: type, decoupled: bool = False) -> str:
+    def decay_mode(self, net_class: type, decoupled: bool = False, optimizer_decays: bool = True) -> str:
         """``auto`` follows the book: the scratch model adds the penalty, the concise one (and any
         network that does not say ``weight_decay_mode = "penalty"``) asks the optimizer. An optimizer
         that decouples weight decay (``decoupled``: AdamW) is always asked: as a penalty in the loss
-        its λ would be Adam's L2 term, not the decoupled decay the optimizer was chosen for."""
+        its λ would be Adam's L2 term, not the decoupled decay the optimizer was chosen for. One
+        without a ``weight_decay`` argument (``optimizer_decays`` false: Rprop, LBFGS) is never asked:
+        it would ignore λ, so ``auto`` adds the penalty and ``optimizer`` is refused."""
+        if self.weight_decay_mode == "optimizer" and not optimizer_decays and self.weight_decay:
+            self.fail("weight_decay_mode", "but the optimizer takes no weight_decay argument, so λ would "
+                      f"be ignored (regularizer.weight_decay={show(self.weight_decay)})", example="penalty")
         if self.weight_decay_mode != "auto":
             return self.weight_decay_mode
+        if not optimizer_decays:
+            return "penalty"
         return "optimizer" if decoupled else getattr(net_class, "weight_decay_mode", "optimizer")
 
 
@@ -415,11 +422,31 @@ FIT_METRICS = {"classification": ("val/acc", "val/loss", "train/acc", "train/los
                "regression": ("val/loss", "train/loss", "weights/l2_norm", "train/lr")}
 
 
+# Which way each kind of logged metric improves (the part of its name after the stage: val/acc):
+# a monitor watching it the other way would keep the worst epoch, stop early on improvements and
+# make a search seek the worst runs. weights/l2_norm and train/lr have no better direction.
+BETTER = {"acc": ("max", "an accuracy is best when largest"), "loss": ("min", "a loss is best when smallest")}
+
+
+def better_mode(metric: str) -> str | None:
+    """``max`` for an accuracy, ``min`` for a loss, None for a metric with no better direction."""
+    return BETTER.get(metric.rpartition("/")[2], (None,))[0]
+
+
 @dataclass
 class MonitorSettings(Settings):
     group: ClassVar[str] = "monitor"
     name: str = setting("val/acc", "the validation metric that picks best.ckpt", example="val/loss")
     mode: str = setting("max", "max for an accuracy, min for a loss", choices=("max", "min"))
+
+
+def check_mode(owner: Settings, name: str, mode: str) -> None:
+    """``owner.mode`` must rank ``owner.name`` the way it improves (``BETTER``)."""
+    metric, given = getattr(owner, name), getattr(owner, mode)
+    wanted = better_mode(str(metric))
+    if wanted is not None and given != wanted:
+        owner.fail(mode, f"ranks {owner.key(name)}={metric} backwards: "
+                   f"{BETTER[metric.rpartition('/')[2]][1]}", example=wanted)
 
 
 def check_logged(owner: Settings, name: str, task: str) -> None:
@@ -469,7 +496,7 @@ class RunSettings(Settings):
     test_ckpt: str = setting("best", "the weights that score the test set once fit ends",
                              choices=("best", "last"))
     max_loss: float = setting(1e6, "a training loss above this, NaN or inf stops the run as diverged",
-                              within=POSITIVE, example=1e6)
+                              within=Range(0, math.inf, low_open=True, high_open=True), example=1e6)
     retry_failed: bool = setting(False, "resuming a sweep (hydra.sweep.dir=<it>): run its failed, diverged "
                                  "and pruned jobs again", where=True)
     ignore_warnings: bool = ignore_warnings_setting()
@@ -561,6 +588,9 @@ class ModuleSettings:
                 raise ConfigError(f"{owner.key(name)}={show(value)}: model.net._target_={net} takes no "
                                   f"`{argument}` argument, so it cannot apply it; leave the setting at its "
                                   f"default, or give the class a `{argument}` argument")
+        # refuses weight_decay_mode=optimizer where the optimizer has no weight_decay to give λ to
+        self.regularizer.decay_mode(self.model.net_class,
+                                    optimizer_decays=takes(locate(self.optimizer._target_), "weight_decay"))
         with torch.device("meta"):  # a stand-in shape: the data's own is given when the run builds it
             self.build_net(num_inputs=784, num_outputs=10)
 

@@ -74,6 +74,8 @@ def setting(default: Any, help: str, *, within: Range | None = None,
                 "kind": kind, "required": required, "per_member": per_member}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    if type(default).__hash__ is None:  # another mutable default (a library's dataclass): one shared
+        return field(default_factory=lambda: default, metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -82,6 +84,9 @@ class Settings:
     an instance checks every field (``check``), then the group's own rules (``rules``)."""
 
     group: ClassVar[str] = ""
+    # False for a library class's arguments read only to check a config node (mlplab.config.targets):
+    # not settings mlplab declares, so not among ``kinds()``
+    declared: ClassVar[bool] = True
     _subclasses: ClassVar[list[type[Settings]]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -92,7 +97,7 @@ class Settings:
     def kinds() -> list[type[Settings]]:
         """Every settings class that declares settings (the dataclasses; not the bases that only
         name a group), to word Hydra's errors and to find the ``where`` settings."""
-        return [kind for kind in Settings._subclasses if dataclasses.is_dataclass(kind)]
+        return [kind for kind in Settings._subclasses if dataclasses.is_dataclass(kind) and kind.declared]
 
     def __post_init__(self) -> None:
         check(self)

@@ -63,7 +63,8 @@ def omegaconf_type(annotation: Any) -> Any:
 
 def signature_settings(target: Callable[..., Any], name: str, group: str, skip: tuple[str, ...] = (),
                        defaults: dict[str, Any] | None = None, extra: list[tuple[str, Any, Any]] = (),
-                       rules: Callable[[Settings], None] | None = None) -> type[Settings]:
+                       rules: Callable[[Settings], None] | None = None,
+                       declared: bool = True) -> type[Settings]:
     """A ``Settings`` dataclass with one field per argument of ``target`` (a class: its
     ``__init__``), but those in ``skip`` (built by mlplab) and ``*args``/``**kwargs``. ``defaults``
     replaces a library default that has none; ``extra`` adds fields first (``_target_``, …)."""
@@ -86,7 +87,7 @@ def signature_settings(target: Callable[..., Any], name: str, group: str, skip: 
         fields.append((argument, omegaconf_type(annotation) if default is not None else Any,
                        setting(default, first_sentence(doc), kind=annotation, required=required,
                                example=documented_default(doc))))
-    namespace = {"group": group, "__module__": __name__}
+    namespace = {"group": group, "__module__": __name__, "declared": declared}
     if rules is not None:
         namespace["rules"] = rules
     return make_dataclass(name, fields, bases=(Settings,), namespace=namespace)

@@ -54,8 +54,10 @@ def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
 
 def run_name(overrides: list[str]) -> str:
     """The TensorBoard folder of a run: its computing overrides joined by commas, as Hydra's
-    ``override_dirname`` joins them (``regularizer.dropout=0.5,regularizer.weight_decay=0.001``)."""
-    return short_name(",".join(computing_overrides([str(o) for o in overrides])))
+    ``override_dirname`` joins them (``regularizer.dropout=0.5,regularizer.weight_decay=0.001``);
+    a ``/`` (``monitor.name=val/loss``) as ``%2F``, so the name stays one folder."""
+    joined = ",".join(computing_overrides([str(o) for o in overrides]))
+    return short_name(joined.replace("/", "%2F"))
 
 
 def direction(mode: str) -> str:

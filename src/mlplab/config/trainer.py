@@ -5,9 +5,12 @@ objects mlplab builds itself (``logger``, ``callbacks``, ``plugins``) are not se
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import field
 
 import lightning as L
+from lightning.pytorch.accelerators import AcceleratorRegistry
+from lightning.pytorch.strategies import StrategyRegistry
 
 from mlplab.config.settings import Settings
 from mlplab.config.signature import signature_settings
@@ -15,9 +18,32 @@ from mlplab.config.signature import signature_settings
 BUILT_BY_MLPLAB = ("logger", "callbacks", "plugins")  # from the logger and callbacks groups
 
 
+def registered_names() -> dict[str, list[str]]:
+    """The names Lightning's Trainer accepts for ``strategy`` and ``accelerator`` (its registries,
+    and the names its accelerator connector adds: ``auto``, ``gpu``)."""
+    return {"strategy": ["auto", *StrategyRegistry.available_strategies()],
+            "accelerator": ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]}
+
+
+def check_names(self: Settings) -> None:
+    """A strategy or accelerator given by name must be one Lightning has (it would refuse it only
+    when the run builds its Trainer, with a traceback); the closest name is suggested."""
+    for name, known in registered_names().items():
+        value = getattr(self, name)
+        if isinstance(value, str) and value.lower() not in known:
+            close = difflib.get_close_matches(value.lower(), known, n=1)
+            shown = [k for k in known if "_find_unused_parameters_" not in k]  # variants of ddp*
+            more = (" and the ddp ones' *_find_unused_parameters_{true,false}"
+                    if len(shown) < len(known) else "")
+            self.fail(name, f"is not a{'n' if name[0] == 'a' else ''} {name} Lightning knows "
+                      f"({', '.join(shown)}{more})", example=close[0] if close else known[0])
+
+
 def trainer_rules(self: Settings) -> None:
-    """mlplab's rule on top of Lightning's types: the fit must end, after max_epochs ≥ 1 epochs or,
-    with max_epochs=-1 (Lightning's "no limit"), after max_steps ≥ 1 updates."""
+    """mlplab's rules on top of Lightning's types: strategy and accelerator names Lightning has
+    (``check_names``); the fit must end, after max_epochs ≥ 1 epochs or, with max_epochs=-1
+    (Lightning's "no limit"), after max_steps ≥ 1 updates."""
+    check_names(self)
     epochs, steps = self.max_epochs, self.max_steps  # type: ignore[attr-defined]
     if epochs == -1 and steps > 0:
         return

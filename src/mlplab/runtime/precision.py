@@ -49,9 +49,11 @@ def why_bf16_is_slow() -> str | None:
 
 
 def bf16_on_cpu(trainer: Mapping[str, Any]) -> bool:
-    """Whether these trainer settings compute in bf16 on the CPU: a ``bf16`` precision with
-    ``accelerator=cpu``, or ``auto`` where Lightning finds no GPU."""
-    if not str(trainer.get("precision", "32-true")).startswith("bf16"):
+    """Whether these trainer settings compute in bf16 on the CPU: a ``bf16`` precision, or
+    ``16-mixed`` (``16``), which Lightning runs as ``bf16-mixed`` on a CPU, with ``accelerator=cpu``,
+    or ``auto`` where Lightning finds no GPU."""
+    precision = str(trainer.get("precision", "32-true"))
+    if not (precision.startswith("bf16") or precision in ("16-mixed", "16")):
         return False
     accelerator = str(trainer.get("accelerator", "auto"))
     if accelerator == "auto":

@@ -39,9 +39,11 @@ from mlplab.config.schema import (
     MonitorSettings,
     RunSettings,
     check_logged,
+    check_mode,
     data_settings_class,
 )
 from mlplab.config.settings import Settings
+from mlplab.config.targets import check_targets
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 from mlplab.outcomes import FAILED_EXIT, report
@@ -136,6 +138,10 @@ class CheckedRun:
 def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     """Every check that needs no data, in the order a reader meets the settings: the run's own
     keys, the data, the module's groups, the trainer; then the rules between them."""
+    if HydraConfig.initialized() and HydraConfig.get().job.get("chdir"):
+        raise ConfigError("hydra.job.chdir=true would move every relative path mlplab reads or writes "
+                          "(paths.*, data.data_dir, ckpt_path) into the run's folder; each run writes "
+                          "into its own folder already (paths.output_dir): drop hydra.job.chdir=true")
     top = {f: cfg.get(f) for f in RunSettings.__dataclass_fields__}
     RunSettings.parse(top)
     monitor = MonitorSettings.parse(resolved_values(cfg.monitor))
@@ -143,10 +149,18 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     data_settings = data_settings_class(data.pop("_target_", "")).parse(data)
     task = type(data_settings).task
     check_logged(monitor, "name", task)
+    check_mode(monitor, "name", "mode")
     module_settings = ModuleSettings.parse(*(resolved_values(cfg[group]) for group in MODULE_GROUPS))
-    if module_settings.scheduler is not None and module_settings.scheduler.monitor:  # ReduceLROnPlateau's
-        check_logged(module_settings.scheduler, "monitor", task)
+    scheduler = module_settings.scheduler
+    if scheduler is not None and scheduler.monitor:  # ReduceLROnPlateau's
+        check_logged(scheduler, "monitor", task)
+        if isinstance(getattr(scheduler, "mode", None), str):
+            check_mode(scheduler, "monitor", "mode")
     check_trainer(cfg.trainer, multirun)
+    for group in ("callbacks", "logger"):  # the classes these name, against their own signatures
+        nodes = cfg.get(group) or {}
+        check_targets(group, {name: resolved_values(nodes[name]) if nodes[name] else None
+                              for name in nodes}, task)
     if cfg.test_ckpt == "best" and data_settings.validates_on_test:
         raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "
                           "validates on it (e.g. data.val_size=0); use test_ckpt=last as the d2l "
@@ -165,6 +179,15 @@ def warn_slow(trainers: Iterable[dict[str, Any]]) -> None:
             return
 
 
+def as_written(overrides: Any) -> list[str]:
+    """Hydra's record of command-line overrides (``hydra.overrides.task``) as typed: reading them
+    through OmegaConf would resolve a value's ``${…}`` (``hydra.sweep.subdir=job${hydra.job.num}``),
+    which only means something where Hydra applies the override."""
+    if OmegaConf.is_config(overrides):
+        overrides = OmegaConf.to_container(overrides, resolve=False)
+    return [str(o) for o in overrides or []]
+
+
 def job_overrides(config: DictConfig) -> list[list[str]] | None:
     """The overrides of every job Hydra's basic sweeper will launch, in job order (its cartesian
     product of the sweep values, later values of a key replacing earlier ones); None for other
@@ -173,7 +196,8 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
     if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
         return None
     params = config.hydra.sweeper.get("params") or {}
-    arguments = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
+    params = OmegaConf.to_container(params, resolve=False) if OmegaConf.is_config(params) else params
+    arguments = [*(f"{k}={v}" for k, v in params.items()), *as_written(config.hydra.overrides.task)]
     loader = GlobalHydra.instance().config_loader()
     choices: dict[str, list[str]] = {}
     for override in OverridesParser.create(config_loader=loader).parse_overrides(arguments):
