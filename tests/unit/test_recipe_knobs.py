@@ -202,6 +202,18 @@ def test_shift_moves_each_image_by_at_most_s_pixels_with_a_black_border():
     assert len(set(moves)) > 3  # each image draws its own shift
 
 
+def test_a_normalised_images_uncovered_border_is_its_black_background_not_grey():
+    """Normalised, black is (0 − mean)/std (−0.81), not 0 (grey): the shift's border is the
+    background the data module's scaling gives a black pixel."""
+    from mlplab.data.fashion_mnist import FashionMNISTDataModule
+
+    module = FashionMNISTDataModule(normalize=True, augment=True, augment_flip=False, augment_shift=2)
+    black = module.scale(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
+    assert module.augment.background == pytest.approx(black.flatten()[0].item()) and black.max() < -0.8
+    out = module.augment(black.expand(16, 1, 28, 28).clone(), torch.Generator().manual_seed(0))
+    assert torch.equal(out, black.expand(16, 1, 28, 28))  # a black image stays black wherever it moves
+
+
 def test_flip_mirrors_about_half_the_images():
     x = torch.rand(64, 1, 6, 6)
     out = ShiftFlip(max_shift=0, flip=True)(x, torch.Generator().manual_seed(0))

@@ -161,6 +161,11 @@ class ScaleImages:
     def __init__(self, normalize: bool) -> None:
         self.mean, self.std = (MEAN, STD) if normalize else (0.0, 1.0)
 
+    @property
+    def black(self) -> float:
+        """What a black pixel (0) becomes: the background an augmentation's shift uncovers."""
+        return float(self(torch.zeros(1, dtype=torch.uint8))[0])  # in float32, as the images are
+
     def __call__(self, images: Tensor) -> Tensor:
         x = images.float().div_(255)
         return x.sub_(self.mean).div_(self.std) if self.std != 1.0 else x
@@ -184,8 +189,8 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
         self.save_hyperparameters(self.settings.as_dict())
         self.validates_on_test = self.settings.validates_on_test
         self.scale = ScaleImages(self.settings.normalize)
-        self.augment = (ShiftFlip(self.settings.augment_shift, self.settings.augment_flip, self.settings.seed)
-                        if self.settings.augment else None)
+        self.augment = (ShiftFlip(self.settings.augment_shift, self.settings.augment_flip, self.settings.seed,
+                                  background=self.scale.black) if self.settings.augment else None)
         self.train: tuple[Tensor, Tensor] | None = None
         self.val: tuple[Tensor, Tensor] | None = None
         self.test: tuple[Tensor, Tensor] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,14 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveraging
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, StochasticWeightAveraging
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.signature import locate
-from mlplab.errors import Diverged, UserError, describe_os_error
+from mlplab.errors import ConfigError, Diverged, UserError, describe_os_error
 from mlplab.files import write_json
 from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.curves import plot_curves
@@ -30,7 +32,7 @@ from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_checkpoint
 from mlplab.runtime.folder_lock import FolderInUse, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
-from mlplab.runtime.preflight import CheckedRun, check_accelerator, check_run, in_multirun
+from mlplab.runtime.preflight import CheckedRun, as_written, check_accelerator, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
 from mlplab.runtime.sweep_jobs import RECORD, config_dirs, earlier_result, given_to_hydra, plan, shell_line
 from mlplab.runtime.trial import OptunaPruning, current_trial
@@ -49,14 +51,36 @@ def build(cfg: DictConfig,
         check_accelerator(cfg.trainer)
     datamodule = locate(checked.data._target_)(settings=checked.data)
     module = MLPModule(settings=checked.module, max_loss=cfg.max_loss, **datamodule.shape)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    callbacks = [c for c in (instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c)
+                 if not switched_off(c, cfg.trainer)]
     callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.runtime.interrupt)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]  # logger=[tensorboard,csv]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                          plugins=[AtomicCheckpointIO()])
+    try:
+        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                              plugins=[AtomicCheckpointIO()])
+    except InstantiationException as err:
+        raise trainer_refusal(err) from err
     if trainer.world_size > 1:  # a ddp_spawn worker ends cleanly (mlplab.runtime.spawned); a callback
         trainer.callbacks.append(EndSpawnedProcessGroup())  # of one process only costs its hook calls
     return datamodule, module, trainer
+
+
+def switched_off(callback: L.Callback, trainer: DictConfig) -> bool:
+    """Whether a Trainer flag turns this callback of the ``callbacks`` group off: Lightning's
+    ``enable_progress_bar=false`` and ``enable_model_summary=false`` say "no bar", "no summary",
+    which the default group's RichProgressBar and RichModelSummary would otherwise still show."""
+    return ((isinstance(callback, ProgressBar) and trainer.get("enable_progress_bar") is False)
+            or (isinstance(callback, ModelSummary) and trainer.get("enable_model_summary") is False))
+
+
+def trainer_refusal(err: InstantiationException) -> Exception:
+    """Lightning's ``ValueError``/``TypeError`` on a combination of trainer flags (``devices=abc``
+    with the CPU) as the user's mistake, in Lightning's words on one line; anything else as it was."""
+    cause = err.__cause__
+    frames = traceback.extract_tb(cause.__traceback__) if cause is not None else []
+    if isinstance(cause, (ValueError, TypeError)) and frames and "/lightning/" in frames[-1].filename:
+        return ConfigError(f"trainer: {' '.join(str(cause).split())} (Lightning's Trainer)")
+    return err
 
 
 def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
@@ -68,6 +92,9 @@ def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
         return None
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and (callback.monitor is None) == (which == "last"):
+            if not callback.best_model_path:  # e.g. trainer.limit_val_batches=0: no epoch was validated
+                log.warning("no %s checkpoint was written (%s was never logged): scoring the test set "
+                            "with the final weights", which, callback.monitor or "no epoch ended")
             return callback.best_model_path or None
     log.warning("no %s checkpoint is configured: scoring the test set with the final weights", which)
     return None
@@ -109,7 +136,7 @@ def resume_from(cfg: DictConfig) -> Path | None:
     a checkpoint kept anywhere else (``~/models/a.ckpt``) continues its training in this run's new
     folder, so nothing is written beside it."""
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
-    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else None
+    overrides = as_written(hydra_cfg.overrides.task) if hydra_cfg else None
     path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides)
     if path is None:
         return None
@@ -180,7 +207,7 @@ def resume_command() -> str:
             return json.loads((Path(hydra_cfg.sweep.dir) / RECORD).read_text())["command"]
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no record: the job's own overrides below, which resume the job alone
-    kept = [str(o) for o in hydra_cfg.overrides.task if not str(o).startswith("ckpt_path=")]
+    kept = [o for o in as_written(hydra_cfg.overrides.task) if not o.startswith("ckpt_path=")]
     return shell_line(["mlplab-train", *config_dirs(hydra_cfg), *kept, *given_to_hydra(hydra_cfg),
                        "ckpt_path=last"])
 

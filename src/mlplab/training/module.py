@@ -64,6 +64,7 @@ class MLPModule(L.LightningModule):
         self._last_lr: float | None = None  # the step size of the latest update (train/lr)
         self._resume_rng: dict[str, Any] | None = None  # set by on_load_checkpoint
         self.fit_process: int | None = None  # the pid that ran on_train_start (ddp_spawn: a child)
+        self._filled_length: int | None = None  # the schedule's total_steps, where mlplab filled it
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -104,6 +105,8 @@ class MLPModule(L.LightningModule):
 
     def _log_epoch(self, stage: str) -> dict[str, float]:
         metrics = self.epoch_metrics[stage]
+        if metrics.count == 0:  # an epoch resumed after its last batch (from a mid-epoch checkpoint)
+            return {}
         values = {f"{stage}/{k}": v for k, v in metrics.compute().items()}
         metrics.reset()
         # already summed over DDP processes (EpochAverages); sync_dist only averages equal values
@@ -121,7 +124,11 @@ class MLPModule(L.LightningModule):
         self.log("weights/l2_norm", norm, sync_dist=self.trainer.world_size > 1)  # equal on every rank
         if self._last_lr is not None:
             self.log("train/lr", self._last_lr)
-        self.history.append({**row, **self._last_val, "weights/l2_norm": float(norm)})
+        row = {**row, **self._last_val, "weights/l2_norm": float(norm)}
+        if self.history and self.history[-1]["epoch"] == row["epoch"]:  # resumed inside this epoch:
+            self.history[-1] = {**self.history[-1], **row}  # its end replaces what the stop recorded
+        else:
+            self.history.append(row)
         self._last_val = {}  # an epoch without validation must not repeat the previous one's
 
     def on_test_epoch_end(self) -> None:
@@ -143,7 +150,7 @@ class MLPModule(L.LightningModule):
             return optimizer
         kwargs = arguments(s.scheduler)
         if "total_steps" in kwargs and kwargs["total_steps"] is None:
-            kwargs["total_steps"] = self.schedule_length(s.scheduler.interval)
+            kwargs["total_steps"] = self._filled_length = self.schedule_length(s.scheduler.interval)
         scheduler = {"scheduler": locate(s.scheduler._target_)(optimizer, **kwargs),
                      "interval": s.scheduler.interval}
         if s.scheduler.monitor:
@@ -173,8 +180,23 @@ class MLPModule(L.LightningModule):
         self.history = list(checkpoint.get("mlplab_history", []))
         self._resume_rng = checkpoint.get("mlplab_rng")
 
+    def check_resumed_schedule(self) -> None:
+        """A resumed schedule keeps the length its checkpoint was made with (Lightning restores the
+        scheduler's state, ``total_steps`` included): a run resumed with more epochs than it began
+        with would spend them past the schedule's end (cosine: at lr 0), so it is refused."""
+        scheduler = self.lr_schedulers()
+        spans = getattr(scheduler, "total_steps", None)
+        if self._filled_length is None or spans is None or spans == self._filled_length:
+            return
+        raise ConfigError(f"ckpt_path={self.trainer.ckpt_path}: its schedule ({type(scheduler).__name__}) "
+                          f"spans {spans} {self.settings.scheduler.interval}s, this run's would span "
+                          f"{self._filled_length} (trainer.max_epochs={self.trainer.max_epochs}): the added "
+                          f"ones would run past its end; resume with the length it began with (its "
+                          f"trainer.max_epochs, max_steps and batch size), or start a new run")
+
     def on_train_start(self) -> None:
         self.fit_process = os.getpid()
+        self.check_resumed_schedule()
         if self._resume_rng:  # resuming: the next epoch's dropout masks as the checkpoint left them
             torch.set_rng_state(self._resume_rng["cpu"])
             if "cuda" in self._resume_rng and torch.cuda.is_available():

@@ -1,0 +1,87 @@
+"""Resuming a run whose last.ckpt was not written at a plain epoch's end, and one whose schedule
+would change length: the first continues as the uninterrupted run does, the second is refused
+before it trains (mlplab-train on the real Fashion-MNIST, in this process)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+from helpers import REPO, run_main
+
+from mlplab.cli.train import main as train_main
+
+pytestmark = [pytest.mark.dataset, pytest.mark.slow]
+SMALL = ["data.train_subset=1000", "data.val_size=500", "model.net.hidden=[32]", "logger=none",
+         "callbacks=[checkpoint,last_checkpoint]"]
+
+
+def train(folder, *overrides) -> tuple[int, str]:
+    code, _, stderr = run_main(train_main, *SMALL, *overrides, f"hydra.run.dir={folder}", cwd=REPO)
+    return code, stderr
+
+
+def result(folder) -> dict:
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def weights(folder) -> dict:
+    return torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("every", ["trainer.check_val_every_n_epoch=2", "trainer.val_check_interval=0.5"])
+def test_a_run_validated_other_than_once_an_epoch_resumes_as_it_would_have_gone_on(every, tmp_path):
+    """With validation every other epoch (or twice an epoch), Lightning saves an unmonitored
+    checkpoint at validation's end, before the epoch's own hooks, unless told to save at the
+    epoch's end: last.ckpt then missed the epoch's history row, and resuming it crashed on an epoch
+    with no training batch."""
+    code, stderr = train(tmp_path / "whole", every, "trainer.max_epochs=3")
+    assert code == 0, stderr[-2000:]
+    code, stderr = train(tmp_path / "part", every, "trainer.max_epochs=2")
+    assert code == 0, stderr[-2000:]
+    code, stderr = train(tmp_path / "later", every, "trainer.max_epochs=3",
+                         f"ckpt_path={tmp_path}/part/checkpoints/last.ckpt")
+    assert code == 0, stderr[-2000:]
+    resumed, whole = result(tmp_path / "part"), result(tmp_path / "whole")  # a run's own: its folder
+    assert [row["epoch"] for row in resumed["history"]] == [0, 1, 2]
+    assert resumed["history"] == whole["history"]  # bit for bit, as a plain resume is
+    for name, tensor in weights(tmp_path / "whole").items():
+        assert torch.equal(weights(tmp_path / "part")[name], tensor), name
+
+
+def test_a_run_stopped_by_max_steps_inside_an_epoch_resumes_with_one_row_for_that_epoch(tmp_path):
+    code, stderr = train(tmp_path / "run", "trainer.max_epochs=-1", "trainer.max_steps=6")  # 4 steps an epoch
+    assert code == 0, stderr[-2000:]
+    assert [row["epoch"] for row in result(tmp_path / "run")["history"]] == [0, 1]
+    code, stderr = train(tmp_path / "more", "trainer.max_epochs=-1", "trainer.max_steps=8",
+                         f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
+    assert code == 0, stderr[-2000:]
+    assert [row["epoch"] for row in result(tmp_path / "run")["history"]] == [0, 1]
+
+
+def digests(folder) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("schedule", ["scheduler=cosine", "scheduler=onecycle"])
+def test_resuming_a_schedule_with_more_epochs_than_it_spans_is_refused_and_changes_nothing(schedule,
+                                                                                          tmp_path):
+    """Lightning restores the schedule with its checkpoint's length; the added epochs would run
+    past its end (cosine: lr 0, so nothing would train, and the run would say finished)."""
+    code, stderr = train(tmp_path / "run", schedule, "trainer.max_epochs=1")
+    assert code == 0, stderr[-2000:]
+    before = digests(tmp_path / "run")
+    code, stderr = train(tmp_path / "more", schedule, "trainer.max_epochs=3",
+                         f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
+    assert code == 2, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert (f"error: ckpt_path={tmp_path}/run/checkpoints/last.ckpt: its schedule " in stderr
+            and "spans 4 steps, this run's would span 12 (trainer.max_epochs=3)" in stderr), stderr[-2000:]
+    assert {k: v for k, v in digests(tmp_path / "run").items() if not k.endswith("train.log")} == \
+        {k: v for k, v in before.items() if not k.endswith("train.log")}
+    code, stderr = train(tmp_path / "same", schedule, "trainer.max_epochs=1",  # the length it began with
+                         f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
+    assert code == 0, stderr[-2000:]

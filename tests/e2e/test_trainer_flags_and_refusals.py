@@ -1,0 +1,57 @@
+"""Lightning's switches act as its docs say through mlplab-train, and what Lightning, OmegaConf or
+Hydra would end with a traceback is one line before training (the real Fashion-MNIST, in this
+process)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import REPO, run_main
+
+from mlplab.cli.train import main as train_main
+
+SMALL = ["data.train_subset=500", "data.val_size=250", "model.net.hidden=[16]", "trainer.max_epochs=1",
+         "logger=none"]
+
+
+def train(tmp_path, *overrides) -> tuple[int, str, str]:
+    return run_main(train_main, *SMALL, *overrides, f"hydra.run.dir={tmp_path}/run", cwd=REPO)
+
+
+@pytest.mark.dataset
+def test_enable_model_summary_and_enable_progress_bar_false_show_neither(tmp_path):
+    """Lightning's docs: these flags turn the summary and the bar off. The default callbacks group
+    adds a RichModelSummary and a RichProgressBar of its own; the flags turn those off too."""
+    code, shown, stderr = train(tmp_path / "on")
+    assert code == 0, stderr[-2000:]
+    assert "Trainable params" in shown and "━" in shown  # the summary table and the bar
+    code, shown, stderr = train(tmp_path / "off", "trainer.enable_model_summary=false",
+                                "trainer.enable_progress_bar=false")
+    assert code == 0, stderr[-2000:]
+    assert "Trainable params" not in shown and "━" not in shown, shown[-2000:]
+
+
+@pytest.mark.dataset
+def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_path):
+    code, _, stderr = train(tmp_path, "trainer.limit_val_batches=0")
+    assert code == 0, stderr[-2000:]
+    assert ("no best checkpoint was written (val/acc was never logged): scoring the test set with the final "
+            "weights") in (tmp_path / "run" / "train.log").read_text()
+
+
+@pytest.mark.parametrize(("overrides", "line"), [
+    # Lightning's ValueError/TypeError on a combination of flags, in its words
+    (["trainer.devices=abc"],
+     "error: trainer: `devices` selected with `CPUAccelerator` should be an int > 0. (Lightning's Trainer)"),
+    # Hydra's chdir would move every relative path into the run's folder
+    (["hydra.job.chdir=true"],
+     "error: hydra.job.chdir=true would move every relative path mlplab reads or writes"),
+    # an interpolation that cannot be resolved, named by its key
+    (["+note=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
+     "error: note: KeyError raised while resolving interpolation: \"Environment variable "
+     "'MLPLAB_UNSET_FOR_THIS_TEST' not found\"; fix the value's ${…}, or set what it reads"),
+])
+def test_a_mistake_is_one_line_and_no_training(overrides, line, tmp_path):
+    code, shown, stderr = train(tmp_path, *overrides)
+    assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+    assert line in stderr.splitlines()[-1], stderr[-2000:]
+    assert "Epoch 0" not in shown and not (tmp_path / "run" / "checkpoints").exists()
