@@ -157,3 +157,28 @@ def test_a_database_or_user_the_server_does_not_have_is_one_line_naming_it(tmp_p
         assert line.startswith("error: hydra.sweeper.storage=postgresql://nobody:***@/optuna?")
         assert line.endswith('role "nobody" does not exist; fix the URL\'s user and password, or give that '
                              'user access to the database')
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_another_search_given_the_same_storage_is_refused_before_its_first_trial(tmp_path):
+    """The study name is the preset's ``mlplab`` for every search: a second search with other
+    settings in the same storage must not continue the first one's study (train nothing, report
+    its best as its own); the same command continues it."""
+    storage = f"sqlite:///{tmp_path}/shared.db"
+
+    def one_trial(folder, *extra):
+        return run_main(train_main, "hparams_search=optuna", *TRIAL, "trainer.max_epochs=1",
+                        "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage={storage}", *extra,
+                        f"hydra.sweep.dir={tmp_path / folder}", cwd=REPO)
+
+    code, _, stderr = one_trial("first")
+    assert code == 0, stderr[-3000:]
+    code, _, stderr = one_trial("other", "model.net.hidden=[8]")
+    assert code == 2, stderr[-3000:]
+    assert ("error: hydra.sweeper.study_name=mlplab in " in stderr and "holds another search (it has "
+            "model.net.hidden=[32]; this one has model.net.hidden=[8]); give this one its own name" in stderr)
+    assert len(trials(storage)) == 1 and not (tmp_path / "other" / "0").exists()
+    code, _, stderr = one_trial("again", "hydra.sweeper.n_trials=2")  # the same search: continued
+    assert code == 0, stderr[-3000:]
+    assert states(storage) == ["COMPLETE", "COMPLETE"]

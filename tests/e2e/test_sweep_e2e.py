@@ -73,3 +73,23 @@ def test_weight_decay_by_dropout_grid(tmp_path):
         knobs = (regularizer["weight_decay"], regularizer["dropout"])
         assert served[knobs]["hp/test_acc"] == pytest.approx(result["metrics"]["test/acc"], abs=1e-6)
         assert served[knobs]["hp/val_acc"] == pytest.approx(result["monitor"]["best"], abs=1e-6)
+
+
+@pytest.mark.dataset
+def test_job_folders_named_by_hydra_sweep_subdir_are_summarised_and_a_failed_job_fails_the_sweep(tmp_path):
+    """``hydra.sweep.subdir`` other than the job number (Hydra's docs show
+    ``${hydra.job.override_dirname}``): the summary finds the jobs by their Hydra record, the sweep
+    exits 1 for the job that failed, and sweep.json keeps the override as typed (its ``${…}`` is
+    Hydra's to resolve, per job)."""
+    sweep_dir = tmp_path / "sweep"
+    code, _, stderr = run_main(train_main, "-m", *FAST, "logger=none", "trainer.max_epochs=1",
+                               "optimizer.lr=0.1,1e12", "hydra.sweep.subdir=job${hydra.job.num}",
+                               f"hydra.sweep.dir={sweep_dir}", cwd=REPO)
+    assert code == 1, stderr[-3000:]
+    assert "error: 1 of the sweep's jobs did not finish (job 1 diverged)" in stderr, stderr[-3000:]
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["job0", "job1"]
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert [row["job"] for row in rows] == ["0", "1"]
+    assert json.loads((sweep_dir / "best.json").read_text())["job"] == 0
+    recorded = json.loads((sweep_dir / "sweep.json").read_text())
+    assert "hydra.sweep.subdir=job${hydra.job.num}" in recorded["command"]

@@ -62,3 +62,40 @@ def test_choices_intervals_and_fixed_values():
     assert sorted(space["seed"].choices) == [0, 1, 2]
     assert space["model.net.hidden"] == CategoricalDistribution(["[64,64]", "[128]"])
     assert fixed == ["trainer.max_epochs=3"]
+
+
+def test_a_fixed_value_on_the_command_line_replaces_the_presets_search_of_that_key():
+    """As in Hydra's Optuna sweeper: ``params`` come first, the command line after; the later one
+    of a key wins, a fixed value included (p stays 0.3, not drawn)."""
+    params = ["regularizer.dropout=interval(0,0.6)", "regularizer.weight_decay=tag(log,interval(1e-5,1e-2))"]
+    space, fixed = search_space([*params, "regularizer.dropout=0.3", "trainer.max_epochs=2"])
+    assert list(space) == ["regularizer.weight_decay"]
+    assert fixed == ["regularizer.dropout=0.3", "trainer.max_epochs=2"]
+    space, fixed = search_space(["regularizer.dropout=0.3", "regularizer.dropout=interval(0,0.6)"])
+    assert list(space) == ["regularizer.dropout"] and fixed == []
+
+
+def test_a_stored_study_of_another_search_is_refused_and_the_same_search_continues():
+    """One study holds one search: its fixed overrides and space are kept with it (a user attribute);
+    another search given the same storage and name is refused by what differs, not continued."""
+    import optuna
+
+    from mlplab.sweeps.optuna_sweeper import check_same_search, search_identity
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), study_name="mlplab")
+    space, fixed = search_space(["regularizer.dropout=interval(0,0.6)", "model.net.hidden=[16]",
+                                 "paths.log_dir=/a"])
+    check_same_search(study, search_identity(space, fixed), "memory")  # new: takes this search
+    space, fixed = search_space(["regularizer.dropout=interval(0,0.6)", "model.net.hidden=[16]",
+                                 "paths.log_dir=/b", "retry_failed=true"])  # where it writes: the same
+    check_same_search(study, search_identity(space, fixed), "memory")
+    space, fixed = search_space(["regularizer.dropout=interval(0,0.5)", "model.net.hidden=[8]"])
+    with pytest.raises(ConfigError) as err:
+        check_same_search(study, search_identity(space, fixed), "memory")
+    assert str(err.value) == (
+        "hydra.sweeper.study_name=mlplab in memory holds another search (it has model.net.hidden=[16] "
+        "regularizer.dropout~FloatDistribution(high=0.6, log=False, low=0.0, step=None); this one has "
+        "model.net.hidden=[8] regularizer.dropout~FloatDistribution(high=0.5, log=False, low=0.0, "
+        "step=None)); "
+        "give this one its own name, e.g. hydra.sweeper.study_name=mlplab-2, or continue that one with its "
+        "own command")

@@ -56,16 +56,29 @@ BEST_KEYS = ("job", "overrides", "monitor", "mode", "val", "test")
 
 # ---- reading the jobs -------------------------------------------------------------------------
 
+def job_number(folder: Path) -> int | None:
+    """The job a folder of a multirun holds: its name (``hydra.sweep.subdir``'s default,
+    ``${hydra.job.num}``), else ``hydra.job.num`` in its ``.hydra/hydra.yaml`` (a subdir named
+    otherwise, ``job${hydra.job.num}``); None for a folder that is no job's."""
+    if folder.name.isdecimal():
+        return int(folder.name)
+    try:
+        return int(yaml.safe_load((folder / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["num"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+
+
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """The job folders ``0/``, ``1/``, … of a multirun, in job-number order (10 after 9)."""
+    """The job folders of a multirun (``0/``, ``1/``, …), in job-number order (10 after 9)."""
     if not sweep_dir.is_dir():
         raise UserError(f"{sweep_dir} is not a folder; give a multirun folder such as "
                         f"logs/multiruns/<time>/ written by `mlplab-train -m …`")
-    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdecimal()]
+    jobs = sorted((number, p) for p in sweep_dir.iterdir()
+                  if p.is_dir() and (number := job_number(p)) is not None)
     if not jobs:
         raise UserError(f"{sweep_dir} holds no job folders (0/, 1/, …); give a multirun folder "
                         f"such as logs/multiruns/<time>/ written by `mlplab-train -m …`")
-    return sorted(jobs, key=lambda p: int(p.name))
+    return [p for _, p in jobs]
 
 
 def read_overrides(job_dir: Path) -> list[str]:
@@ -128,7 +141,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     metrics = result.get("metrics") or {}
     monitor, mode, val = validation(result)
     return {
-        "job": int(job_dir.name),
+        "job": job_number(job_dir),
         "overrides": read_overrides(job_dir),
         "status": result.get("status", RunStatus.FAILED),
         "monitor": monitor,

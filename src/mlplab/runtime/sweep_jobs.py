@@ -31,7 +31,7 @@ from mlplab.files import write_json
 from mlplab.outcomes import report
 from mlplab.records import RunStatus
 from mlplab.runtime.checkpoints import load_checkpoint
-from mlplab.runtime.preflight import job_overrides
+from mlplab.runtime.preflight import as_written, job_overrides
 
 log = logging.getLogger(__name__)
 RECORD = "sweep.json"
@@ -52,7 +52,7 @@ def shell_line(words: list[str]) -> str:
 def given_to_hydra(hydra_cfg: Any) -> list[str]:
     """The command line's overrides of Hydra's own settings (``hydra/launcher=batched``,
     ``hydra.sweeper.n_trials=20``), those a resume repeats."""
-    return [str(o) for o in hydra_cfg.overrides.hydra if not str(o).startswith(NOT_REPEATED)]
+    return [o for o in as_written(hydra_cfg.overrides.hydra) if not o.startswith(NOT_REPEATED)]
 
 
 def config_dirs(hydra_cfg: Any) -> list[str]:
@@ -64,13 +64,13 @@ def config_dirs(hydra_cfg: Any) -> list[str]:
 def command(config: DictConfig) -> str:
     """The shell line that resumes the sweep: ``mlplab-train -m``, its ``--config-dir``, its
     overrides in the order typed, its overrides of Hydra's settings, and its folder."""
-    words = ["mlplab-train", "-m", *config_dirs(config.hydra), *map(str, config.hydra.overrides.task),
+    words = ["mlplab-train", "-m", *config_dirs(config.hydra), *as_written(config.hydra.overrides.task),
              *given_to_hydra(config.hydra), f"hydra.sweep.dir={config.hydra.sweep.dir}"]
     return shell_line(words)
 
 
 def sweep_record(config: DictConfig, jobs: list[list[str]] | None) -> dict[str, Any]:
-    overrides = [str(o) for o in config.hydra.overrides.task]
+    overrides = as_written(config.hydra.overrides.task)
     return {"command": command(config), "overrides": overrides,
             "sweeper": str(config.hydra.sweeper.get("_target_", "")), "jobs": jobs}
 

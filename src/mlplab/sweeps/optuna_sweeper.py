@@ -38,6 +38,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mlplab.config.store import computing_overrides
 from mlplab.errors import ConfigError
 from mlplab.files import write_text
 from mlplab.records import RunStatus
@@ -88,15 +89,51 @@ def stepped_floats(values: list[float], step: float) -> Any:
 
 
 def search_space(arguments: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """(distributions by key, the fixed overrides) of ``key=value`` arguments."""
-    distributions, fixed = {}, []
+    """(distributions by key, the fixed overrides) of ``key=value`` arguments (``params`` first, then
+    the command line's). A later argument of a key replaces an earlier one, as in Hydra's Optuna
+    sweeper: ``regularizer.dropout=0.3`` on the command line fixes a key the preset searches."""
+    distributions, fixed = {}, {}
     for override in OverridesParser.create().parse_overrides(arguments):
+        key = override.get_key_element()
+        distributions.pop(key, None)
+        fixed.pop(key, None)
         found = distribution(override)
         if found is None:
-            fixed.append(override.input_line)
+            fixed[key] = override.input_line
         else:
-            distributions[override.get_key_element()] = found
-    return distributions, fixed
+            distributions[key] = found
+    return distributions, list(fixed.values())
+
+
+SEARCH = "mlplab_search"  # the study's user attribute that says which search it holds
+
+
+def search_identity(distributions: dict[str, Any], fixed: list[str]) -> dict[str, Any]:
+    """What makes two commands one search: the overrides that change what a job computes (not
+    where it writes: ``mlplab.config.store.computing_overrides``) and the space drawn from."""
+    space = {key: repr(drawn) for key, drawn in sorted(distributions.items())}
+    return {"fixed": computing_overrides(fixed), "space": space}
+
+
+def check_same_search(study: Any, identity: dict[str, Any], where: str) -> None:
+    """A study holds one search: a stored study of another (other fixed overrides or space) is
+    refused, not continued, since its trials and best value are not this search's. A new study (or
+    one made before mlplab recorded this) takes this search's identity."""
+    held = study.user_attrs.get(SEARCH)
+    if held is None:
+        study.set_user_attr(SEARCH, identity)
+        return
+    if held == identity:
+        return
+    there = sorted(set(held["fixed"]) - set(identity["fixed"])) + \
+        [f"{k}~{v}" for k, v in held["space"].items() if identity["space"].get(k) != v]
+    here = sorted(set(identity["fixed"]) - set(held["fixed"])) + \
+        [f"{k}~{v}" for k, v in identity["space"].items() if held["space"].get(k) != v]
+    raise ConfigError(f"hydra.sweeper.study_name={study.study_name} in {where} holds another search "
+                      f"(it has {' '.join(there) or 'nothing more'}; this one has "
+                      f"{' '.join(here) or 'nothing more'}); "
+                      f"give this one its own name, e.g. hydra.sweeper.study_name={study.study_name}-2, or "
+                      f"continue that one with its own command")
 
 
 def built(spec: Any) -> Any:
@@ -165,6 +202,7 @@ class OptunaSweeper(Sweeper):
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         distributions, fixed = search_space([*params, *arguments])
         study = self.study()
+        check_same_search(study, search_identity(distributions, fixed), self.shown_storage())
         log.info("study %s in %s: %d of %d trials finished", study.study_name, self.shown_storage(),
                  finished(study), self.n_trials)
         failures = 0
