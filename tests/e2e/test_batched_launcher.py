@@ -227,3 +227,18 @@ def test_a_group_asking_for_a_device_this_machine_lacks_records_why_in_every_mem
         assert record["error"].startswith(f"trainer.accelerator={lacking}: no "), record["error"]
         assert "trainer=default" in record["error"]
     assert "2 of the sweep's jobs did not finish" in out
+
+
+def test_a_checkpoint_callback_without_a_folder_saves_in_each_members_own(tmp_path):
+    """ModelCheckpoint without a dirpath saves under the trainer's default_root_dir: each member's
+    own folder, as the basic launcher's jobs do, not job 0's for all."""
+    extra = ("+callbacks.extra={_target_:lightning.pytorch.callbacks.ModelCheckpoint,filename:extra,"
+             "monitor:val/loss,mode:min}")
+    overrides = [*SMALL, "trainer.max_epochs=1", "logger=none", "regularizer.weight_decay=0,1e-3", extra]
+    said = sweep(tmp_path / "batched", *BATCHED, *overrides)
+    assert ", 1 batched group(s) of 2 jobs" in said
+    for job in ("0", "1"):
+        assert sorted(p.name for p in (tmp_path / "batched" / job / "checkpoints").iterdir()) == \
+            ["best.ckpt", "extra.ckpt", "last.ckpt"], job
+        saved = torch.load(tmp_path / "batched" / job / "checkpoints" / "extra.ckpt", weights_only=True)
+        assert saved["hyper_parameters"]["regularizer"]["weight_decay"] == (0 if job == "0" else 1e-3)

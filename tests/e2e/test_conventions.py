@@ -89,6 +89,9 @@ def test_a_local_default_applies_after_the_experiment_before_debug_and_the_comma
     assert (typed.hydra.launcher.partition, typed.paths.log_dir) == ("gpu", "/r/logs")
     gpu = composed(conf, "hydra/launcher=slurm_gpu")
     assert (gpu.hydra.launcher.gpus_per_node, gpu.hydra.launcher.partition) == (1, "debug")
+    cpu = composed(conf, "hydra/launcher=slurm")  # a GPU job is requeued after a time limit as a CPU one is
+    for key in ("signal_delay_s", "max_num_timeout"):
+        assert gpu.hydra.launcher[key] == cpu.hydra.launcher[key] and cpu.hydra.launcher[key] > 0, key
     here = composed(conf, "~local", "hydra/launcher=batched")  # the file left out of one command
     assert "partition" not in here.hydra.launcher and here.trainer.max_epochs != 7
 

@@ -59,6 +59,15 @@ def test_jobs_share_a_group_only_when_they_differ_in_per_member_settings(first, 
     ("optimizer.nesterov=true optimizer.momentum=0.9", None),
     ("optimizer.differentiable=true", "optimizer.differentiable=true: not known to act per member"),
     ("optimizer.foreach=false", "optimizer.foreach=false: not known to act per member"),
+    # fp16 on a GPU: Lightning's one GradScaler would skip every member's step for one member's inf
+    ("trainer.precision=16-mixed", "trainer.precision=16-mixed: one gradient scaler for all members"),
+    ("trainer.precision=bf16-mixed", None),  # no scaler
+    # a member's callbacks see epoch ends only: a checkpoint saved from batch ends would never be
+    ("+callbacks.last_checkpoint.every_n_train_steps=3", "callback last_checkpoint saves within epochs"),
+    ("+callbacks.checkpoint.every_n_epochs=2", None),
+    # alone, Lightning refuses a ModelCheckpoint with enable_checkpointing=false; so must the job
+    ("trainer.enable_checkpointing=false", "callback checkpoint with trainer.enable_checkpointing=false"),
+    ("callbacks=none", None),  # sets enable_checkpointing=false, and there is no checkpoint
 ])
 def test_what_a_stack_cannot_honour_runs_alone_with_the_reason(override, reason, tmp_path):
     said = alone_because(job(tmp_path, *override.split()))
@@ -181,3 +190,23 @@ def test_a_group_that_auto_moved_to_fp32_runs_and_records_fp32(tmp_path, monkeyp
     assert [cfg.trainer.precision for cfg in group.cfgs] == ["32-true"] * 3  # what fit_group builds
     assert group.folders == [str(cfg.paths.output_dir) for cfg in bf16_jobs]
     assert [cfg.trainer.precision for cfg in bf16_jobs] == ["bf16-mixed"] * 3  # the jobs' own: as given
+
+
+def test_a_job_killed_before_its_result_runs_alone_and_resumes(tmp_path):
+    """A job with a last.ckpt but no metrics.json (SIGKILL, the OOM killer, a lost node) is resumed
+    by its own run (``sweep_jobs.plan``), as the basic launcher does; in a group it would start over."""
+    cfg = job(tmp_path)
+    assert group_key(cfg) is not None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"written")
+    assert group_key(cfg) is None
+
+
+@pytest.mark.parametrize("value", ["lots", 2.5, 1, True])
+def test_max_members_must_be_a_whole_number_of_at_least_two(value):
+    from mlplab.batched.launcher import BatchedLauncher
+    from mlplab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"hydra.launcher.max_members={value}: a group's largest size"):
+        BatchedLauncher(max_members=value)
+    assert BatchedLauncher(max_members=2).max_members == 2

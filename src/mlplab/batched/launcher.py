@@ -62,9 +62,9 @@ class BatchedLauncher(Launcher):
         if mode not in MODES:
             raise ConfigError(f"hydra.launcher.mode={mode} is not one of {', '.join(MODES)}; e.g. "
                               f"hydra.launcher.mode=stacked")
-        if int(max_members) < 2:
-            raise ConfigError(f"hydra.launcher.max_members={max_members}: a group needs at least 2; "
-                              f"e.g. hydra.launcher.max_members=100")
+        if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 2:
+            raise ConfigError(f"hydra.launcher.max_members={max_members}: a group's largest size, a whole "
+                              f"number ≥ 2; e.g. hydra.launcher.max_members=100")
         self.mode, self.max_members = mode, int(max_members)
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None

@@ -16,6 +16,7 @@ stacked fit's; three adapters give each member its share of it, through Lightnin
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig
 
 from mlplab.batched.module import StackedModule, members_of
@@ -108,6 +109,19 @@ class MemberTrainer:
     @property
     def lightning_module(self) -> MLPModule:
         return self._run.module
+
+    @property
+    def default_root_dir(self) -> str:
+        """The member's own (a ModelCheckpoint without a dirpath saves under it), not job 0's."""
+        return os.path.normpath(str(self._run.cfg.trainer.get("default_root_dir") or self._run.out))
+
+    @property
+    def log_dir(self) -> str:
+        """As ``Trainer.log_dir``, of the member's own loggers and folder."""
+        logger = self.logger
+        if logger is None:
+            return self.default_root_dir
+        return logger.log_dir if isinstance(logger, (TensorBoardLogger, CSVLogger)) else logger.save_dir
 
     def save_checkpoint(self, filepath: str | Path, weights_only: bool = False,
                         storage_options: Any = None) -> None:

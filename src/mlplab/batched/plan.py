@@ -21,6 +21,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -57,6 +58,8 @@ STACK_HONOURS = ("_target_", "accelerator", "devices", "strategy", "num_nodes", 
 STACK_APPLIES = ("model.net.hidden", "model.net.init_std", "activation.name", "regularizer.weight_decay",
                  "regularizer.dropout", "regularizer.dropout_style", "regularizer.weight_decay_mode",
                  "regularizer.label_smoothing", "optimizer.lr", "optimizer.momentum", "optimizer.nesterov")
+# ModelCheckpoint's arguments that save from batch ends, which a member's callbacks never see
+STEP_CHECKPOINTS = ("every_n_train_steps", "train_time_interval")
 # callbacks that act at epoch ends only, which a member's run can have (mlplab.batched.members)
 MEMBER_CALLBACKS = ("mlplab.reporting.dashboard.TensorBoardDashboard",
                     *(f"lightning.pytorch.callbacks.{name}" for name in (
@@ -124,6 +127,8 @@ def group_key(cfg: DictConfig, checked: CheckedRun | None = None) -> str | None:
     reason = alone_because(cfg, checked)
     if reason is None and earlier_result(cfg.paths.output_dir) is not None:
         reason = "it ran before (a resumed sweep)"
+    if reason is None and (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").is_file():
+        reason = "it was stopped before it wrote a result (killed): it resumes from its last.ckpt"
     if reason is None and holder(cfg.paths.output_dir) is not None:
         reason = "another process is running it"  # it becomes busy at its turn, or runs alone
     if reason:
@@ -153,9 +158,17 @@ def alone_because(cfg: DictConfig, checked: CheckedRun | None = None) -> str | N
     trainer = cfg.trainer
     if trainer.get("devices", 1) not in (1, "1") or str(trainer.get("strategy", "auto")) not in ("auto",):
         return "more than one device"
+    # fp16's GradScaler is one for the whole fit: one member's inf gradient would skip every member's step
+    if str(trainer.get("precision")) in ("16-mixed", "16"):
+        return f"trainer.precision={trainer.get('precision')}: one gradient scaler for all members"
     for name, callback in (cfg.get("callbacks") or {}).items():
         if callback and callback.get("_target_") not in MEMBER_CALLBACKS:
             return f"callback {name} ({callback.get('_target_')})"
+        if callback and any(callback.get(key) for key in STEP_CHECKPOINTS):  # batch ends: not a member's
+            return f"callback {name} saves within epochs ({', '.join(STEP_CHECKPOINTS)})"
+        if callback and str(callback.get("_target_")).endswith("ModelCheckpoint") \
+                and trainer.get("enable_checkpointing") is False:  # alone, Lightning refuses the pair
+            return f"callback {name} with trainer.enable_checkpointing=false"
     try:
         module = (checked or check_run(cfg, multirun=True)).module
     except ConfigError as err:  # pre-flight stops these first; without it, the job's run says why
@@ -213,7 +226,9 @@ def plan_groups(jobs: list[DictConfig], mode: str, max_members: int) -> dict[str
     for members in by_key.values():
         for start in range(0, len(members), max_members):
             chunk = members[start : start + max_members]
-            if len(chunk) < 2:
+            if len(chunk) < 2:  # say so, as for the reasons above (seed=1,2 with data.seed=${seed})
+                log.info("runs alone: %s (no other job differs from it in per-member settings only: %s)",
+                         chunk[0][0].paths.output_dir, ", ".join(per_member_keys()))
                 continue
             cfgs, checked_runs = [cfg for cfg, _ in chunk], [checked for _, checked in chunk]
             path = fastest_path(cfgs[0], len(cfgs)) if mode == "auto" else GroupPath(mode)
