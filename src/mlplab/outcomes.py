@@ -16,9 +16,15 @@ import os
 import re
 import shlex
 import sys
+from pathlib import Path
 from typing import NoReturn
 
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import (
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+    SearchPathException,
+)
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 from omegaconf.errors import (
@@ -29,6 +35,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from mlplab.config.location import config_dir
 from mlplab.config.settings import Settings, describe_type_error, describe_unknown_key
 from mlplab.errors import UserError, causes, describe_os_error
 
@@ -84,6 +91,11 @@ def describe_missing_key(cause: ConfigKeyError | ConfigAttributeError, said: str
     return f"{cause.full_key} is not a key of {parent} ({has}){guess}{new}"
 
 
+def shipped_options(group: str) -> list[str]:
+    """The options mlplab ships for a config group (``conf/<group>/*.yaml``)."""
+    return sorted(p.stem for p in (Path(config_dir()) / group).glob("*.yaml"))
+
+
 def user_message(err: BaseException) -> str | None:
     """The one line to show for a mistake the user can fix; None for a bug (keep the traceback)."""
     for cause in causes(err):
@@ -91,15 +103,20 @@ def user_message(err: BaseException) -> str | None:
             return str(cause)
         if isinstance(cause, MisconfigurationException):  # Lightning's word on a trainer setting
             return " ".join(str(cause).split())
-        if isinstance(cause, InterpolationResolutionError) and cause.full_key:  # a value's ${…}
+        if isinstance(cause, InterpolationResolutionError):  # a value's ${…} (a key where OmegaConf says)
             said = str(cause).splitlines()[0]
-            return f"{cause.full_key}: {said}; fix the value's ${{…}}, or set what it reads"
+            where = f"{cause.full_key}: " if cause.full_key else ""
+            return f"{where}{said}; fix the value's ${{…}}, or set what it reads"
         if isinstance(cause, MissingMandatoryValue):
             return f"{cause.full_key} is required: add {cause.full_key}=<value> to the command"
-        if isinstance(cause, MissingConfigException) and cause.options is not None:
-            group, _, option = (cause.missing_cfg_file or "").rpartition("/")
-            return (f"{group}={option} is not an option of the {group} group; choose one of "
-                    f"{', '.join(o for o in cause.options if not o.startswith('_'))}")
+        if isinstance(cause, MissingConfigException) and cause.missing_cfg_file:
+            group, _, option = cause.missing_cfg_file.rpartition("/")
+            options = cause.options if cause.options is not None else shipped_options(group)
+            if group and options:  # Hydra lists the options of a single choice, not of a list's items
+                listed = ", ".join(o for o in options if not o.startswith("_"))
+                return f"{group}={option} is not an option of the {group} group; choose one of {listed}"
+        if isinstance(cause, SearchPathException):  # --config-dir naming no folder
+            return f"{' '.join(str(cause).split())}; give --config-dir a folder of presets that exists"
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and isinstance(cause.object_type, type) \
                 and issubclass(cause.object_type, Settings):
             return describe_unknown_key(cause.object_type, str(cause.key))

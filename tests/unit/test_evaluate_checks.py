@@ -37,3 +37,17 @@ def test_a_class_gone_from_its_module_or_a_package_it_needs_is_not_a_pythonpath_
         assert said.endswith("the code here is not the code of the run that wrote it (the class moved, or "
                              "its module needs a package not installed here); run mlplab-eval where that "
                              "code and its packages are")
+
+
+@pytest.mark.parametrize(("chosen", "trained_on"), [
+    ("mlplab.data.synthetic.PolynomialDataModule", "fashion_mnist"),
+    ("mlplab.data.fashion_mnist.FashionMNISTDataModule", "polynomial"),
+])
+def test_a_checkpoint_of_other_data_names_the_data_set_it_was_trained_on(chosen, trained_on):
+    from mlplab.config.schema import DATA
+    from mlplab.errors import UserError
+    from mlplab.runtime.evaluate import check_data_matches
+
+    hparams = DATA[trained_on]().as_dict()
+    with pytest.raises(UserError, match=rf"pick its data set: data={trained_on}$"):
+        check_data_matches(chosen, hparams, "run/best.ckpt")

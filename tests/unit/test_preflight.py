@@ -122,6 +122,26 @@ def test_threads_per_job(launcher, cpus, threads):
     ("model=concise optimizer=any optimizer._target_=torch.optim.Rprop +optimizer.lr=0.001 "
      "regularizer.weight_decay=10 regularizer.weight_decay_mode=optimizer",
      "regularizer.weight_decay_mode=optimizer but the optimizer takes no weight_decay argument"),
+    # counts Lightning and torch divide by only once the fit runs (ZeroDivisionError after an epoch)
+    ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 must be ≥ 1"),
+    ("trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch=0 must be ≥ 1"),
+    ("trainer.val_check_interval=0", "trainer.val_check_interval=0 must be > 0"),
+    ("trainer.num_nodes=0", "trainer.num_nodes=0 must be ≥ 1"),
+    ("scheduler=step scheduler.step_size=0",
+     "scheduler: torch.optim.lr_scheduler.StepLR stopped on its settings (ZeroDivisionError"),
+    ("optimizer=adamw optimizer.betas=[0.9]",
+     "optimizer: torch.optim.AdamW stopped on its settings (IndexError"),
+    # a key typed without its group, or added with + where nothing reads it
+    ("max_epochs=3", "max_epochs is not a top-level setting; did you mean trainer.max_epochs?"),
+    ("+max_epochs=3", "max_epochs is not a top-level setting; did you mean trainer.max_epochs?"),
+    ("lr=0.01", "lr is not a top-level setting; did you mean optimizer.lr?"),
+    ("epochs=3", "epochs is not a top-level setting; did you mean trainer.max_epochs?"),
+    ("activaton=relu", "activaton is not a top-level setting; did you mean activation=…?"),
+    # an option of a list of options (Hydra names only the file it could not load)
+    ("callbacks=[default,early_stoping]", "callbacks=early_stoping is not an option of the callbacks group; "
+                                          "choose one of checkpoint, dashboard, default, early_stopping"),
+    # the synthetic data sets have no validation split to keep
+    ("experiment=d2l_polynomial test_ckpt=best", "use test_ckpt=last as the d2l experiments do"),
 ])
 def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
     """Refused while Hydra merges the override (a wrong type) or by ``check_run`` (the rest)."""
@@ -132,7 +152,9 @@ def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
         check_run(cfg)
     line = user_message(err.value)
     assert line is not None and message in line and "\n" not in line
-    assert any(fix in line for fix in ("e.g.", "test_ckpt", "model.net.hidden", "did you mean"))
+    fixes = ("e.g.", "test_ckpt", "model.net.hidden", "did you mean", "choose one of", "mlplab-train --help")
+    assert any(fix in line for fix in fixes)
+    assert not ("polynomial" in override and "data.val_size" in line)  # a setting it does not have
 
 
 def test_a_callbacks_own_constructor_check_speaks_before_the_run(tmp_path):

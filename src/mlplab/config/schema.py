@@ -260,7 +260,8 @@ def arguments(settings: Settings) -> dict[str, Any]:
 
 
 def try_build(group: str, settings: Settings, built: type) -> None:
-    """Build the class on a stand-in parameter (and optimizer): torch's own argument checks."""
+    """Build the class on a stand-in parameter (and optimizer): torch's own argument checks; a
+    schedule also takes one step (``StepLR(step_size=0)`` divides by zero only when it steps)."""
     if group == "optimizer" and not getattr(settings, "lr", 1) > 0:
         settings.fail("lr", "must be > 0 (an update must move the weights)", example=0.1)
     stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
@@ -270,10 +271,17 @@ def try_build(group: str, settings: Settings, built: type) -> None:
             built([torch.zeros(1, requires_grad=True)], **kwargs)
         else:
             filled = {"total_steps": 1} if "total_steps" in kwargs and kwargs["total_steps"] is None else {}
-            built(stand_in, **{**kwargs, **filled})  # total_steps=None: mlplab fills in the run's updates
+            schedule = built(stand_in, **{**kwargs, **filled})  # total_steps=None: mlplab fills it in
+            if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):  # steps on a metric
+                stand_in.step()
+                schedule.step()
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{group}: {err} ({settings._target_}); see mlplab-train --help for its "
                           f"settings") from None
+    except (IndexError, ZeroDivisionError) as err:  # a list too short, a count of 0 it divides by
+        raise ConfigError(f"{group}: {settings._target_} stopped on its settings ({type(err).__name__}: "
+                          f"{err}): one is out of range, e.g. a list too short or a 0 it divides by; "
+                          f"see mlplab-train --help for its settings") from None
 
 
 # The presets' classes: their schemas go to Hydra's ConfigStore (optimizer/_sgd, …), so that every

@@ -39,7 +39,10 @@ def argument_docs(doc: str) -> dict[str, str]:
 
 
 def first_sentence(text: str) -> str:
-    return re.split(r"(?<=\.)\s", text.replace("``", ""), maxsplit=1)[0]
+    """The help line: the description's first sentence, without its "(default: …)", which is the
+    library's default and not always the preset's (SGD's lr: torch's 1e-3, the sgd preset's 0.1)."""
+    sentence = re.split(r"(?<=\.)\s", text.replace("``", ""), maxsplit=1)[0]
+    return re.sub(r"\s*\(default: [^)]*\)", "", sentence)
 
 
 def documented_default(text: str) -> Any:

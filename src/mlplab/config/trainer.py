@@ -12,7 +12,7 @@ import lightning as L
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.strategies import StrategyRegistry
 
-from mlplab.config.settings import Settings
+from mlplab.config.settings import Range, Settings
 from mlplab.config.signature import signature_settings
 
 BUILT_BY_MLPLAB = ("logger", "callbacks", "plugins")  # from the logger and callbacks groups
@@ -39,11 +39,25 @@ def check_names(self: Settings) -> None:
                       f"({', '.join(shown)}{more})", example=close[0] if close else known[0])
 
 
+# Lightning's flags that must count something, where Lightning divides by them only once the fit
+# runs (``accumulate_grad_batches=0``: ZeroDivisionError in the first epoch)
+COUNTS = {"accumulate_grad_batches": (Range(1), 1), "check_val_every_n_epoch": (Range(1), 1),
+          "val_check_interval": (Range(0, low_open=True), 1.0), "num_nodes": (Range(1), 1)}
+
+
+def check_counts(self: Settings) -> None:
+    for name, (within, example) in COUNTS.items():
+        value = getattr(self, name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in within:
+            self.fail(name, f"must be {within.describe()}", example=example)
+
+
 def trainer_rules(self: Settings) -> None:
     """mlplab's rules on top of Lightning's types: strategy and accelerator names Lightning has
     (``check_names``); the fit must end, after max_epochs ≥ 1 epochs or, with max_epochs=-1
     (Lightning's "no limit"), after max_steps ≥ 1 updates."""
     check_names(self)
+    check_counts(self)
     epochs, steps = self.max_epochs, self.max_steps  # type: ignore[attr-defined]
     if epochs == -1 and steps > 0:
         return

@@ -16,7 +16,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mlplab.config.schema import data_settings_class
+from mlplab.config.schema import DATA, data_settings_class
 from mlplab.config.settings import specs
 from mlplab.config.signature import locate
 from mlplab.errors import UserError
@@ -31,9 +31,10 @@ def check_data_matches(target: str, data_hparams: dict[str, Any], ckpt_path: str
     accepted = {spec.name for spec in specs(data_settings_class(target))}
     unknown = sorted(set(data_hparams) - accepted)
     if unknown:
+        fitting = [name for name, kind in DATA.items() if set(data_hparams) <= {s.name for s in specs(kind)}]
+        choice = f"data={fitting[0]}" if fitting else f"data={' or data='.join(DATA)}"
         raise UserError(f"ckpt_path={ckpt_path} was trained on other data (settings {', '.join(unknown)} "
-                        f"are not {target.rsplit('.', 1)[-1]}'s); pick its data set, e.g. "
-                        f"data=polynomial or data=highdim_linear")
+                        f"are not {target.rsplit('.', 1)[-1]}'s); pick its data set: {choice}")
 
 
 def check_net_importable(hyper_parameters: dict[str, Any], ckpt_path: str) -> None:

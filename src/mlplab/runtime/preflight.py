@@ -38,11 +38,12 @@ from mlplab.config.schema import (
     ModuleSettings,
     MonitorSettings,
     RunSettings,
+    TrainConfig,
     check_logged,
     check_mode,
     data_settings_class,
 )
-from mlplab.config.settings import Settings
+from mlplab.config.settings import Settings, describe_unknown_key
 from mlplab.config.targets import check_targets
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
@@ -53,7 +54,7 @@ MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")  # strategy names that start one pr
 SWEEP_FIX = ("in a sweep give each job one device (trainer=default or trainer=gpu, "
              "trainer.devices=1) and run jobs side by side with a launcher (hydra/launcher=joblib, "
              "or hydra/launcher=slurm_gpu for one GPU per job); for data-parallel training start "
-             "one run without -m, e.g. `mlplab-train trainer=ddp`")
+             "one run without -m, e.g. `mlplab-train trainer=ddp` (on CPUs: trainer=ddp_cpu)")
 
 
 def in_multirun() -> bool:
@@ -142,6 +143,9 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
         raise ConfigError("hydra.job.chdir=true would move every relative path mlplab reads or writes "
                           "(paths.*, data.data_dir, ckpt_path) into the run's folder; each run writes "
                           "into its own folder already (paths.output_dir): drop hydra.job.chdir=true")
+    for key in cfg:  # a key added with +, which no schema refuses (+max_epochs=1 would be ignored)
+        if key not in TrainConfig.__dataclass_fields__ and key != "hydra":  # a sweep's config has hydra
+            raise ConfigError(describe_unknown_key(TrainConfig, str(key)))
     top = {f: cfg.get(f) for f in RunSettings.__dataclass_fields__}
     RunSettings.parse(top)
     monitor = MonitorSettings.parse(resolved_values(cfg.monitor))
@@ -162,9 +166,11 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
         check_targets(group, {name: resolved_values(nodes[name]) if nodes[name] else None
                               for name in nodes}, task)
     if cfg.test_ckpt == "best" and data_settings.validates_on_test:
-        raise ConfigError("test_ckpt=best would pick the checkpoint on the test set, since this data "
-                          "validates on it (e.g. data.val_size=0); use test_ckpt=last as the d2l "
-                          "experiments do, or keep a validation split (data.val_size=5000)")
+        split = "val_size" in type(data_settings).__dataclass_fields__  # the synthetic sets have none
+        raise ConfigError(f"test_ckpt=best would pick the checkpoint on the test set, since this data "
+                          f"validates on it{' (data.val_size=0)' if split else ''}; use test_ckpt=last as "
+                          f"the d2l experiments do"
+                          + (", or keep a validation split (data.val_size=5000)" if split else ""))
     if not multirun:  # a sweep's jobs: PreflightCheck warns once for all of them
         warn_slow([resolved_values(cfg.trainer)])
     return CheckedRun(data_settings, module_settings)
