@@ -5,10 +5,33 @@ callback is configured already) is hidden, and
 
 from __future__ import annotations
 
+import shutil
+import warnings
+
 import pytest
 
+from mlplab.runtime.quiet import quiet_third_party
+
 RUN = ["data.train_subset=500", "data.val_size=100", "trainer.max_epochs=1", "model.net.hidden=[8]"]
-NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "Trainer already configured with model summary")
+NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "Trainer already configured with model summary",
+         # Lightning's hint wherever SLURM is installed (CI starts a local cluster: srun is there)
+         *(("The `srun` command is available on your system",) if shutil.which("srun") else ()))
+
+
+def test_lightnings_srun_hint_and_checkpoint_folder_warning_are_hidden_and_others_are_not():
+    """The texts as Lightning 2.6 words them (its rank_zero_warn: a UserWarning subclass)."""
+    from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_third_party(True)
+        warnings.warn("The `srun` command is available on your system but is not used. HINT: …",
+                      PossibleUserWarning, stacklevel=1)
+        warnings.warn("Checkpoint directory /r/checkpoints exists and is not empty.", UserWarning,
+                      stacklevel=1)
+        other = "The number of training batches (3) is smaller than the logging interval"
+        warnings.warn(other, UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == [other]
 
 
 @pytest.mark.slow

@@ -66,22 +66,55 @@ def digests(folder) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+STOP_AFTER_EPOCH_0 = ["+callbacks.stop._target_=helpers.signals.SignalAt", "+callbacks.stop.epoch=0"]
+
+
 @pytest.mark.parametrize("schedule", ["scheduler=cosine", "scheduler=onecycle"])
 def test_resuming_a_schedule_with_more_epochs_than_it_spans_is_refused_and_changes_nothing(schedule,
                                                                                           tmp_path):
     """Lightning restores the schedule with its checkpoint's length; the added epochs would run
     past its end (cosine: lr 0, so nothing would train, and the run would say finished)."""
-    code, stderr = train(tmp_path / "run", schedule, "trainer.max_epochs=1")
-    assert code == 0, stderr[-2000:]
+    code, stderr = train(tmp_path / "run", schedule, "trainer.max_epochs=3", *STOP_AFTER_EPOCH_0)
+    assert code == 130, stderr[-2000:]  # stopped after its first epoch, as by a kill
     before = digests(tmp_path / "run")
-    code, stderr = train(tmp_path / "more", schedule, "trainer.max_epochs=3",
+    code, stderr = train(tmp_path / "more", schedule, "trainer.max_epochs=5",
                          f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
     assert code == 2, stderr[-2000:]
     assert "Traceback" not in stderr
     assert (f"error: ckpt_path={tmp_path}/run/checkpoints/last.ckpt: its schedule " in stderr
-            and "spans 4 steps, this run's would span 12 (trainer.max_epochs=3)" in stderr), stderr[-2000:]
+            and "spans 12 steps, this run's would span 20 (trainer.max_epochs=5)" in stderr), stderr[-2000:]
     assert {k: v for k, v in digests(tmp_path / "run").items() if not k.endswith("train.log")} == \
         {k: v for k, v in before.items() if not k.endswith("train.log")}
-    code, stderr = train(tmp_path / "same", schedule, "trainer.max_epochs=1",  # the length it began with
+    code, stderr = train(tmp_path / "same", schedule, "trainer.max_epochs=3",  # the length it began with
                          f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
     assert code == 0, stderr[-2000:]
+    assert [row["epoch"] for row in result(tmp_path / "run")["history"]] == [0, 1, 2]
+
+
+def test_resuming_a_run_that_has_trained_all_it_asks_for_is_refused_and_keeps_its_record(tmp_path):
+    """The printed resume line pasted twice: the second fit would train nothing and rewrite
+    metrics.json with the test scores alone (its validation and training metrics gone)."""
+    code, stderr = train(tmp_path / "run", "trainer.max_epochs=2")
+    assert code == 0, stderr[-2000:]
+    before = digests(tmp_path / "run")
+    for bound in (["trainer.max_epochs=2"], ["trainer.max_epochs=-1", "trainer.max_steps=8"]):
+        code, stderr = train(tmp_path / "again", *bound, f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
+        assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+        assert "nothing is left to resume; to train longer, resume with more, e.g. trainer.max_" in stderr
+    assert {k: v for k, v in digests(tmp_path / "run").items() if not k.endswith("train.log")} == \
+        {k: v for k, v in before.items() if not k.endswith("train.log")}
+
+
+def test_a_new_run_in_a_finished_runs_folder_is_refused_and_writes_nothing(tmp_path):
+    """hydra.run.dir given again (a folder name reused): Hydra would write its .hydra/ files over the
+    finished run's, and the run its metrics.json and checkpoints."""
+    code, stderr = train(tmp_path / "run", "trainer.max_epochs=1")
+    assert code == 0, stderr[-2000:]
+    before = digests(tmp_path / "run")
+    code, stderr = train(tmp_path / "run", "trainer.max_epochs=1", "model.net.hidden=[8]")
+    assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+    assert stderr.strip().splitlines()[-2:] == [
+        f"error: hydra.run.dir={tmp_path}/run holds a finished run (its metrics.json); give a new folder, "
+        f"or continue that run: ckpt_path={tmp_path}/run/checkpoints/last.ckpt with more "
+        f"trainer.max_epochs than it trained", "nothing was written"]
+    assert digests(tmp_path / "run") == before

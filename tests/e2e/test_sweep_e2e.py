@@ -93,3 +93,27 @@ def test_job_folders_named_by_hydra_sweep_subdir_are_summarised_and_a_failed_job
     assert json.loads((sweep_dir / "best.json").read_text())["job"] == 0
     recorded = json.loads((sweep_dir / "sweep.json").read_text())
     assert "hydra.sweep.subdir=job${hydra.job.num}" in recorded["command"]
+
+
+@pytest.mark.dataset
+def test_ctrl_c_between_jobs_is_one_line_whose_command_resumes_the_sweep(tmp_path):
+    """Outside an epoch (loading data, between jobs) a Ctrl-C is Python's KeyboardInterrupt: one line
+    and the sweep's own command, which skips the finished job and runs the rest."""
+    import shlex
+
+    sweep_dir = tmp_path / "sweep"
+    stop = ["+hydra.callbacks.stop._target_=helpers.signals.InterruptAtJobStart",
+            "+hydra.callbacks.stop.job=1"]
+    code, _, stderr = run_main(train_main, "-m", *FAST, "logger=none", "seed=1,2", *stop,
+                               f"hydra.sweep.dir={sweep_dir}", cwd=REPO)
+    assert code == 130 and "Traceback" not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: stopped by Ctrl-C between or before the sweep's runs; resume with: "
+                           "mlplab-train -m "), last
+    assert job_metrics(sweep_dir, 0)["status"] == "finished"
+    assert not (sweep_dir / "1" / "metrics.json").exists()
+    words = [w for w in shlex.split(last.split("resume with: ", 1)[1]) if "hydra.callbacks.stop" not in w]
+    assert words[:2] == ["mlplab-train", "-m"] and f"hydra.sweep.dir={sweep_dir}" in words
+    code, out, stderr = run_main(train_main, *words[1:], cwd=REPO)
+    assert code == 0, stderr[-3000:]
+    assert "finished before, not run again" in out and job_metrics(sweep_dir, 1)["status"] == "finished"

@@ -14,7 +14,11 @@ SMALL = ["data.train_subset=500", "data.val_size=250", "model.net.hidden=[16]", 
 
 
 def train(tmp_path, *overrides) -> tuple[int, str, str]:
-    return run_main(train_main, *SMALL, *overrides, f"hydra.run.dir={tmp_path}/run", cwd=REPO)
+    """mlplab-train with ``overrides`` (a flag such as ``--config-dir`` and its value go first, as
+    argparse wants them before the overrides)."""
+    flags = list(overrides[:2]) if overrides and overrides[0].startswith("--") else []
+    return run_main(train_main, *flags, *SMALL, *overrides[len(flags):], f"hydra.run.dir={tmp_path}/run",
+                    cwd=REPO)
 
 
 @pytest.mark.dataset
@@ -46,8 +50,11 @@ def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_pa
     (["hydra.job.chdir=true"],
      "error: hydra.job.chdir=true would move every relative path mlplab reads or writes"),
     # an interpolation that cannot be resolved, named by its key
-    (["+note=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
-     "error: note: KeyError raised while resolving interpolation: \"Environment variable "
+    (["--config-dir", "/nonexistent/mlplab-presets"],
+     "error: Additional config directory '/nonexistent/mlplab-presets' not found; give --config-dir a folder "
+     "of presets that exists"),
+    (["ckpt_path=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
+     "error: KeyError raised while resolving interpolation: \"Environment variable "
      "'MLPLAB_UNSET_FOR_THIS_TEST' not found\"; fix the value's ${…}, or set what it reads"),
 ])
 def test_a_mistake_is_one_line_and_no_training(overrides, line, tmp_path):
@@ -55,3 +62,11 @@ def test_a_mistake_is_one_line_and_no_training(overrides, line, tmp_path):
     assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
     assert line in stderr.splitlines()[-1], stderr[-2000:]
     assert "Epoch 0" not in shown and not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_run_folder_under_the_working_directory_is_printed_as_one_types_it(tmp_path, monkeypatch):
+    from mlplab.cli.train import as_typed
+
+    monkeypatch.chdir(tmp_path)
+    assert as_typed(str(tmp_path / "logs" / "runs" / "a")) == "logs/runs/a"
+    assert as_typed("/elsewhere/runs/a") == "/elsewhere/runs/a" and as_typed("runs/a") == "runs/a"

@@ -6,6 +6,7 @@ import os
 import signal
 
 import lightning as L
+from hydra.experimental.callback import Callback
 
 
 class SignalAt(L.Callback):
@@ -32,3 +33,17 @@ class SignalAt(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.batches is None and trainer.current_epoch == self.epoch:
             self.send()
+
+
+class InterruptAtJobStart(Callback):
+    """Hydra callback: a Ctrl-C as a job of a sweep starts (``job``: its number), outside any epoch,
+    where Python's own handler raises KeyboardInterrupt."""
+
+    def __init__(self, job: int) -> None:
+        self.job = job
+
+    def on_job_start(self, config, **kwargs) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.get().job.num == self.job:
+            raise KeyboardInterrupt

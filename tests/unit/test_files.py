@@ -140,7 +140,8 @@ def test_without_locks_the_run_folder_check_and_the_sweep_summary_go_on(code, tm
     job = with_lock_file(tmp_path / "sweep" / "0", 4242)
     (job / "metrics.json").write_text(json.dumps({"status": "finished", "epochs": 1}))
     no_flock(code)
-    config = OmegaConf.create({"hydra": {"run": {"dir": str(job)}}})
+    # resuming it (a new run in a finished run's folder is refused: tests/e2e/test_resume_edges.py)
+    config = OmegaConf.create({"hydra": {"run": {"dir": str(job)}}, "ckpt_path": str(job / "last.ckpt")})
     RunFolderCheck().on_run_start(config)  # no report, no SystemExit, no traceback
     assert read_result(job) == {"status": "finished", "epochs": 1}  # its result, not "busy"
     write_text(job / "summary.csv", "job\n0\n")  # the writer needs no lock either

@@ -30,6 +30,9 @@ from mlplab.outcomes import (
     user_message,
     wants_traceback,
 )
+from mlplab.runtime.preflight import in_multirun
+from mlplab.runtime.run import resume_command
+from mlplab.runtime.sweep_jobs import RESUME_LINE
 
 __all__ = ["FAILED_EXIT", "INTERRUPTED_EXIT", "USER_EXIT", "one_line_errors", "run_guarded", "show_config"]
 
@@ -60,11 +63,25 @@ def one_line_errors() -> Iterator[None]:
     os.environ[FULL_ERROR] = os.environ["_MLPLAB_FULL_ERROR_IS_OURS"] = "1"
     try:
         yield
+    except KeyboardInterrupt:  # Ctrl-C outside an epoch (inside one, GracefulStop ends the run)
+        print(f"error: {interrupted()}", file=sys.stderr)
+        raise SystemExit(INTERRUPTED_EXIT) from None
     except Exception as err:
         report(err)
     finally:
+        os.environ.pop(RESUME_LINE, None)
         os.environ.pop(FULL_ERROR, None)
         os.environ.pop("_MLPLAB_FULL_ERROR_IS_OURS", None)
+
+
+def interrupted() -> str:
+    """What a Ctrl-C outside an epoch (loading data, between a sweep's jobs) stopped, and the
+    command that goes on: a sweep's own (finished jobs are skipped, a stopped one resumes)."""
+    if RESUME_LINE in os.environ or in_multirun():
+        line = os.environ.get(RESUME_LINE) or resume_command()
+        return f"stopped by Ctrl-C between or before the sweep's runs; resume with: {line}"
+    return ("stopped by Ctrl-C outside an epoch (inside one a run stops at its end); run the command "
+            "again, or continue what it saved with ckpt_path=last")
 
 
 def run_guarded(work: Callable[[DictConfig], T], cfg: DictConfig,

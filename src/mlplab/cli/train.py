@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -49,7 +50,7 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None = N
         print(f"busy: {result.error}", file=sys.stderr)
         return None
     if result.status is RunStatus.PRUNED:  # a search's pruner stopped it: an outcome, not an error
-        print(f"{result.error}  outputs in {cfg.paths.output_dir}")
+        print(f"{result.error}  outputs in {as_typed(cfg.paths.output_dir)}")
         return None
     if result.status is not RunStatus.FINISHED:
         print(f"error: {result.error}", file=sys.stderr)
@@ -62,8 +63,18 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None = N
         return None
     shown = [f"{k}={result.metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
              if k in result.metrics]
-    print(f"{'  '.join(shown)}  outputs in {cfg.paths.output_dir}")
+    print(f"{'  '.join(shown)}  outputs in {as_typed(cfg.paths.output_dir)}")
     return monitored_value(result, cfg)
+
+
+def as_typed(folder: str) -> str:
+    """A folder under the working directory as a relative path (``logs/runs/<time>``, as one types
+    it after ``cd``); any other as it is."""
+    path = Path(folder)
+    try:
+        return str(path.relative_to(Path.cwd())) if path.is_absolute() else folder
+    except ValueError:
+        return folder
 
 
 def monitored_value(result: RunRecord, cfg: DictConfig) -> float | None:

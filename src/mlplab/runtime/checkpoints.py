@@ -75,6 +75,29 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def epochs_done(checkpoint: dict[str, Any]) -> int:
+    """The epochs whose batches all ran: Lightning's fit-loop progress (``processed``; an epoch is
+    ``completed`` only after the hooks that save last.ckpt), else the epoch it was saved in."""
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    return int(progress.get("processed", checkpoint.get("epoch", 0)))
+
+
+def check_left_to_train(path: Path, max_epochs: int | None, max_steps: int | None) -> None:
+    """Before a resume: the run asks for more than the checkpoint has trained. Resuming a finished
+    run again (the printed resume line pasted twice) would train nothing and rewrite its
+    metrics.json with the test scores alone."""
+    checkpoint = load_checkpoint(path)
+    done, updates = epochs_done(checkpoint), int(checkpoint.get("global_step", 0))
+    if (max_epochs or 0) > 0 and done >= max_epochs:
+        raise UserError(f"ckpt_path={path} has trained {done} epoch(s), as many as trainer.max_epochs="
+                        f"{max_epochs} asks for: nothing is left to resume; to train longer, resume "
+                        f"with more, e.g. trainer.max_epochs={done + max(1, done)}")
+    if (max_steps or 0) > 0 and updates >= max_steps:
+        raise UserError(f"ckpt_path={path} has made {updates} updates, as many as trainer.max_steps="
+                        f"{max_steps} asks for: nothing is left to resume; to train longer, resume "
+                        f"with more, e.g. trainer.max_steps={2 * updates}")
+
+
 def check_fits(path: Path, module: torch.nn.Module) -> None:
     """Before a resume: the checkpoint's weights have ``module``'s shapes; otherwise one line that
     names the differing shapes and the overrides that compose the checkpoint's model."""

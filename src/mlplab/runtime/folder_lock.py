@@ -13,6 +13,7 @@ file system and process) and goes on unguarded, as it would have before this loc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -25,9 +26,10 @@ from hydra.experimental.callback import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from mlplab.errors import UserError
+from mlplab.errors import ConfigError, UserError
 from mlplab.files import LOCK, holder, read_pid, try_lock
 from mlplab.outcomes import report
+from mlplab.records import RunStatus
 
 PROBE_RETRIES = 5  # × 20 ms: how long a lock another process only looks at may stay taken
 
@@ -97,6 +99,14 @@ def warn_no_locks(device: int, folder: Path) -> None:
                 folder)
 
 
+def finished_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished run's record (``metrics.json``, status finished)."""
+    try:
+        return json.loads((folder / "metrics.json").read_text()).get("status") == RunStatus.FINISHED
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class RunFolderCheck(Callback):
     """Hydra callback: refuse a run whose folder another process holds, before Hydra writes its
     ``.hydra/`` files there."""
@@ -108,3 +118,7 @@ class RunFolderCheck(Callback):
         pid = holder(folder)
         if pid is not None:
             report(FolderInUse(folder, pid or None), then="nothing was written")
+        if finished_run(folder) and not config.get("ckpt_path"):  # a new run would overwrite its record
+            report(ConfigError(f"hydra.run.dir={folder} holds a finished run (its metrics.json); give a new "
+                               f"folder, or continue that run: ckpt_path={folder}/checkpoints/last.ckpt "
+                               f"with more trainer.max_epochs than it trained"), then="nothing was written")

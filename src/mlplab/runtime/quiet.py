@@ -6,6 +6,11 @@ lightning-hydra-template's ``extras.ignore_warnings``):
     Lightning's tip         💡 Tip: For seamless cloud logging … litlogger     (on every Trainer)
     Lightning's info        Trainer already configured with model summary callbacks … (the
                             ``model_summary`` callback preset is the summary it asks for)
+    Lightning's hint        The `srun` command is available on your system but is not used …
+                            (on any machine with SLURM installed; mlplab's jobs are started by
+                            submitit or sbatch, and a run outside them is meant to be one process)
+    Lightning's warning     Checkpoint directory … exists and is not empty (every resume: the run's
+                            own folder holds its checkpoints by design)
 
 Only these, by their text: any other warning or log line still shows.
 """
@@ -15,7 +20,9 @@ from __future__ import annotations
 import logging
 import warnings
 
-NOISY_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)
+NOISY_WARNINGS = ((r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
+                  (r"The `srun` command is available on your system but is not used", Warning),
+                  (r"Checkpoint directory .* exists and is not empty", Warning))
 NOISY_LOG_LINES = ("💡 Tip: For seamless cloud logging",
                    "Trainer already configured with model summary callbacks")
 # the loggers of Lightning's rank_zero_info (lightning.pytorch's, or fabric's where it was imported last)
@@ -39,5 +46,5 @@ def quiet_third_party(ignore: bool) -> None:
         return
     for logger in loggers:
         logger.addFilter(_FILTER)  # a logging.Filter added twice is kept once
-    for pattern in NOISY_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern, category=FutureWarning)
+    for pattern, category in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern, category=category)

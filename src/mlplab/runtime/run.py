@@ -29,7 +29,7 @@ from mlplab.files import write_json
 from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.curves import plot_curves
 from mlplab.reporting.dashboard import TensorBoardDashboard
-from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, resume_checkpoint
+from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, check_left_to_train, resume_checkpoint
 from mlplab.runtime.folder_lock import FolderInUse, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import CheckedRun, as_written, check_accelerator, check_run, in_multirun
@@ -140,6 +140,7 @@ def resume_from(cfg: DictConfig) -> Path | None:
     path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides)
     if path is None:
         return None
+    check_left_to_train(path, cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps"))
     run = path.resolve().parent.parent  # conf/callbacks: ${paths.output_dir}/checkpoints
     in_a_run = (run / ".lock").is_file() or (run / ".hydra").is_dir()
     if path.resolve().parent.name == "checkpoints" and in_a_run:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shlex
 from pathlib import Path
@@ -130,11 +131,18 @@ def plan(earlier: dict[str, Any] | None, output_dir: str | Path,
     return "run", None
 
 
+# The running sweep's resume line, for a Ctrl-C between its jobs (mlplab.cli.errors), where Hydra
+# has no config set: in the environment of this process (and of the jobs it starts), for its life
+RESUME_LINE = "MLPLAB_SWEEP_RESUME"
+
+
 class SweepRecord(Callback):
-    """Hydra callback, after the pre-flight check: write or check the sweep's ``sweep.json``."""
+    """Hydra callback, after the pre-flight check: write or check the sweep's ``sweep.json``, and
+    keep its resume line where a Ctrl-C between jobs finds it (``RESUME_LINE``)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             record_or_check(config, job_overrides(config))
         except ConfigError as err:
             report(err, then="no job was started")
+        os.environ[RESUME_LINE] = command(config)

@@ -123,7 +123,7 @@ class MLPModule(L.LightningModule):
         norm = weight_l2_norm(self.net)
         self.log("weights/l2_norm", norm, sync_dist=self.trainer.world_size > 1)  # equal on every rank
         if self._last_lr is not None:
-            self.log("train/lr", self._last_lr)
+            self.log("train/lr", self._last_lr, sync_dist=self.trainer.world_size > 1)  # equal on every rank
         row = {**row, **self._last_val, "weights/l2_norm": float(norm)}
         if self.history and self.history[-1]["epoch"] == row["epoch"]:  # resumed inside this epoch:
             self.history[-1] = {**self.history[-1], **row}  # its end replaces what the stop recorded
