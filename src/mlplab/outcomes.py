@@ -83,6 +83,15 @@ def describe_missing_key(cause: ConfigKeyError | ConfigAttributeError, said: str
                 f"the {parent} group that has it (mlplab-train --help lists each option's settings)")
     keys = [str(k) for k in node if not str(k).startswith("_")]
     close = difflib.get_close_matches(name, keys, n=1)
+    if parent in ("hydra.launcher", "hydra.sweeper"):  # a plugin's class takes no key it lacks: no "+"
+        plugin = parent.rpartition(".")[2]
+        named = str(node.get("_target_")).rpartition(".")[2]
+        has = f"its keys: {', '.join(keys)}" if keys else "it takes none"
+        text = f"{cause.full_key} is not a key of {parent} ({named}; {has})"
+        if close:
+            return f"{text}; did you mean {parent}.{close[0]}?"
+        other = "hydra/launcher=joblib" if plugin == "launcher" else "hparams_search=optuna"
+        return f"{text}; another {plugin} may take it: choose that one first, e.g. {other}"
     guess = f"; did you mean {parent}.{close[0]}?" if close else ""
     append = re.search(r"use \+(.+)$", said, re.M)  # Hydra's own form, the value as the user wrote it
     plus = shlex.quote(f"+{append.group(1).strip()}") if append else f"+{cause.full_key}=…"

@@ -99,6 +99,17 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
                                                "settings: lr"),
     ("data.nonsense=1", "data.nonsense is not a setting of FashionMNISTSettings"),
     ("model.net.hidden=[256", "no viable alternative at input '[256'"),
+    # a Hydra plugin's class takes no key it lacks: no "+" to offer, but the plugin that has it
+    ("hydra.launcher.n_jobs=2",
+     "hydra.launcher.n_jobs is not a key of hydra.launcher (BasicLauncher; it takes none); another launcher "
+     "may take it: choose that one first, e.g. hydra/launcher=joblib"),
+    ("hparams_search=optuna hydra.sweeper.n_trial=2", "did you mean hydra.sweeper.n_trials?"),
+    ("hparams_search=optuna hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 must be ≥ 1"),
+    # a setting with no hidden layer to act on (d2l's polynomial model is linear)
+    ("experiment=d2l_polynomial activation=tanh", "activation.name=tanh: model.net.hidden=[] has no hidden "
+                                                  "layer to apply it to"),
+    ("experiment=d2l_polynomial regularizer.dropout=0.5",
+     "regularizer.dropout=0.5: model.net.hidden=[] has no hidden layer to apply it to"),
 ])
 def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, message, tmp_path):
     code, stdout, stderr = run_main(train_main, *override.split(), f"hydra.run.dir={tmp_path}/run",

@@ -62,6 +62,7 @@ def _activations() -> tuple[str, ...]:
 # What the other groups give a network whose class takes the argument: argument → (group, setting).
 GIVEN_TO_NET = {"activation": ("activation", "name"), "dropout": ("regularizer", "dropout"),
                 "dropout_style": ("regularizer", "dropout_style")}
+LAYER_ARGUMENTS = tuple(GIVEN_TO_NET)  # each acts on hidden layers only: with hidden=[] it does nothing
 NET_BUILT_BY_MLPLAB = ("num_inputs", "num_outputs", *GIVEN_TO_NET)  # the data's shape, and those
 NET_PRESETS = {"scratch": "mlplab.nets.ScratchMLP", "concise": "mlplab.nets.ConciseMLP"}
 EXAMPLE_NET = NET_PRESETS["concise"]
@@ -587,6 +588,7 @@ class ModuleSettings:
         """A setting the network cannot apply is refused, not ignored; then the class is built on
         the meta device (no memory, no random numbers) so that its own checks speak now."""
         net = self.model.network._target_
+        hidden = getattr(self.model.network, "hidden", None)
         for argument, (owner, name) in self.net_givers().items():
             value = getattr(owner, name)
             default = info(type(owner), name).default
@@ -596,6 +598,10 @@ class ModuleSettings:
                 raise ConfigError(f"{owner.key(name)}={show(value)}: model.net._target_={net} takes no "
                                   f"`{argument}` argument, so it cannot apply it; leave the setting at its "
                                   f"default, or give the class a `{argument}` argument")
+            if asked and hidden is not None and len(hidden) == 0 and argument in LAYER_ARGUMENTS:
+                raise ConfigError(f"{owner.key(name)}={show(value)}: model.net.hidden=[] has no hidden layer "
+                                  f"to apply it to (a linear model); leave it at its default, or add a "
+                                  f"layer, e.g. model.net.hidden=[256]")
         # refuses weight_decay_mode=optimizer where the optimizer has no weight_decay to give λ to
         self.regularizer.decay_mode(self.model.net_class,
                                     optimizer_decays=takes(locate(self.optimizer._target_), "weight_decay"))

@@ -161,6 +161,9 @@ class OptunaSweeper(Sweeper):
                  max_failure_rate: float = 1.0, params: DictConfig | None = None) -> None:
         if direction not in ("maximize", "minimize"):
             raise ConfigError(f"hydra.sweeper.direction={direction} is not maximize or minimize")
+        if not isinstance(n_trials, int) or n_trials < 1:
+            raise ConfigError(f"hydra.sweeper.n_trials={n_trials} must be ≥ 1 (the trials the study ends "
+                              f"with); e.g. hydra.sweeper.n_trials=20")
         if not 0.0 <= max_failure_rate <= 1.0:
             raise ConfigError(f"hydra.sweeper.max_failure_rate={max_failure_rate} must be in [0, 1]")
         self.sampler, self.pruner, self.direction = sampler, pruner, direction
