@@ -54,7 +54,7 @@ train=$!
 while kill -0 "$train" 2>/dev/null; do wait "$train" || true; done  # a trap ends `wait` early
 status=0
 wait "$train" || status=$?
-if "$requeue"; then
+if "$requeue" && [ "$status" -eq 130 ]; then  # stopped (130); a run that reached its end has finished
   scontrol requeue "$SLURM_JOB_ID"
   # SLURM now ends this run (SIGTERM, at once) and queues the job again: wait for it rather than
   # exit first, when the run's own exit status could still end the job as failed

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import yaml
 from hydra.errors import (
     ConfigCompositionException,
     MissingConfigException,
@@ -90,14 +91,31 @@ def describe_missing_key(cause: ConfigKeyError | ConfigAttributeError, said: str
         text = f"{cause.full_key} is not a key of {parent} ({named}; {has})"
         if close:
             return f"{text}; did you mean {parent}.{close[0]}?"
-        other = "hydra/launcher=joblib" if plugin == "launcher" else "hparams_search=optuna"
-        return f"{text}; another {plugin} may take it: choose that one first, e.g. {other}"
+        having = plugins_with(plugin, name)
+        if not having:
+            return f"{text}; no {plugin} here takes it"
+        choices = " or ".join(f"hydra/{plugin}={option}" for option in having)
+        return f"{text}; choose a {plugin} that takes it first: {choices}"
     guess = f"; did you mean {parent}.{close[0]}?" if close else ""
     append = re.search(r"use \+(.+)$", said, re.M)  # Hydra's own form, the value as the user wrote it
     plus = shlex.quote(f"+{append.group(1).strip()}") if append else f"+{cause.full_key}=…"
     new = f"{' To' if close else '; to'} add it as a new key: {plus}"
     has = f"its keys: {', '.join(keys)}" if keys else f"it names {node.get('_target_')} and no arguments yet"
     return f"{cause.full_key} is not a key of {parent} ({has}){guess}{new}"
+
+
+def plugins_with(plugin: str, key: str) -> list[str]:
+    """The options of ``hydra/<plugin>`` (launcher, sweeper) whose config has ``key``: mlplab's
+    presets (``conf/hydra/<plugin>/*.yaml``, with what they extend) and the plugins' own schemas."""
+    from hydra.core.config_store import ConfigStore
+
+    stored = ConfigStore.instance().repo.get("hydra", {}).get(plugin, {})
+    keys = {name.removesuffix(".yaml"): set(entry.node) for name, entry in stored.items()}
+    for path in sorted((Path(config_dir()) / "hydra" / plugin).glob("*.yaml")):  # slurm before slurm_gpu
+        preset = yaml.safe_load(path.read_text()) or {}
+        extends = [keys.get(d, set()) for d in preset.pop("defaults", []) if isinstance(d, str)]
+        keys[path.stem] = set(preset).union(*extends)
+    return sorted(option for option, found in keys.items() if key in found)
 
 
 def shipped_options(group: str) -> list[str]:

@@ -89,9 +89,10 @@ def test_a_local_default_applies_after_the_experiment_before_debug_and_the_comma
     assert (typed.hydra.launcher.partition, typed.paths.log_dir) == ("gpu", "/r/logs")
     gpu = composed(conf, "hydra/launcher=slurm_gpu")
     assert (gpu.hydra.launcher.gpus_per_node, gpu.hydra.launcher.partition) == (1, "debug")
-    cpu = composed(conf, "hydra/launcher=slurm")  # a GPU job is requeued after a time limit as a CPU one is
-    for key in ("signal_delay_s", "max_num_timeout"):
+    cpu = composed(conf, "hydra/launcher=slurm")  # slurm_gpu extends it: requeued after a time limit alike
+    for key in ("signal_delay_s", "max_num_timeout", "timeout_min", "array_parallelism"):
         assert gpu.hydra.launcher[key] == cpu.hydra.launcher[key] and cpu.hydra.launcher[key] > 0, key
+    assert (gpu.hydra.launcher.cpus_per_task, gpu.hydra.launcher.mem_gb) == (8, 16)
     here = composed(conf, "~local", "hydra/launcher=batched")  # the file left out of one command
     assert "partition" not in here.hydra.launcher and here.trainer.max_epochs != 7
 

@@ -44,9 +44,12 @@ def test_a_checkpoints_folder_as_ckpt_path_names_its_files_and_the_fix_resumes(t
     assert f"ckpt_path={folder} is a folder" in line and "best.ckpt, last.ckpt" in line
     fix = re.search(r"e\.g\. (ckpt_path=\S+)", line).group(1)
     assert fix == f"ckpt_path={folder / 'last.ckpt'}"
-    done = shell(shlex.join([TRAIN, *QUICK, f"hydra.run.dir={run}"]) + " " + fix, tmp_path)
+    # the run finished its epoch: resumed, it trains one more (the same length would leave nothing to train)
+    longer = [TRAIN, *QUICK, f"hydra.run.dir={run}", "trainer.max_epochs=2"]
+    done = shell(shlex.join(longer) + " " + fix, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads((run / "metrics.json").read_text())["resumed_from"] == str(folder / "last.ckpt")
+    resumed = json.loads((run / "metrics.json").read_text())
+    assert resumed["resumed_from"] == str(folder / "last.ckpt") and resumed["epochs"] == 2
 
 
 @pytest.mark.slow  # seconds: a process of its own or real runs

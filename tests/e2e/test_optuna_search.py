@@ -182,3 +182,18 @@ def test_another_search_given_the_same_storage_is_refused_before_its_first_trial
     code, _, stderr = one_trial("again", "hydra.sweeper.n_trials=2")  # the same search: continued
     assert code == 0, stderr[-3000:]
     assert states(storage) == ["COMPLETE", "COMPLETE"]
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_a_search_drawing_values_every_trial_would_refuse_is_one_line_before_its_first_trial(tmp_path):
+    """The preset searches dropout; d2l's linear model (hidden=[]) has no layer for it: every trial
+    would fail. The ends of each searched range are checked as a trial's job would be."""
+    code, _, stderr = run_main(train_main, "hparams_search=optuna", "experiment=d2l_weight_decay",
+                               "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}/search", cwd=REPO)
+    assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("error: regularizer.dropout=") and "a value the search draws from: " in line, line
+    assert "model.net.hidden=[] has no hidden layer to apply it to" in line
+    assert line.endswith("no trial was started")
+    assert not (tmp_path / "search" / "0").exists()

@@ -74,18 +74,20 @@ def test_resuming_a_schedule_with_more_epochs_than_it_spans_is_refused_and_chang
                                                                                           tmp_path):
     """Lightning restores the schedule with its checkpoint's length; the added epochs would run
     past its end (cosine: lr 0, so nothing would train, and the run would say finished)."""
-    code, stderr = train(tmp_path / "run", schedule, "trainer.max_epochs=3", *STOP_AFTER_EPOCH_0)
+    logged = ["logger=tensorboard", "callbacks=default"]  # hooks that write: none may run before the refusal
+    code, stderr = train(tmp_path / "run", schedule, *logged, "trainer.max_epochs=3", *STOP_AFTER_EPOCH_0)
     assert code == 130, stderr[-2000:]  # stopped after its first epoch, as by a kill
     before = digests(tmp_path / "run")
-    code, stderr = train(tmp_path / "more", schedule, "trainer.max_epochs=5",
+    code, stderr = train(tmp_path / "more", schedule, *logged, "trainer.max_epochs=5",
                          f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
     assert code == 2, stderr[-2000:]
     assert "Traceback" not in stderr
     assert (f"error: ckpt_path={tmp_path}/run/checkpoints/last.ckpt: its schedule " in stderr
             and "spans 12 steps, this run's would span 20 (trainer.max_epochs=5)" in stderr), stderr[-2000:]
-    assert {k: v for k, v in digests(tmp_path / "run").items() if not k.endswith("train.log")} == \
-        {k: v for k, v in before.items() if not k.endswith("train.log")}
-    code, stderr = train(tmp_path / "same", schedule, "trainer.max_epochs=3",  # the length it began with
+    after = digests(tmp_path / "run")  # every file as it was (Lightning's logger may have opened a new
+    assert {k: after[k] for k in before if not k.endswith("train.log")} == \
+        {k: v for k, v in before.items() if not k.endswith("train.log")}  # event file for this command)
+    code, stderr = train(tmp_path / "same", schedule, *logged, "trainer.max_epochs=3",  # as it began
                          f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
     assert code == 0, stderr[-2000:]
     assert [row["epoch"] for row in result(tmp_path / "run")["history"]] == [0, 1, 2]
@@ -103,6 +105,21 @@ def test_resuming_a_run_that_has_trained_all_it_asks_for_is_refused_and_keeps_it
         assert "nothing is left to resume; to train longer, resume with more, e.g. trainer.max_" in stderr
     assert {k: v for k, v in digests(tmp_path / "run").items() if not k.endswith("train.log")} == \
         {k: v for k, v in before.items() if not k.endswith("train.log")}
+
+
+def test_a_run_killed_after_its_last_epoch_but_before_its_result_is_resumed_to_its_result(tmp_path):
+    """Killed while testing (SIGKILL, the OOM killer, a lost node): last.ckpt holds every epoch but
+    no metrics.json was written. Its resume (a sweep's, a requeue's, the user's) tests and writes it."""
+    code, stderr = train(tmp_path / "run", "trainer.max_epochs=2")
+    assert code == 0, stderr[-2000:]
+    finished = result(tmp_path / "run")
+    (tmp_path / "run" / "metrics.json").unlink()
+    code, stderr = train(tmp_path / "again", "trainer.max_epochs=2",
+                         f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt")
+    assert code == 0, stderr[-2000:]
+    written = result(tmp_path / "run")
+    assert written["status"] == "finished" and written["history"] == finished["history"]
+    assert written["metrics"]["test/acc"] == finished["metrics"]["test/acc"]
 
 
 def test_a_new_run_in_a_finished_runs_folder_is_refused_and_writes_nothing(tmp_path):

@@ -96,6 +96,7 @@ def test_job_folders_named_by_hydra_sweep_subdir_are_summarised_and_a_failed_job
 
 
 @pytest.mark.dataset
+@pytest.mark.slow
 def test_ctrl_c_between_jobs_is_one_line_whose_command_resumes_the_sweep(tmp_path):
     """Outside an epoch (loading data, between jobs) a Ctrl-C is Python's KeyboardInterrupt: one line
     and the sweep's own command, which skips the finished job and runs the rest."""

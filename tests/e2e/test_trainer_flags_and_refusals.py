@@ -49,10 +49,11 @@ def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_pa
     # Hydra's chdir would move every relative path into the run's folder
     (["hydra.job.chdir=true"],
      "error: hydra.job.chdir=true would move every relative path mlplab reads or writes"),
-    # an interpolation that cannot be resolved, named by its key
+    # --config-dir naming no folder
     (["--config-dir", "/nonexistent/mlplab-presets"],
      "error: Additional config directory '/nonexistent/mlplab-presets' not found; give --config-dir a folder "
      "of presets that exists"),
+    # an interpolation that cannot be resolved, in OmegaConf's words
     (["ckpt_path=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
      "error: KeyError raised while resolving interpolation: \"Environment variable "
      "'MLPLAB_UNSET_FOR_THIS_TEST' not found\"; fix the value's ${…}, or set what it reads"),
@@ -70,3 +71,13 @@ def test_a_run_folder_under_the_working_directory_is_printed_as_one_types_it(tmp
     monkeypatch.chdir(tmp_path)
     assert as_typed(str(tmp_path / "logs" / "runs" / "a")) == "logs/runs/a"
     assert as_typed("/elsewhere/runs/a") == "/elsewhere/runs/a" and as_typed("runs/a") == "runs/a"
+
+
+def test_hydra_job_chdir_is_refused_before_a_sweep_starts(tmp_path):
+    """In a sweep's pre-flight Hydra holds no job config yet: the check reads the sweep's own."""
+    code, _, stderr = run_main(train_main, "-m", *SMALL, "hydra.job.chdir=true", "seed=1,2",
+                               f"hydra.sweep.dir={tmp_path}/sweep", cwd=REPO)
+    assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
+    assert "hydra.job.chdir=true would move every relative path" in stderr
+    assert stderr.strip().splitlines()[-1] == "no job was started"
+    assert not (tmp_path / "sweep" / "0").exists()

@@ -101,8 +101,10 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("model.net.hidden=[256", "no viable alternative at input '[256'"),
     # a Hydra plugin's class takes no key it lacks: no "+" to offer, but the plugin that has it
     ("hydra.launcher.n_jobs=2",
-     "hydra.launcher.n_jobs is not a key of hydra.launcher (BasicLauncher; it takes none); another launcher "
-     "may take it: choose that one first, e.g. hydra/launcher=joblib"),
+     "hydra.launcher.n_jobs is not a key of hydra.launcher (BasicLauncher; it takes none); choose a launcher "
+     "that takes it first: hydra/launcher=joblib"),
+    ("hydra.launcher.partition=gpu", "choose a launcher that takes it first: hydra/launcher=slurm or "
+                                     "hydra/launcher=slurm_gpu or hydra/launcher=submitit_slurm"),
     ("hparams_search=optuna hydra.sweeper.n_trial=2", "did you mean hydra.sweeper.n_trials?"),
     ("hparams_search=optuna hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 must be ≥ 1"),
     # a setting with no hidden layer to act on (d2l's polynomial model is linear)

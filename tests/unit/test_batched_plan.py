@@ -60,7 +60,9 @@ def test_jobs_share_a_group_only_when_they_differ_in_per_member_settings(first, 
     ("optimizer.differentiable=true", "optimizer.differentiable=true: not known to act per member"),
     ("optimizer.foreach=false", "optimizer.foreach=false: not known to act per member"),
     # fp16 on a GPU: Lightning's one GradScaler would skip every member's step for one member's inf
-    ("trainer.precision=16-mixed", "trainer.precision=16-mixed: one gradient scaler for all members"),
+    ("trainer.precision=16-mixed trainer.accelerator=cuda",
+     "trainer.precision=16-mixed: one gradient scaler for all members"),
+    ("trainer.precision=16-mixed trainer.accelerator=cpu", None),  # Lightning runs it as bf16: no scaler
     ("trainer.precision=bf16-mixed", None),  # no scaler
     # a member's callbacks see epoch ends only: a checkpoint saved from batch ends would never be
     ("+callbacks.last_checkpoint.every_n_train_steps=3", "callback last_checkpoint saves within epochs"),
@@ -192,9 +194,10 @@ def test_a_group_that_auto_moved_to_fp32_runs_and_records_fp32(tmp_path, monkeyp
     assert [cfg.trainer.precision for cfg in bf16_jobs] == ["bf16-mixed"] * 3  # the jobs' own: as given
 
 
-def test_a_job_killed_before_its_result_runs_alone_and_resumes(tmp_path):
-    """A job with a last.ckpt but no metrics.json (SIGKILL, the OOM killer, a lost node) is resumed
-    by its own run (``sweep_jobs.plan``), as the basic launcher does; in a group it would start over."""
+def test_a_job_killed_before_its_result_runs_alone(tmp_path):
+    """A job with a last.ckpt but no metrics.json (SIGKILL, the OOM killer, a lost node) runs alone,
+    where its own run resumes it (``sweep_jobs.plan``, tests/e2e/test_batched_resume.py); in a group
+    it would start over."""
     cfg = job(tmp_path)
     assert group_key(cfg) is not None
     (tmp_path / "checkpoints").mkdir()

@@ -85,13 +85,13 @@ def test_a_stored_study_of_another_search_is_refused_and_the_same_search_continu
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), study_name="mlplab")
     space, fixed = search_space(["regularizer.dropout=interval(0,0.6)", "model.net.hidden=[16]",
                                  "paths.log_dir=/a"])
-    check_same_search(study, search_identity(space, fixed), "memory")  # new: takes this search
+    check_same_search(study, search_identity(space, fixed), "memory", space)  # new: takes this search
     space, fixed = search_space(["regularizer.dropout=interval(0,0.6)", "model.net.hidden=[16]",
                                  "paths.log_dir=/b", "retry_failed=true"])  # where it writes: the same
-    check_same_search(study, search_identity(space, fixed), "memory")
+    check_same_search(study, search_identity(space, fixed), "memory", space)
     space, fixed = search_space(["regularizer.dropout=interval(0,0.5)", "model.net.hidden=[8]"])
     with pytest.raises(ConfigError) as err:
-        check_same_search(study, search_identity(space, fixed), "memory")
+        check_same_search(study, search_identity(space, fixed), "memory", space)
     assert str(err.value) == (
         "hydra.sweeper.study_name=mlplab in memory holds another search (it has model.net.hidden=[16] "
         "regularizer.dropout~FloatDistribution(high=0.6, log=False, low=0.0, step=None); this one has "
@@ -99,3 +99,19 @@ def test_a_stored_study_of_another_search_is_refused_and_the_same_search_continu
         "step=None)); "
         "give this one its own name, e.g. hydra.sweeper.study_name=mlplab-2, or continue that one with its "
         "own command")
+
+
+def test_a_study_made_before_searches_were_recorded_is_kept_only_for_the_space_its_trials_drew_from():
+    import optuna
+
+    from mlplab.sweeps.optuna_sweeper import SEARCH, check_same_search, search_identity
+
+    space, fixed = search_space(["regularizer.dropout=interval(0,0.6)"])
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), study_name="mlplab")
+    study.tell(study.ask(space), 0.8)  # a trial of an older mlplab: no record of its search
+    other, _ = search_space(["regularizer.weight_decay=interval(0,0.1)"])
+    with pytest.raises(ConfigError, match="its trials drew from another space than this one's"):
+        check_same_search(study, search_identity(other, fixed), "memory", other)
+    assert SEARCH not in study.user_attrs
+    check_same_search(study, search_identity(space, fixed), "memory", space)  # its own space: adopted
+    assert study.user_attrs[SEARCH] == search_identity(space, fixed)

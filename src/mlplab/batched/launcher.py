@@ -62,6 +62,8 @@ class BatchedLauncher(Launcher):
         if mode not in MODES:
             raise ConfigError(f"hydra.launcher.mode={mode} is not one of {', '.join(MODES)}; e.g. "
                               f"hydra.launcher.mode=stacked")
+        if isinstance(max_members, str) and max_members.isdecimal():  # quoted in YAML, or from ${oc.env:…}
+            max_members = int(max_members)
         if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 2:
             raise ConfigError(f"hydra.launcher.max_members={max_members}: a group's largest size, a whole "
                               f"number ≥ 2; e.g. hydra.launcher.max_members=100")

@@ -34,6 +34,7 @@ from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 from mlplab.files import holder
 from mlplab.records import RunRecord
+from mlplab.runtime.precision import bf16_on_cpu
 from mlplab.runtime.preflight import CheckedRun, check_run
 from mlplab.runtime.run import held_job
 from mlplab.runtime.sweep_jobs import earlier_result
@@ -159,7 +160,7 @@ def alone_because(cfg: DictConfig, checked: CheckedRun | None = None) -> str | N
     if trainer.get("devices", 1) not in (1, "1") or str(trainer.get("strategy", "auto")) not in ("auto",):
         return "more than one device"
     # fp16's GradScaler is one for the whole fit: one member's inf gradient would skip every member's step
-    if str(trainer.get("precision")) in ("16-mixed", "16"):
+    if str(trainer.get("precision")) in ("16-mixed", "16") and not bf16_on_cpu(trainer):  # a CPU: bf16
         return f"trainer.precision={trainer.get('precision')}: one gradient scaler for all members"
     for name, callback in (cfg.get("callbacks") or {}).items():
         if callback and callback.get("_target_") not in MEMBER_CALLBACKS:

@@ -80,8 +80,7 @@ def interrupted() -> str:
     if RESUME_LINE in os.environ or in_multirun():
         line = os.environ.get(RESUME_LINE) or resume_command()
         return f"stopped by Ctrl-C between or before the sweep's runs; resume with: {line}"
-    return ("stopped by Ctrl-C outside an epoch (inside one a run stops at its end); run the command "
-            "again, or continue what it saved with ckpt_path=last")
+    return "stopped by Ctrl-C (outside an epoch, where a run stops at the epoch's end); run the command again"
 
 
 def run_guarded(work: Callable[[DictConfig], T], cfg: DictConfig,

@@ -183,15 +183,19 @@ class RegularizerSettings(Settings):
         that decouples weight decay (``decoupled``: AdamW) is always asked: as a penalty in the loss
         its λ would be Adam's L2 term, not the decoupled decay the optimizer was chosen for. One
         without a ``weight_decay`` argument (``optimizer_decays`` false: Rprop, LBFGS) is never asked:
-        it would ignore λ, so ``auto`` adds the penalty and ``optimizer`` is refused."""
-        if self.weight_decay_mode == "optimizer" and not optimizer_decays and self.weight_decay:
-            self.fail("weight_decay_mode", "but the optimizer takes no weight_decay argument, so λ would "
-                      f"be ignored (regularizer.weight_decay={show(self.weight_decay)})", example="penalty")
+        it would ignore λ, so ``auto`` adds the penalty (and ``optimizer`` is refused:
+        ``check_decay_mode``)."""
         if self.weight_decay_mode != "auto":
             return self.weight_decay_mode
         if not optimizer_decays:
             return "penalty"
         return "optimizer" if decoupled else getattr(net_class, "weight_decay_mode", "optimizer")
+
+    def check_decay_mode(self, optimizer_decays: bool) -> None:
+        """``weight_decay_mode=optimizer`` with a λ the optimizer has no argument for is refused."""
+        if self.weight_decay_mode == "optimizer" and not optimizer_decays and self.weight_decay:
+            self.fail("weight_decay_mode", "but the optimizer takes no weight_decay argument, so λ would "
+                      f"be ignored (regularizer.weight_decay={show(self.weight_decay)})", example="penalty")
 
 
 # ---- how it learns ---------------------------------------------------------------------------
@@ -574,6 +578,12 @@ class ModuleSettings:
         settings.rules()
         return settings
 
+    @property
+    def optimizer_decays(self) -> bool:
+        """Whether the optimizer's class takes a ``weight_decay`` (torch ignores it in a group where
+        the class has none: Rprop, SparseAdam)."""
+        return takes(locate(self.optimizer._target_), "weight_decay")
+
     def given_to_net(self) -> dict[str, Any]:
         """What the other groups give the network, where its class takes the argument: σ by name,
         dropout p (one, or one per hidden layer) and its style."""
@@ -602,9 +612,7 @@ class ModuleSettings:
                 raise ConfigError(f"{owner.key(name)}={show(value)}: model.net.hidden=[] has no hidden layer "
                                   f"to apply it to (a linear model); leave it at its default, or add a "
                                   f"layer, e.g. model.net.hidden=[256]")
-        # refuses weight_decay_mode=optimizer where the optimizer has no weight_decay to give λ to
-        self.regularizer.decay_mode(self.model.net_class,
-                                    optimizer_decays=takes(locate(self.optimizer._target_), "weight_decay"))
+        self.regularizer.check_decay_mode(self.optimizer_decays)
         with torch.device("meta"):  # a stand-in shape: the data's own is given when the run builds it
             self.build_net(num_inputs=784, num_outputs=10)
 

@@ -295,9 +295,10 @@ def describe_type_error(err: Any, override: str | None) -> str:
 USUAL = {"epochs": "trainer.max_epochs"}  # what a newcomer types where the closest name is another's
 
 
-def elsewhere(name: str) -> str | None:
+def elsewhere(name: str, close_here: str | None = None) -> str | None:
     """Where a top-level key typed without its group is declared (``max_epochs`` →
-    ``trainer.max_epochs``, ``lr`` → ``optimizer.lr``), or the group or setting it is close to
+    ``trainer.max_epochs``, ``lr`` → ``optimizer.lr``); else the top-level setting it is close to
+    (``close_here``: ``sead`` → ``seed``); else the group or setting of a group it is close to
     (``epochs`` → ``trainer.max_epochs``, ``activaton`` → ``activation=…``); None where nothing is."""
     if name in USUAL:
         return USUAL[name]
@@ -305,6 +306,8 @@ def elsewhere(name: str) -> str | None:
     exact = [f"{k.group}.{name}" for k in kinds if any(spec.name == name for spec in specs(k))]
     if exact:  # the schema's own groups come first (regularizer.weight_decay before SGD's)
         return exact[0]
+    if close_here is not None:
+        return close_here
     dotted = {spec.name: f"{k.group}.{spec.name}" for k in reversed(kinds) for spec in specs(k)}
     groups = {k.group.split(".")[0] for k in kinds}
     close = difflib.get_close_matches(name, [*groups, *dotted], n=1, cutoff=0.75)
@@ -317,7 +320,8 @@ def describe_unknown_key(kind: type[Settings], name: str) -> str:
     """``data.max_degree is not a setting of FashionMNISTSettings (its settings: …)``, with a
     pointer where the key is declared elsewhere (``MOVED``) or another option has it."""
     prefix = f"{kind.group}." if kind.group else ""
-    if not prefix and (there := elsewhere(name)) is not None:  # a key typed without its group
+    own = difflib.get_close_matches(name, [spec.name for spec in specs(kind)], n=1, cutoff=0.75)
+    if not prefix and (there := elsewhere(name, own[0] if own else None)) is not None:  # without its group
         return f"{name} is not a top-level setting; did you mean {there}?"
     text = (f"{prefix}{name} is not a setting of {kind.__name__} (its settings: "
             f"{', '.join(spec.name for spec in specs(kind))})")

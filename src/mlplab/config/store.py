@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -40,6 +41,15 @@ def computing_overrides(overrides: list[str]) -> list[str]:
         if key not in where and not key.startswith(LOCATION_PREFIXES):
             kept.append(override)
     return sorted(kept)
+
+
+def as_written(overrides: Any) -> list[str]:
+    """Hydra's record of command-line overrides (``hydra.overrides.task``) as typed: reading them
+    through OmegaConf would resolve a value's ``${…}`` (``hydra.sweep.subdir=job${hydra.job.num}``),
+    which only means something where Hydra applies the override."""
+    if OmegaConf.is_config(overrides):
+        overrides = OmegaConf.to_container(overrides, resolve=False)
+    return [str(o) for o in overrides or []]
 
 
 def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:

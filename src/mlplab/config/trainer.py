@@ -30,7 +30,8 @@ def check_names(self: Settings) -> None:
     when the run builds its Trainer, with a traceback); the closest name is suggested."""
     for name, known in registered_names().items():
         value = getattr(self, name)
-        if isinstance(value, str) and value.lower() not in known:
+        as_read = value.lower() if name == "strategy" else value  # Lightning lower-cases strategies only
+        if isinstance(value, str) and as_read not in known:
             close = difflib.get_close_matches(value.lower(), known, n=1)
             shown = [k for k in known if "_find_unused_parameters_" not in k]  # variants of ddp*
             more = (" and the ddp ones' *_find_unused_parameters_{true,false}"
@@ -46,6 +47,7 @@ COUNTS = {"accumulate_grad_batches": (Range(1), 1), "check_val_every_n_epoch": (
 
 
 def check_counts(self: Settings) -> None:
+    """Each of ``COUNTS`` within its range, refused now rather than by a division mid-fit."""
     for name, (within, example) in COUNTS.items():
         value = getattr(self, name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in within:

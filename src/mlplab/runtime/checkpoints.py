@@ -75,27 +75,36 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def epochs_done(checkpoint: dict[str, Any]) -> int:
+def epochs_done(checkpoint: dict[str, Any]) -> int | None:
     """The epochs whose batches all ran: Lightning's fit-loop progress (``processed``; an epoch is
-    ``completed`` only after the hooks that save last.ckpt), else the epoch it was saved in."""
+    ``completed`` only after the hooks that save last.ckpt); None where the file does not say."""
     progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
-    return int(progress.get("processed", checkpoint.get("epoch", 0)))
+    return int(progress["processed"]) if "processed" in progress else None
 
 
 def check_left_to_train(path: Path, max_epochs: int | None, max_steps: int | None) -> None:
-    """Before a resume: the run asks for more than the checkpoint has trained. Resuming a finished
-    run again (the printed resume line pasted twice) would train nothing and rewrite its
-    metrics.json with the test scores alone."""
+    """Before resuming a finished run (its folder's metrics.json says so): the run asks for more
+    than the checkpoint has trained. Resumed again (the printed resume line pasted twice), it would
+    train nothing and rewrite metrics.json with the test scores alone. A run stopped after its last
+    epoch but before its result (killed while testing) is resumed: it tests and writes its result."""
     checkpoint = load_checkpoint(path)
     done, updates = epochs_done(checkpoint), int(checkpoint.get("global_step", 0))
-    if (max_epochs or 0) > 0 and done >= max_epochs:
+    # a schedule spanning the run (cosine, one-cycle) ends with it: more epochs would be refused
+    schedules = [s for s in checkpoint.get("lr_schedulers") or [] if isinstance(s, dict)]
+    schedule_ends = any(s.get("total_steps") for s in schedules)
+
+    def longer(key: str, value: int) -> str:
+        return ("start a new run: its learning-rate schedule ends there" if schedule_ends
+                else f"resume with more, e.g. trainer.{key}={value}")
+
+    if done is not None and (max_epochs or 0) > 0 and done >= max_epochs:
         raise UserError(f"ckpt_path={path} has trained {done} epoch(s), as many as trainer.max_epochs="
-                        f"{max_epochs} asks for: nothing is left to resume; to train longer, resume "
-                        f"with more, e.g. trainer.max_epochs={done + max(1, done)}")
+                        f"{max_epochs} asks for: nothing is left to resume; to train longer, "
+                        f"{longer('max_epochs', 2 * done)}")
     if (max_steps or 0) > 0 and updates >= max_steps:
         raise UserError(f"ckpt_path={path} has made {updates} updates, as many as trainer.max_steps="
-                        f"{max_steps} asks for: nothing is left to resume; to train longer, resume "
-                        f"with more, e.g. trainer.max_steps={2 * updates}")
+                        f"{max_steps} asks for: nothing is left to resume; to train longer, "
+                        f"{longer('max_steps', 2 * updates)}")
 
 
 def check_fits(path: Path, module: torch.nn.Module) -> None:

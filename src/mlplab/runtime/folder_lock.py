@@ -107,6 +107,14 @@ def finished_run(folder: Path) -> bool:
         return False
 
 
+def resumes(folder: Path, ckpt_path: str | None) -> bool:
+    """Whether ``ckpt_path`` continues the run in ``folder`` (its own checkpoint, or ``last``, which
+    names the newest run of the same command) rather than starting one there."""
+    if not ckpt_path:
+        return False
+    return ckpt_path == "last" or folder.resolve() in Path(ckpt_path).expanduser().resolve().parents
+
+
 class RunFolderCheck(Callback):
     """Hydra callback: refuse a run whose folder another process holds, before Hydra writes its
     ``.hydra/`` files there."""
@@ -118,7 +126,7 @@ class RunFolderCheck(Callback):
         pid = holder(folder)
         if pid is not None:
             report(FolderInUse(folder, pid or None), then="nothing was written")
-        if finished_run(folder) and not config.get("ckpt_path"):  # a new run would overwrite its record
+        if finished_run(folder) and not resumes(folder, config.get("ckpt_path")):  # would overwrite it
             report(ConfigError(f"hydra.run.dir={folder} holds a finished run (its metrics.json); give a new "
                                f"folder, or continue that run: ckpt_path={folder}/checkpoints/last.ckpt "
                                f"with more trainer.max_epochs than it trained"), then="nothing was written")

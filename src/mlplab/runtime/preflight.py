@@ -44,6 +44,7 @@ from mlplab.config.schema import (
     data_settings_class,
 )
 from mlplab.config.settings import Settings, describe_unknown_key
+from mlplab.config.store import as_written
 from mlplab.config.targets import check_targets
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
@@ -76,7 +77,7 @@ def device_count(devices: Any) -> int | None:
 
 def starts_processes(trainer: DictConfig) -> bool:
     """Whether this trainer would start several processes (DDP and friends) for one run."""
-    strategy = str(trainer.get("strategy", "auto"))
+    strategy = str(trainer.get("strategy", "auto")).lower()  # as Lightning reads it
     count = device_count(trainer.get("devices", "auto"))
     nodes = int(trainer.get("num_nodes", 1))
     if strategy.startswith(MULTI_PROCESS):
@@ -139,7 +140,8 @@ class CheckedRun:
 def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     """Every check that needs no data, in the order a reader meets the settings: the run's own
     keys, the data, the module's groups, the trainer; then the rules between them."""
-    if HydraConfig.initialized() and HydraConfig.get().job.get("chdir"):
+    hydra = cfg.hydra if "hydra" in cfg else HydraConfig.get() if HydraConfig.initialized() else None
+    if hydra is not None and hydra.job.get("chdir"):  # a sweep's check sees its jobs' hydra node
         raise ConfigError("hydra.job.chdir=true would move every relative path mlplab reads or writes "
                           "(paths.*, data.data_dir, ckpt_path) into the run's folder; each run writes "
                           "into its own folder already (paths.output_dir): drop hydra.job.chdir=true")
@@ -183,15 +185,6 @@ def warn_slow(trainers: Iterable[dict[str, Any]]) -> None:
         if (warning := bf16_warning(trainer)) is not None:
             print(f"warning: {warning}", file=sys.stderr)
             return
-
-
-def as_written(overrides: Any) -> list[str]:
-    """Hydra's record of command-line overrides (``hydra.overrides.task``) as typed: reading them
-    through OmegaConf would resolve a value's ``${…}`` (``hydra.sweep.subdir=job${hydra.job.num}``),
-    which only means something where Hydra applies the override."""
-    if OmegaConf.is_config(overrides):
-        overrides = OmegaConf.to_container(overrides, resolve=False)
-    return [str(o) for o in overrides or []]
 
 
 def job_overrides(config: DictConfig) -> list[list[str]] | None:

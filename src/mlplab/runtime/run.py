@@ -24,15 +24,16 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.signature import locate
+from mlplab.config.store import as_written
 from mlplab.errors import ConfigError, Diverged, UserError, describe_os_error
 from mlplab.files import write_json
 from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.curves import plot_curves
 from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, check_left_to_train, resume_checkpoint
-from mlplab.runtime.folder_lock import FolderInUse, hold, holder
+from mlplab.runtime.folder_lock import FolderInUse, finished_run, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
-from mlplab.runtime.preflight import CheckedRun, as_written, check_accelerator, check_run, in_multirun
+from mlplab.runtime.preflight import CheckedRun, check_accelerator, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
 from mlplab.runtime.sweep_jobs import RECORD, config_dirs, earlier_result, given_to_hydra, plan, shell_line
 from mlplab.runtime.trial import OptunaPruning, current_trial
@@ -140,7 +141,8 @@ def resume_from(cfg: DictConfig) -> Path | None:
     path = resume_checkpoint(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / "runs", overrides)
     if path is None:
         return None
-    check_left_to_train(path, cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps"))
+    if finished_run(path.resolve().parent.parent):  # its run's result is written: nothing to finish
+        check_left_to_train(path, cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps"))
     run = path.resolve().parent.parent  # conf/callbacks: ${paths.output_dir}/checkpoints
     in_a_run = (run / ".lock").is_file() or (run / ".hydra").is_dir()
     if path.resolve().parent.name == "checkpoints" and in_a_run:

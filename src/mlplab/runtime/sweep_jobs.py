@@ -26,13 +26,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mlplab.config.store import computing_overrides
+from mlplab.config.store import as_written, computing_overrides
 from mlplab.errors import ConfigError, UserError
 from mlplab.files import write_json
 from mlplab.outcomes import report
 from mlplab.records import RunStatus
 from mlplab.runtime.checkpoints import load_checkpoint
-from mlplab.runtime.preflight import as_written, job_overrides
+from mlplab.runtime.preflight import job_overrides
 
 log = logging.getLogger(__name__)
 RECORD = "sweep.json"
@@ -146,3 +146,6 @@ class SweepRecord(Callback):
         except ConfigError as err:
             report(err, then="no job was started")
         os.environ[RESUME_LINE] = command(config)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(RESUME_LINE, None)  # every job has run: a Ctrl-C now stops nothing to resume

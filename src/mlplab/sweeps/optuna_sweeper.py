@@ -115,12 +115,19 @@ def search_identity(distributions: dict[str, Any], fixed: list[str]) -> dict[str
     return {"fixed": computing_overrides(fixed), "space": space}
 
 
-def check_same_search(study: Any, identity: dict[str, Any], where: str) -> None:
+def check_same_search(study: Any, identity: dict[str, Any], where: str,
+                      distributions: dict[str, Any]) -> None:
     """A study holds one search: a stored study of another (other fixed overrides or space) is
-    refused, not continued, since its trials and best value are not this search's. A new study (or
-    one made before mlplab recorded this) takes this search's identity."""
+    refused, not continued, since its trials and best value are not this search's. A new study takes
+    this search's identity; so does one made before mlplab recorded it, unless its trials drew from
+    another space (the fixed overrides it ran with are not known)."""
     held = study.user_attrs.get(SEARCH)
     if held is None:
+        if any(trial.distributions and trial.distributions != distributions for trial in study.trials):
+            raise ConfigError(f"hydra.sweeper.study_name={study.study_name} in {where} holds another search "
+                              f"(its trials drew from another space than this one's: "
+                              f"{', '.join(sorted(distributions))}); give this one its own name, e.g. "
+                              f"hydra.sweeper.study_name={study.study_name}-2")
         study.set_user_attr(SEARCH, identity)
         return
     if held == identity:
@@ -161,7 +168,9 @@ class OptunaSweeper(Sweeper):
                  max_failure_rate: float = 1.0, params: DictConfig | None = None) -> None:
         if direction not in ("maximize", "minimize"):
             raise ConfigError(f"hydra.sweeper.direction={direction} is not maximize or minimize")
-        if not isinstance(n_trials, int) or n_trials < 1:
+        if isinstance(n_trials, str) and n_trials.isdecimal():  # quoted in YAML, or from ${oc.env:…}
+            n_trials = int(n_trials)
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
             raise ConfigError(f"hydra.sweeper.n_trials={n_trials} must be ≥ 1 (the trials the study ends "
                               f"with); e.g. hydra.sweeper.n_trials=20")
         if not 0.0 <= max_failure_rate <= 1.0:
@@ -171,10 +180,27 @@ class OptunaSweeper(Sweeper):
         self.max_failure_rate, self.params = max_failure_rate, params
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config = config
+        self.config, self.config_loader = config, hydra_context.config_loader
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function)
         self.sweep_dir = Path(config.hydra.sweep.dir)
+
+    def check_draws(self, distributions: dict[str, Any], fixed: list[str]) -> None:
+        """Each searched key at the ends of its range (each choice of a category), with the fixed
+        overrides, composed and checked as a trial's job would be: a value the search may draw that
+        every trial would be refused for (dropout on a model without hidden layers) is one line now,
+        not a failed trial each. Pre-flight checked the base config only."""
+        from mlplab.runtime.preflight import check_run
+
+        for key, drawn in distributions.items():
+            ends = drawn.choices if hasattr(drawn, "choices") else (drawn.low, drawn.high)
+            for value in ends:
+                job = self.config_loader.load_sweep_config(self.config, [*fixed, f"{key}={value}"])
+                try:
+                    check_run(job, multirun=True)
+                except ConfigError as err:
+                    raise ConfigError(f"{key}={value}, a value the search draws from: {err}; no trial was "
+                                      f"started") from None
 
     def study(self) -> Any:
         """The study, created or loaded. A named storage that cannot be opened stops here, before
@@ -205,7 +231,8 @@ class OptunaSweeper(Sweeper):
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         distributions, fixed = search_space([*params, *arguments])
         study = self.study()
-        check_same_search(study, search_identity(distributions, fixed), self.shown_storage())
+        self.check_draws(distributions, fixed)
+        check_same_search(study, search_identity(distributions, fixed), self.shown_storage(), distributions)
         log.info("study %s in %s: %d of %d trials finished", study.study_name, self.shown_storage(),
                  finished(study), self.n_trials)
         failures = 0

@@ -64,7 +64,6 @@ class MLPModule(L.LightningModule):
         self._last_lr: float | None = None  # the step size of the latest update (train/lr)
         self._resume_rng: dict[str, Any] | None = None  # set by on_load_checkpoint
         self.fit_process: int | None = None  # the pid that ran on_train_start (ddp_spawn: a child)
-        self._filled_length: int | None = None  # the schedule's total_steps, where mlplab filled it
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -150,7 +149,8 @@ class MLPModule(L.LightningModule):
             return optimizer
         kwargs = arguments(s.scheduler)
         if "total_steps" in kwargs and kwargs["total_steps"] is None:
-            kwargs["total_steps"] = self._filled_length = self.schedule_length(s.scheduler.interval)
+            kwargs["total_steps"] = self.schedule_length(s.scheduler.interval)
+            self.check_resumed_schedule(kwargs["total_steps"])
         scheduler = {"scheduler": locate(s.scheduler._target_)(optimizer, **kwargs),
                      "interval": s.scheduler.interval}
         if s.scheduler.monitor:
@@ -180,23 +180,27 @@ class MLPModule(L.LightningModule):
         self.history = list(checkpoint.get("mlplab_history", []))
         self._resume_rng = checkpoint.get("mlplab_rng")
 
-    def check_resumed_schedule(self) -> None:
+    def check_resumed_schedule(self, length: int) -> None:
         """A resumed schedule keeps the length its checkpoint was made with (Lightning restores the
         scheduler's state, ``total_steps`` included): a run resumed with more epochs than it began
-        with would spend them past the schedule's end (cosine: at lr 0), so it is refused."""
-        scheduler = self.lr_schedulers()
-        spans = getattr(scheduler, "total_steps", None)
-        if self._filled_length is None or spans is None or spans == self._filled_length:
+        with would spend them past the schedule's end (cosine: at lr 0), so it is refused, here in
+        configure_optimizers, where the length is first known: before any epoch, any checkpoint and
+        the fit's hooks (Lightning has only opened its loggers)."""
+        if not self.trainer.ckpt_path:
             return
-        raise ConfigError(f"ckpt_path={self.trainer.ckpt_path}: its schedule ({type(scheduler).__name__}) "
-                          f"spans {spans} {self.settings.scheduler.interval}s, this run's would span "
-                          f"{self._filled_length} (trainer.max_epochs={self.trainer.max_epochs}): the added "
-                          f"ones would run past its end; resume with the length it began with (its "
-                          f"trainer.max_epochs, max_steps and batch size), or start a new run")
+        saved = torch.load(self.trainer.ckpt_path, map_location="cpu", weights_only=True).get("lr_schedulers")
+        spans = (saved or [{}])[0].get("total_steps")
+        if spans is None or spans == length:
+            return
+        schedule = self.settings.scheduler
+        raise ConfigError(f"ckpt_path={self.trainer.ckpt_path}: its schedule ({schedule._target_}) spans "
+                          f"{spans} {schedule.interval}s, this run's would span {length} "
+                          f"(trainer.max_epochs={self.trainer.max_epochs}): the added ones would run past "
+                          f"its end; resume with the length it began with (its trainer.max_epochs, "
+                          f"max_steps and batch size), or start a new run")
 
     def on_train_start(self) -> None:
         self.fit_process = os.getpid()
-        self.check_resumed_schedule()
         if self._resume_rng:  # resuming: the next epoch's dropout masks as the checkpoint left them
             torch.set_rng_state(self._resume_rng["cpu"])
             if "cuda" in self._resume_rng and torch.cuda.is_available():

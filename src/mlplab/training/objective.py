@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mlplab.config.schema import ModuleSettings, takes
+from mlplab.config.schema import ModuleSettings
 from mlplab.config.signature import locate
 from mlplab.errors import ConfigError
 from mlplab.training.regularization import l2_penalty
@@ -55,8 +55,7 @@ class Objective:
                               f"this data set is a regression (d2l's squared loss); set "
                               f"regularizer.label_smoothing=0")
         decoupled = decouples_weight_decay(settings.optimizer)
-        decays = takes(locate(settings.optimizer._target_), "weight_decay")
-        in_loss = r.decay_mode(net_class, decoupled, decays) == "penalty"  # the one place it is read
+        in_loss = r.decay_mode(net_class, decoupled, settings.optimizer_decays) == "penalty"  # read here only
         return cls(task, r.label_smoothing, penalty=r.weight_decay if in_loss else 0.0,
                    optimizer_decay=0.0 if in_loss else r.weight_decay)
 
