@@ -76,6 +76,7 @@ def test_weight_decay_by_dropout_grid(tmp_path):
 
 
 @pytest.mark.dataset
+@pytest.mark.slow  # a two-job sweep
 def test_job_folders_named_by_hydra_sweep_subdir_are_summarised_and_a_failed_job_fails_the_sweep(tmp_path):
     """``hydra.sweep.subdir`` other than the job number (Hydra's docs show
     ``${hydra.job.override_dirname}``): the summary finds the jobs by their Hydra record, the sweep

@@ -22,6 +22,7 @@ def train(tmp_path, *overrides) -> tuple[int, str, str]:
 
 
 @pytest.mark.dataset
+@pytest.mark.slow  # two real runs
 def test_enable_model_summary_and_enable_progress_bar_false_show_neither(tmp_path):
     """Lightning's docs: these flags turn the summary and the bar off. The default callbacks group
     adds a RichModelSummary and a RichProgressBar of its own; the flags turn those off too."""
@@ -73,6 +74,7 @@ def test_a_run_folder_under_the_working_directory_is_printed_as_one_types_it(tmp
     assert as_typed("/elsewhere/runs/a") == "/elsewhere/runs/a" and as_typed("runs/a") == "runs/a"
 
 
+@pytest.mark.slow  # a sweep's pre-flight
 def test_hydra_job_chdir_is_refused_before_a_sweep_starts(tmp_path):
     """In a sweep's pre-flight Hydra holds no job config yet: the check reads the sweep's own."""
     code, _, stderr = run_main(train_main, "-m", *SMALL, "hydra.job.chdir=true", "seed=1,2",
