@@ -124,3 +124,25 @@ def test_an_optimizer_without_weight_decay_gets_lambda_as_the_penalty(optimizer)
 
     optimizer_object.step(closure)
     assert w.norm() < before.norm()  # λ shrank it
+
+
+def test_an_optimizer_that_takes_no_parameter_groups_gets_the_parameters_alone():
+    """LBFGS refuses parameter groups (``ValueError``), and has no ``weight_decay`` to give them:
+    it gets the network's parameters as one list, and a step on a fixed batch lowers the objective."""
+    from mlplab.training.module import MLPModule
+
+    module = MLPModule(model={"net": {"_target_": "mlplab.nets.ConciseMLP", "hidden": [8]}},
+                       optimizer={"_target_": "torch.optim.LBFGS", "lr": 0.1})
+    optimizer = module.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.LBFGS) and len(optimizer.param_groups) == 1
+    x, y = torch.randn(32, 784, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 10
+
+    def closure():
+        optimizer.zero_grad()
+        objective = module.objective(module(x), y, module.net)[1]
+        objective.backward()
+        return objective
+
+    before = closure().item()
+    optimizer.step(closure)
+    assert closure().item() < before

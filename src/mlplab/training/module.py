@@ -144,7 +144,10 @@ class MLPModule(L.LightningModule):
         Lightning at its ``interval`` (Lightning's configure_optimizers contract)."""
         s = self.settings
         decay = self.objective.optimizer_decay  # 0 where the objective adds λ/2‖w‖² itself
-        optimizer = locate(s.optimizer._target_)(param_groups(self.net, decay), **arguments(s.optimizer))
+        # an optimizer without weight_decay (Rprop, LBFGS: which takes no parameter groups at all) gets
+        # the parameters alone; λ, if any, is then the objective's penalty
+        parameters = param_groups(self.net, decay) if s.optimizer_decays else self.net.parameters()
+        optimizer = locate(s.optimizer._target_)(parameters, **arguments(s.optimizer))
         if s.scheduler is None:
             return optimizer
         kwargs = arguments(s.scheduler)
