@@ -13,7 +13,6 @@ file system and process) and goes on unguarded, as it would have before this loc
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -29,7 +28,7 @@ from omegaconf import DictConfig
 from mlplab.errors import ConfigError, UserError
 from mlplab.files import LOCK, holder, read_pid, try_lock
 from mlplab.outcomes import report
-from mlplab.records import RunStatus
+from mlplab.runtime.sweep_jobs import finished_run
 
 PROBE_RETRIES = 5  # × 20 ms: how long a lock another process only looks at may stay taken
 
@@ -97,14 +96,6 @@ def warn_no_locks(device: int, folder: Path) -> None:
                 "on without holding its folder, so nothing stops another mlplab-train from writing "
                 "there at once (Lustre: mount with -o flock; NFS: run its lock manager, rpc.statd)",
                 folder)
-
-
-def finished_run(folder: Path) -> bool:
-    """Whether ``folder`` holds a finished run's record (``metrics.json``, status finished)."""
-    try:
-        return json.loads((folder / "metrics.json").read_text()).get("status") == RunStatus.FINISHED
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def resumes(folder: Path, ckpt_path: str | None) -> bool:

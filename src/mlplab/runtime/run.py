@@ -31,11 +31,19 @@ from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.curves import plot_curves
 from mlplab.reporting.dashboard import TensorBoardDashboard
 from mlplab.runtime.checkpoints import AtomicCheckpointIO, check_fits, check_left_to_train, resume_checkpoint
-from mlplab.runtime.folder_lock import FolderInUse, finished_run, hold, holder
+from mlplab.runtime.folder_lock import FolderInUse, hold, holder
 from mlplab.runtime.interrupt import GracefulStop, Interrupted
 from mlplab.runtime.preflight import CheckedRun, check_accelerator, check_run, in_multirun
 from mlplab.runtime.spawned import EndSpawnedProcessGroup, fresh_rendezvous
-from mlplab.runtime.sweep_jobs import RECORD, config_dirs, earlier_result, given_to_hydra, plan, shell_line
+from mlplab.runtime.sweep_jobs import (
+    RECORD,
+    config_dirs,
+    earlier_result,
+    finished_run,
+    given_to_hydra,
+    plan,
+    shell_line,
+)
 from mlplab.runtime.trial import OptunaPruning, current_trial
 from mlplab.training.module import MLPModule
 

@@ -114,6 +114,11 @@ def earlier_result(output_dir: str | Path) -> dict[str, Any] | None:
         return None
 
 
+def finished_run(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a finished run's record (its ``metrics.json`` says so)."""
+    return (earlier_result(folder) or {}).get("status") == RunStatus.FINISHED
+
+
 def plan(earlier: dict[str, Any] | None, output_dir: str | Path,
          retry_failed: bool) -> tuple[str, Path | None]:
     """``("skip", None)``, ``("resume", last.ckpt)`` or ``("run", None)`` for a sweep job."""
