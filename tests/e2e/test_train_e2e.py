@@ -22,15 +22,17 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "run"
     # A monitor other than the default (the lowest val/loss picks best.ckpt): the run must report it
     # and every epoch's history. AdamW and a schedule: mlplab-eval must rebuild the run's own
-    # optimizer and schedule, not the SGD preset.
+    # optimizer and schedule, not the SGD preset. The graph: Lightning traces the module's example input.
     code, stdout, stderr = run_main(train_main, "model=concise", "activation=sigmoid", "optimizer=adamw",
                                     "scheduler=cosine", *FAST, "monitor.name=val/loss", "monitor.mode=min",
-                                    f"hydra.run.dir={out}", cwd=REPO)
+                                    "+logger.tensorboard.log_graph=true", f"hydra.run.dir={out}", cwd=REPO)
     assert code == 0, stderr[-3000:]
     assert f"outputs in {out}" in stdout
     # the composed config, once checked (as a line "config" and its tree: an earlier test's logger in
     # this worker may have written first)
     assert "config" in stdout.splitlines() and "├── optimizer" in stdout
+    # the summary ran the example input: one image through 784→256→10 is 2·(784·256 + 256·10) FLOPs
+    assert "Total FLOPs: 406 K" in stdout
     return out
 
 
@@ -65,6 +67,7 @@ def test_tensorboard_events_hold_each_epoch_metric(run_dir):
     for tag in METRICS:
         assert tag in scalars, tag
     assert len(events.Scalars("train/loss")) == 2  # once per epoch
+    assert events.Tags()["graph"]  # logger.tensorboard.log_graph=true: the network's graph tab
     losses = [e.value for e in events.Scalars("val/loss")]
     assert all(0 < v < 5 for v in losses)
 

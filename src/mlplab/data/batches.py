@@ -128,10 +128,14 @@ class MovesMinibatches:
     """A LightningDataModule's ``transfer_batch_to_device`` for loaders whose items are (x, y)
     tensor pairs: both move directly, instead of being walked as a generic collection (Lightning's
     default, which costs more than a step of a small model's math). On the data module, where the
-    form of the batches is known, so that Lightning takes it without a warning."""
+    form of the batches is known, so that Lightning takes it without a warning. A lone tensor (the
+    module's ``example_input_array``, which Lightning's model summary moves through this hook)
+    moves as it is."""
 
-    def transfer_batch_to_device(self, batch: Minibatch, device: torch.device,
-                                 dataloader_idx: int) -> Minibatch:
+    def transfer_batch_to_device(self, batch: Minibatch | Tensor, device: torch.device,
+                                 dataloader_idx: int) -> Minibatch | Tensor:
+        if isinstance(batch, Tensor):
+            return batch.to(device, non_blocking=True)
         x, y = batch
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 

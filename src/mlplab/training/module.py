@@ -57,6 +57,12 @@ class MLPModule(L.LightningModule):
         self.net = self.settings.build_net(num_inputs=num_inputs, num_outputs=num_outputs)
         if self.settings.model.compile:  # in place: the state_dict keys stay those of the plain network
             self.net.compile()
+        else:
+            # Lightning's model summary runs it (eval mode, no gradients) for each layer's in and out
+            # sizes and the FLOPs; TensorBoardLogger(log_graph=True) traces it into the graph tab. Not
+            # for a compiled network: it would compile for this one-image batch too, and its training
+            # graph would then be compiled for any batch size instead of the one it trains on.
+            self.example_input_array = torch.zeros(1, num_inputs)
         self.epoch_metrics = {stage: EpochAverages(with_accuracy=task == "classification")
                               for stage in STAGES}
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
