@@ -78,6 +78,9 @@ def test_a_huge_learning_rate_ends_the_run_as_diverged(tmp_path):
     result = in_process("mlplab-train", "optimizer.lr=1e6", *SMALL, f"hydra.run.dir={run}", cwd=REPO)
     no_traceback(result, "at update 2 (epoch 0)", "optimizer.lr=1000000.0 is too large", code=1)
     assert result.returncode == 1
+    # said once on the terminal (not a log line and an `error:` line), and kept in the run's log
+    assert (result.stdout + result.stderr).count("is too large") == 1, result.stdout + result.stderr
+    assert "[ERROR] - error: the training loss reached" in (run / "train.log").read_text()
     outcome = metrics(run)
     assert outcome["status"] == "diverged" and "at update 2" in outcome["error"]
     assert outcome["epochs"] == 0 and not any(k.startswith("test/") for k in outcome["metrics"])
@@ -99,6 +102,11 @@ def test_one_diverging_and_one_failing_job_do_not_stop_the_sweep(tmp_path):
     assert statuses == ["finished", "failed", "diverged", "failed"]
     assert f"{broken}/FashionMNIST/raw/train-images-idx3-ubyte: 20 images" in metrics(sweep / "1")["error"]
     assert json.loads((sweep / "best.json").read_text())["job"] == 0  # the one that finished
+    # each job's log ends with what the terminal said of it
+    last_lines = [(sweep / str(job) / "train.log").read_text().splitlines()[-1] for job in range(4)]
+    assert "outputs in" in last_lines[0] and "is too large" in last_lines[2], last_lines
+    for job in (1, 3):
+        assert "- error: " in last_lines[job] and "20 images" in last_lines[job], last_lines
 
 
 # ---- interruption, resume, determinism --------------------------------------------------------

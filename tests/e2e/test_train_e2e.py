@@ -59,6 +59,15 @@ def test_run_writes_every_output(run_dir):
 
 
 @pytest.mark.dataset
+def test_train_log_holds_lightnings_lines_and_the_result(run_dir):
+    """Hydra's job log, ``train.log``: Lightning's own lines and the run's last line, as printed."""
+    log = (run_dir / "train.log").read_text()
+    assert "`Trainer.fit` stopped: `max_epochs=2` reached." in log
+    last = log.splitlines()[-1]
+    assert "test/acc=" in last and f"outputs in {run_dir}" in last, last
+
+
+@pytest.mark.dataset
 def test_tensorboard_events_hold_each_epoch_metric(run_dir):
     events = EventAccumulator(str(event_dir(run_dir)))
     assert "activation=sigmoid" in event_dir(run_dir).name  # the run is listed by its overrides

@@ -30,6 +30,7 @@ from mlplab.outcomes import (
     user_message,
     wants_traceback,
 )
+from mlplab.runtime.job_log import keep
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.run import resume_command
 from mlplab.runtime.sweep_jobs import RESUME_LINE
@@ -91,13 +92,13 @@ def run_guarded(work: Callable[[DictConfig], T], cfg: DictConfig,
     try:
         return work(cfg)
     except Exception as err:
-        if on_failure is None:
-            report(err)
         message = user_message(err)
-        if message is None:
+        if on_failure is None:
+            if message is not None:  # the terminal gets it from report, the job's log file here
+                keep(f"error: {message}", error=True)
+            report(err)
+        if message is None:  # a bug: its traceback (the job's `error:` line names it only)
             log.exception("the job failed")
-        else:
-            log.error("%s", message)
         return on_failure(message or f"{type(err).__name__}: {err}")
 
 

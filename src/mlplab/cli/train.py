@@ -7,7 +7,6 @@ stopped by a signal (the resume command is printed).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -18,6 +17,7 @@ from omegaconf import DictConfig
 from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded, show_config
 from mlplab.config.store import config_dir
 from mlplab.records import RunRecord, RunStatus
+from mlplab.runtime.job_log import say
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.quiet import quiet_third_party
 from mlplab.runtime.run import record_failure, train
@@ -44,18 +44,18 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None = N
     # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
     result = run_guarded(work, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
     if result.skipped:  # a resumed sweep: this job ran before
-        print(f"{result.status} before, not run again: {cfg.paths.output_dir}/metrics.json")
+        say(f"{result.status} before, not run again: {cfg.paths.output_dir}/metrics.json")
         return monitored_value(result, cfg) if result.status is RunStatus.FINISHED else None
     if result.status is RunStatus.BUSY:  # another process runs this job; the sweep's end says so
-        print(f"busy: {result.error}", file=sys.stderr)
+        say(f"busy: {result.error}", error=True)
         return None
     if result.status is RunStatus.PRUNED:  # a search's pruner stopped it: an outcome, not an error
-        print(f"{result.error}  outputs in {as_typed(cfg.paths.output_dir)}")
+        say(f"{result.error}  outputs in {as_typed(cfg.paths.output_dir)}")
         return None
     if result.status is not RunStatus.FINISHED:
-        print(f"error: {result.error}", file=sys.stderr)
+        say(f"error: {result.error}", error=True)
         if result.resume:
-            print(f"resume with: {result.resume}", file=sys.stderr)
+            say(f"resume with: {result.resume}", error=True)
         if result.status is RunStatus.INTERRUPTED:  # the user asked to stop: a sweep stops too
             raise SystemExit(INTERRUPTED_EXIT)
         if not in_multirun():  # in a sweep the other jobs go on; the sweep exits non-zero at its end
@@ -63,7 +63,7 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None = N
         return None
     shown = [f"{k}={result.metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
              if k in result.metrics]
-    print(f"{'  '.join(shown)}  outputs in {as_typed(cfg.paths.output_dir)}")
+    say(f"{'  '.join(shown)}  outputs in {as_typed(cfg.paths.output_dir)}")
     return monitored_value(result, cfg)
 
 

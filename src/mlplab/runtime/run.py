@@ -280,8 +280,6 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
     status, error = fit_run(trainer, module, datamodule, resume)
     if status is RunStatus.FINISHED and pruning is not None and pruning.pruned_at is not None:
         status, error = RunStatus.PRUNED, pruning.tell_pruned()
-    if error:
-        (log.info if status is RunStatus.PRUNED else log.error)("%s", error)
     fit_seconds = time.perf_counter() - start
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     adopt_spawned_fit(trainer, module)

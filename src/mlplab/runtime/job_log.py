@@ -1,0 +1,29 @@
+"""A job's log file, ``<run>/train.log`` (Hydra's job logging, set up by
+``conf/hydra/job_logging/mlplab.yaml``): mlplab's log lines, Lightning's own (``GPU available …``,
+```Trainer.fit` stopped …``, a checkpoint restored) and the lines that end the job on the terminal:
+its result, ``error: …``, ``resume with: …``.
+
+Those last are printed as they are (a result on stdout, an error on stderr, no time stamp); ``say``
+prints one and writes it to the file alone, through the ``mlplab.outcome`` logger, which the job's
+logging config hands the file handler only. Outside a job (no such config) they are printed alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+OUTCOME = logging.getLogger("mlplab.outcome")
+OUTCOME.propagate = False  # the terminal has the printed line: never again through the root's handlers
+OUTCOME.addHandler(logging.NullHandler())  # until a job's config gives it the file
+
+
+def say(line: str, error: bool = False) -> None:
+    """Print ``line`` (an ``error`` on stderr) and keep it in the job's log file."""
+    print(line, file=sys.stderr if error else sys.stdout)
+    keep(line, error)
+
+
+def keep(line: str, error: bool = False) -> None:
+    """Write ``line`` to the job's log file alone (the terminal shows it already)."""
+    OUTCOME.log(logging.ERROR if error else logging.INFO, "%s", line)
