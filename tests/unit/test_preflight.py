@@ -129,6 +129,10 @@ def test_threads_per_job(launcher, cpus, threads):
     ("trainer.num_nodes=0", "trainer.num_nodes=0 must be ≥ 1"),
     ("scheduler=step scheduler.step_size=0",
      "scheduler: torch.optim.lr_scheduler.StepLR stopped on its settings (ZeroDivisionError"),
+    # Lightning asks for a monitor only once the fit starts, with a dict as its example
+    ("scheduler=any scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau",
+     "torch.optim.lr_scheduler.ReduceLROnPlateau steps on a validation metric and scheduler.monitor names "
+     "none; e.g. +scheduler.monitor=val/loss"),
     ("optimizer=adamw optimizer.betas=[0.9]",
      "optimizer: torch.optim.AdamW stopped on its settings (IndexError"),
     # a key typed without its group, or added with + where nothing reads it

@@ -277,7 +277,7 @@ def try_build(group: str, settings: Settings, built: type) -> None:
         else:
             filled = {"total_steps": 1} if "total_steps" in kwargs and kwargs["total_steps"] is None else {}
             schedule = built(stand_in, **{**kwargs, **filled})  # total_steps=None: mlplab fills it in
-            if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):  # steps on a metric
+            if not isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 stand_in.step()
                 schedule.step()
     except (ValueError, TypeError) as err:
@@ -287,6 +287,10 @@ def try_build(group: str, settings: Settings, built: type) -> None:
         raise ConfigError(f"{group}: {settings._target_} stopped on its settings ({type(err).__name__}: "
                           f"{err}): one is out of range, e.g. a list too short or a 0 it divides by; "
                           f"see mlplab-train --help for its settings") from None
+    if issubclass(built, torch.optim.lr_scheduler.ReduceLROnPlateau) and not settings.monitor:
+        # it steps on a metric: Lightning would ask for it once the fit starts, in a dict's words
+        raise ConfigError(f"scheduler: {settings._target_} steps on a validation metric and "
+                          f"scheduler.monitor names none; e.g. +scheduler.monitor=val/loss")
 
 
 # The presets' classes: their schemas go to Hydra's ConfigStore (optimizer/_sgd, …), so that every
