@@ -42,6 +42,8 @@ from mlplab.errors import UserError, causes, describe_os_error
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 USER_EXIT, FAILED_EXIT, INTERRUPTED_EXIT = 2, 1, 130
+# Hydra's ValueError when its command-line flags name two things to do (hydra._internal.utils)
+HYDRA_ONE_COMMAND = "Only one of --run, --multirun, --cfg, --info and --shell_completion"
 BUSY_EXIT = 75  # sysexits' EX_TEMPFAIL: a sweep's jobs still run in another process; try again later
 
 
@@ -155,6 +157,9 @@ def user_message(err: BaseException) -> str | None:
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):
             return describe_unparsed(cause.override) or " ".join(str(cause).split())
+        if isinstance(cause, ValueError) and str(cause).startswith(HYDRA_ONE_COMMAND):  # `-m … --cfg job`
+            return (f"{cause}; give one: -m runs a sweep, --cfg, --info and --shell-completion print and "
+                    f"exit (without -m, --cfg job prints what one job composes)")
         if type(cause).__name__ == "FailedJobError" and type(cause).__module__.startswith("submitit"):
             said = " ".join(str(cause).split())  # sbatch's own words (submitit stays an optional import)
             return (f"SLURM refused the sweep's jobs ({said}); check that the cluster answers here "

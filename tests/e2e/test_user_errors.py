@@ -123,6 +123,15 @@ def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, me
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+def test_two_of_hydras_commands_at_once_is_one_line(tmp_path):
+    """``-m … --cfg hydra``: Hydra's ValueError was a traceback."""
+    code, stdout, stderr = run_main(train_main, "-m", "--cfg", "hydra", f"hydra.sweep.dir={tmp_path}/sweep",
+                                    "optimizer.lr=0.1,0.2", cwd=tmp_path)
+    one_line(code, stderr, "Only one of --run, --multirun, --cfg, --info and --shell_completion can be "
+                           "specified; give one: -m runs a sweep")
+    assert not (tmp_path / "sweep").exists()
+
+
 @pytest.mark.slow
 def test_the_installed_command_gives_the_same_line_and_keeps_the_traceback_on_request(tmp_path, cli):
     result = cli("mlplab-train", "optimizer.lr=fast", cwd=tmp_path)
