@@ -126,3 +126,15 @@ def test_what_the_network_cannot_apply_is_refused_in_one_line(overrides, message
     lines = stderr.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0], stderr[-2000:]
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_help_lists_the_networks_own_arguments_from_its_docstring(tmp_path, on_path):
+    """``--help`` with the network named: its ``Args:`` block, with the values this command gives."""
+    code, stdout, _ = run_main(train_main, *RESIDUAL, "--help", cwd=tmp_path)
+    assert code == 0
+    section = stdout.split("\n model.net: residual.ResidualMLP\n")[1].split("\n\n")[0]
+    rows = {line.split()[0]: line for line in section.splitlines()}
+    assert set(rows) == {"model.net.hidden", "model.net.init_std"}  # num_inputs, activation…: mlplab's
+    assert "[32,32]" in rows["model.net.hidden"] and "the width of h₀ and of each residual layer" in \
+        rows["model.net.hidden"]
+

@@ -169,6 +169,19 @@ def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
     assert default_of("data=polynomial", "data.seed") == "${seed}"  # a _global_ preset: under data:
 
 
+def test_help_lists_the_arguments_of_each_class_the_command_names(tmp_path):
+    """An optimizer of one's own, a callback, a logger: their arguments, with the values given."""
+    code, stdout, _ = run_main(train_main, "optimizer=any", "optimizer._target_=torch.optim.RMSprop",
+                               "callbacks=[default,early_stopping]", "callbacks.early_stopping.patience=7",
+                               "--help", cwd=tmp_path)
+    assert code == 0
+    rows = {line.split()[0]: line for line in stdout.splitlines() if line.startswith("  ")}
+    assert " 0.99 " in rows["optimizer.alpha"] and "smoothing constant" in rows["optimizer.alpha"]
+    assert " 7 " in rows["callbacks.early_stopping.patience"]  # the command's value, not the class's 3
+    assert "callbacks.checkpoint.save_top_k" in rows and "logger.tensorboard.log_graph" in rows
+    assert "\n optimizer: torch.optim.RMSprop\n" in stdout
+
+
 def test_eval_without_a_checkpoint_says_it_is_required(tmp_path):
     code, _, stderr = run_main(eval_main, f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
     one_line(code, stderr, "ckpt_path is required")

@@ -1,6 +1,9 @@
 """``mlplab-train --help``: the groups and their options, then every setting as it is declared,
 in the order of the schema (``TrainConfig``, or ``EvalConfig`` for mlplab-eval), with the default a
-plain run composes (the preset's value where the YAML gives one, else the declared default)."""
+plain run composes (the preset's value where the YAML gives one, else the declared default); last,
+the arguments of every other class the command composes by ``_target_`` (a network, optimizer or
+schedule of one's own, each callback and logger), with the values it gives them:
+``mlplab-train optimizer=any optimizer._target_=torch.optim.RMSprop --help``."""
 
 from __future__ import annotations
 
@@ -11,9 +14,19 @@ from typing import Any
 
 import yaml
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
 
-from mlplab.config.schema import NET_PRESETS, EvalConfig, TrainConfig, net_class_settings, options
+from mlplab.config.schema import (
+    NET_PRESETS,
+    TORCH_PRESETS,
+    EvalConfig,
+    TrainConfig,
+    net_class_settings,
+    options,
+    torch_class_settings,
+)
 from mlplab.config.settings import Settings, Spec, show, specs, type_name
+from mlplab.config.targets import target_settings
 
 USAGE = {
     "train": ("mlplab-train: the MLPs of d2l chapter 4 on Fashion-MNIST, with Lightning and Hydra.\n\n"
@@ -93,8 +106,41 @@ def sections(schema: type) -> list[tuple[str, type[Settings]]]:
     return found
 
 
-def help_text(app: str, conf_dir: str) -> str:
-    """The whole ``--help`` page of ``app`` (train or eval); ``$`` is doubled for Hydra's template."""
+def composed_classes(root: DictConfig) -> list[tuple[str, str, Any]]:
+    """(config key, class name, the node) of each class the composed ``root`` names by
+    ``_target_`` that the preset sections do not list."""
+    found = []
+    net = OmegaConf.select(root, "model.net")
+    if isinstance(net, DictConfig) and net.get("_target_") not in NET_PRESETS.values():
+        found.append(("model.net", net.get("_target_"), net))
+    for group, presets in TORCH_PRESETS.items():
+        node = root.get(group)
+        if isinstance(node, DictConfig) and node.get("_target_") not in (None, *presets.values()):
+            found.append((group, node.get("_target_"), node))
+    for group in ("callbacks", "logger"):
+        nodes = root.get(group)
+        for name, node in (nodes.items() if isinstance(nodes, DictConfig) else []):
+            if isinstance(node, DictConfig) and node.get("_target_"):
+                found.append((f"{group}.{name}", node.get("_target_"), node))
+    return found
+
+
+def class_section(key: str, target: Any, node: DictConfig) -> list[str]:
+    """The rows of one composed class: each argument, with the value this command gives it."""
+    title = f" {key}: {target}"
+    try:
+        kind = (net_class_settings(target) if key == "model.net" else torch_class_settings(key, target)
+                if key in TORCH_PRESETS else target_settings(target, key))
+    except Exception as err:  # a name that does not import: the run itself says so in one line
+        return [title, f"  (its arguments cannot be read: {type(err).__name__}: {err})"]
+    given = OmegaConf.to_container(node, resolve=False)
+    return [title, *(row(f"{key}.{spec.name}", spec, given.get(spec.name, spec.default))
+                     for spec in specs(kind) if spec.name not in ("_target_", "_partial_"))]
+
+
+def help_text(app: str, conf_dir: str, root: DictConfig | None = None) -> str:
+    """The whole ``--help`` page of ``app`` (train or eval), for the composed config ``root``;
+    ``$`` is doubled for Hydra's template."""
     schema = TrainConfig if app == "train" else EvalConfig
     names = {f.name for f in dataclasses.fields(schema)}
     lines = [USAGE[app], "Groups (group=option):"]
@@ -112,4 +158,10 @@ def help_text(app: str, conf_dir: str) -> str:
         lines += ["", f" {title}"]
         lines += [row(key, spec, run_default(values, key, spec))
                   for spec in own for key in [prefix + spec.name]]
+    composed = composed_classes(root) if app == "train" and root is not None else []
+    if composed:
+        lines += ["", "Classes this command composes by _target_ (their arguments, with the values it gives "
+                  "them; a new one needs +, e.g. +callbacks.early_stopping.min_delta=0.01):"]
+    for key, target, node in composed:
+        lines += ["", *class_section(key, target, node)]
     return "\n".join(lines).replace("$", "$$") + "\n"

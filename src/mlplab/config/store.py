@@ -84,7 +84,8 @@ def register() -> None:
         for name, kind in option_classes.items():
             store.store(group=group, name=f"_{name}", node=kind)
     OmegaConf.register_new_resolver("mlplab.run_name", run_name, replace=True)
-    OmegaConf.register_new_resolver("mlplab.help", lambda app: help_text(app, config_dir()), replace=True)
+    OmegaConf.register_new_resolver("mlplab.help", lambda app, _root_: help_text(app, config_dir(), _root_),
+                                    replace=True)
     OmegaConf.register_new_resolver("mlplab.direction", direction, replace=True)
 
 
