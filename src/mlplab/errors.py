@@ -17,7 +17,9 @@ class ConfigError(UserError, ValueError):
 def causes(err: BaseException | None) -> Iterator[BaseException]:
     """``err`` and what it was raised from (``raise … from e``, as Hydra's instantiate does) or
     while handling (Lightning's clean-up after a failed checkpoint write may fail in turn)."""
-    while err is not None:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:  # a chain may loop (an error raised from itself)
+        seen.add(id(err))
         yield err
         err = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
 

@@ -36,6 +36,17 @@ def test_enable_model_summary_and_enable_progress_bar_false_show_neither(tmp_pat
 
 
 @pytest.mark.dataset
+def test_enable_checkpointing_false_writes_no_checkpoint_and_tests_the_final_weights(tmp_path):
+    """Lightning's docs: no checkpointing. The default callbacks group's two ModelCheckpoints are
+    turned off too (Lightning refuses the flag beside them)."""
+    code, _, stderr = train(tmp_path, "trainer.enable_checkpointing=false")
+    assert code == 0, stderr[-2000:]
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert "no best checkpoint is configured: scoring the test set with the final weights" in \
+        (tmp_path / "run" / "train.log").read_text()
+
+
+@pytest.mark.dataset
 def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_path):
     code, _, stderr = train(tmp_path, "trainer.limit_val_batches=0")
     assert code == 0, stderr[-2000:]
@@ -58,6 +69,10 @@ def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_pa
     (["ckpt_path=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
      "error: KeyError raised while resolving interpolation: \"Environment variable "
      "'MLPLAB_UNSET_FOR_THIS_TEST' not found\"; fix the value's ${…}, or set what it reads"),
+    # Lightning's MisconfigurationException while the Trainer is built (the process hung here)
+    (["+callbacks.tqdm._target_=lightning.pytorch.callbacks.TQDMProgressBar"],
+     "error: You added multiple progress bar callbacks to the Trainer, but currently only one progress bar "
+     "is supported."),
 ])
 def test_a_mistake_is_one_line_and_no_training(overrides, line, tmp_path):
     code, shown, stderr = train(tmp_path, *overrides)

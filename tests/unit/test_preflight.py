@@ -235,3 +235,17 @@ def test_the_compose_api_build_refuses_a_device_this_machine_lacks(tmp_path):
                                           f"trainer.accelerator={lacking}", f"data.data_dir={tmp_path}/none"])
     with pytest.raises(ConfigError, match=rf"trainer.accelerator={lacking}: no .* trainer=default"):
         build(cfg)  # before the data is looked for (there is none at data.data_dir)
+
+
+def test_an_error_raised_from_itself_is_read_once():
+    """A chain that loops (an error raised ``from`` itself) ends: the trainer's refusal did this,
+    and the error line's search for a cause spun forever at 100 % CPU."""
+    import itertools
+
+    from mlplab.errors import causes
+
+    err = ValueError("looped")
+    err.__cause__ = err
+    assert list(itertools.islice(causes(err), 5)) == [err]
+    assert user_message(err) is None  # a bug: its traceback, not a hang
+

@@ -68,7 +68,10 @@ def build(cfg: DictConfig,
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               plugins=[AtomicCheckpointIO()])
     except InstantiationException as err:
-        raise trainer_refusal(err) from err
+        refusal = trainer_refusal(err)
+        if refusal is err:
+            raise
+        raise refusal from err
     if trainer.world_size > 1:  # a ddp_spawn worker ends cleanly (mlplab.runtime.spawned); a callback
         trainer.callbacks.append(EndSpawnedProcessGroup())  # of one process only costs its hook calls
     return datamodule, module, trainer
@@ -76,10 +79,13 @@ def build(cfg: DictConfig,
 
 def switched_off(callback: L.Callback, trainer: DictConfig) -> bool:
     """Whether a Trainer flag turns this callback of the ``callbacks`` group off: Lightning's
-    ``enable_progress_bar=false`` and ``enable_model_summary=false`` say "no bar", "no summary",
-    which the default group's RichProgressBar and RichModelSummary would otherwise still show."""
+    ``enable_progress_bar=false``, ``enable_model_summary=false`` and ``enable_checkpointing=false``
+    say "no bar", "no summary", "no checkpoints", which the default group's RichProgressBar,
+    RichModelSummary and ModelCheckpoints would otherwise still show or write (the last: Lightning
+    refuses the pair). Without checkpoints the test set is scored with the final weights."""
     return ((isinstance(callback, ProgressBar) and trainer.get("enable_progress_bar") is False)
-            or (isinstance(callback, ModelSummary) and trainer.get("enable_model_summary") is False))
+            or (isinstance(callback, ModelSummary) and trainer.get("enable_model_summary") is False)
+            or (isinstance(callback, ModelCheckpoint) and trainer.get("enable_checkpointing") is False))
 
 
 def trainer_refusal(err: InstantiationException) -> Exception:
