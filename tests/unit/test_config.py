@@ -84,6 +84,23 @@ def test_module_arguments_are_plain_values(tmp_path):
     assert type(module.hparams["regularizer"]["dropout"]) is list
 
 
+def test_the_module_takes_a_composed_configs_nodes_as_it_takes_plain_dicts(tmp_path):
+    """``MLPModule(model=cfg.model, …)`` from Hydra's compose API (DictConfig, ListConfig inside a
+    dict) builds what the same values as plain dicts build; it refused them as "not a mapping"."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(tmp_path, "model=concise", "model.net.hidden=[32,16]",
+                        "regularizer.dropout=[0.2,0.5]", "optimizer=adamw", "scheduler=cosine")
+    groups = ("model", "activation", "regularizer", "optimizer", "scheduler")
+    composed = MLPModule(**{group: cfg[group] for group in groups})
+    half = MLPModule(model=dict(cfg.model), regularizer=dict(cfg.regularizer), optimizer=cfg.optimizer)
+    plain = MLPModule(**{group: OmegaConf.to_container(cfg[group], resolve=True) for group in groups})
+    assert composed.hparams == plain.hparams
+    shapes = [tuple(p.shape) for p in composed.net.parameters()]
+    assert shapes == [(32, 784), (32,), (16, 32), (16,), (10, 16), (10,)]
+    assert half.settings.regularizer.dropout == [0.2, 0.5] and half.hparams["model"] == plain.hparams["model"]
+
+
 def test_d2l_experiments_fix_the_books_recipe(tmp_path):
     for name, net in (("d2l_mlp_scratch", "ScratchMLP"), ("d2l_mlp_concise", "ConciseMLP")):
         cfg = compose_train(tmp_path, f"experiment={name}")

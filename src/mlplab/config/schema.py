@@ -38,6 +38,7 @@ from mlplab.config.settings import (
     Range,
     Settings,
     info,
+    plain,
     setting,
     show,
     specs,
@@ -575,6 +576,8 @@ class ModuleSettings:
               optimizer: Any = None, scheduler: Any = None) -> ModuleSettings:
         def own(kind: type[Settings], values: Any) -> Settings:
             return values if isinstance(values, kind) else kind.parse(values)
+
+        optimizer, scheduler = plain(optimizer), plain(scheduler)  # a composed config's nodes too
 
         settings = cls(own(ModelSettings, model), own(ActivationSettings, activation),
                        own(RegularizerSettings, regularizer), optimizer_settings(optimizer),

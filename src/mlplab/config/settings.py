@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from omegaconf import OmegaConf
+
 from mlplab.errors import ConfigError
 
 WHERE = "where"  # metadata flag: says where files are read or written, not what the run computes
@@ -123,8 +125,9 @@ class Settings:
 
     @classmethod
     def parse(cls, values: dict[str, Any] | None) -> Settings:
-        """An instance from a (partial) dict; unknown keys are refused by name."""
-        values = dict(values or {})
+        """An instance from a (partial) dict, or a node of a composed config; unknown keys are
+        refused by name."""
+        values = dict(plain(values) or {})
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(values) - known)
         if unknown:
@@ -225,6 +228,18 @@ def type_name(kind: Any) -> str:
         return "a list of " + {int: "integers", float: "numbers", str: "strings"}.get(args[0], "values")
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}
     return names.get(kind, f"a {getattr(kind, '__name__', kind)}")
+
+
+def plain(value: Any) -> Any:
+    """OmegaConf's containers (what Hydra's compose API returns: ``cfg.model``, or a dict holding
+    one) as the dicts and lists they hold, interpolations resolved; anything else as it is."""
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(item) for item in value)
+    return value
 
 
 def matches(value: Any, kind: Any) -> bool:
