@@ -31,6 +31,17 @@ def test_every_experiment_runs_under_fast_dev_run(experiment, tmp_path):
     assert any(k.startswith("test/") for k in result["metrics"])
 
 
+@pytest.mark.dataset
+def test_a_metric_logged_by_a_callback_of_ones_own_can_be_monitored(tmp_path):
+    """Lightning monitors any logged key: best.ckpt and EarlyStopping follow ``my/score``, which a
+    callback of the user's logs (mlplab refused every name but its own)."""
+    result = train(tmp_path, *SMALL, "trainer.max_epochs=3", "callbacks=[default,early_stopping]",
+                   "+callbacks.score._target_=helpers.own_metric.ScoreLogger", "monitor.name=my/score",
+                   "monitor.mode=max", "callbacks.early_stopping.patience=1")
+    assert result["status"] == "finished" and result["monitor"]["name"] == "my/score"
+    assert result["epochs"] == 2 and result["monitor"]["best"] == 1.0  # stopped early; best: epoch 0
+
+
 @pytest.mark.slow
 @pytest.mark.dataset
 @pytest.mark.parametrize(("preset", "epochs"), [("fdr", 1), ("limit", 3), ("overfit", 20), ("profiler", 1),

@@ -92,7 +92,10 @@ def test_threads_per_job(launcher, cpus, threads):
     ("trainer.limit_train_batches=[1]", "trainer.limit_train_batches=[1] is not a number or null"),
     ("monitor.name=val/accuracy", "monitor.name=val/accuracy is not a metric a classification run logs "
                                   "(those are: val/acc, val/loss, train/acc, train/loss, weights/l2_norm, "
-                                  "train/lr); e.g. monitor.name=val/acc"),
+                                  "train/lr; one your own code logs takes a name outside train/, val/, "
+                                  "test/, weights/, hp/); e.g. monitor.name=val/acc"),
+    ("monitor.name=val_acc", "monitor.name=val_acc is not a metric a classification run logs; did you mean "
+                             "val/acc?"),
     ("data=polynomial monitor.name=val/acc", "monitor.name=val/acc is not a metric a regression run logs"),
     ("scheduler=any scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau +scheduler.monitor=val/los",
      "scheduler.monitor=val/los is not a metric a classification run logs"),

@@ -15,6 +15,7 @@ Lightning's (``mlplab.config.trainer``).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import math
@@ -467,14 +468,27 @@ def check_mode(owner: Settings, name: str, mode: str) -> None:
                    f"{BETTER[metric.rpartition('/')[2]][1]}", example=wanted)
 
 
+# Where mlplab's metrics live: a name here that a fit does not log is a typo of one of them.
+OWN_NAMESPACES = ("train/", "val/", "test/", "weights/", "hp/")
+
+
 def check_logged(owner: Settings, name: str, task: str) -> None:
     """``owner.name`` must be a metric a fit of ``task`` logs (monitor.name, scheduler.monitor): a
     name the fit never logs would end the run at its first validation (Lightning's ModelCheckpoint
-    cannot find it), so it is refused now, with the names there are."""
-    if getattr(owner, name) not in FIT_METRICS[task]:
-        logged = ", ".join(FIT_METRICS[task])
-        owner.fail(name, f"is not a metric a {task} run logs (those are: {logged})",
-                   example=FIT_METRICS[task][0])
+    cannot find it), so it is refused now, with the names there are. A name outside mlplab's
+    namespaces and unlike its names (``my/score``) is one the user's own code logs (a callback, a
+    subclass of the module), as Lightning lets any logged key be monitored: it passes."""
+    metric = str(getattr(owner, name))
+    logged = FIT_METRICS[task]
+    if metric in logged:
+        return
+    close = difflib.get_close_matches(metric, logged, n=1, cutoff=0.75)
+    if not metric.startswith(OWN_NAMESPACES) and not close:
+        return
+    guess = f"; did you mean {close[0]}?" if close else ""
+    owner.fail(name, f"is not a metric a {task} run logs{guess} (those are: {', '.join(logged)}; one your "
+               f"own code logs takes a name outside {', '.join(OWN_NAMESPACES)})",
+               example=close[0] if close else logged[0])
 
 
 @dataclass
