@@ -175,6 +175,8 @@ def test_the_trainer_schema_is_lightnings_signature():
     (3, float, True), (True, float, False), (True, bool, True), (3.5, int, False),
     ([1, 2], list[int], True), ([1, "a"], list[int], False), (None, int | None, True),
     (0.5, float | list[float], True), ([0.5], float | list[float], True), ("x", float | list[float], False),
+    # a path is typed as a string (a callback's `out: Path`, given on the command line)
+    ("/tmp/x", Path, True), ("/tmp/x", Path | None, True), (3, Path, False),
 ])
 def test_matches_follows_the_declared_type(value, kind, ok):
     assert matches(value, kind) is ok

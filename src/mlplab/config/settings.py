@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 import typing
@@ -261,6 +262,8 @@ def matches(value: Any, kind: Any) -> bool:
         return kind is bool
     if kind is float:
         return isinstance(value, (int, float))
+    if isinstance(kind, type) and issubclass(kind, os.PathLike) and isinstance(value, str):
+        return True  # a path on the command line is a string, as Hydra's instantiate passes it
     return isinstance(value, kind)
 
 
