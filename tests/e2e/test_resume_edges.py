@@ -107,6 +107,24 @@ def test_resuming_a_run_that_has_trained_all_it_asks_for_is_refused_and_keeps_it
         {k: v for k, v in before.items() if not k.endswith("train.log")}
 
 
+def test_ckpt_path_last_with_more_epochs_continues_the_run_it_names(tmp_path):
+    """The refusal above says "resume with more, e.g. trainer.max_epochs=2": with ckpt_path=last,
+    the longer run is the same run (it was "no run … with the overrides … trainer.max_epochs=2")."""
+    logs = tmp_path / "logs"
+
+    def command(*overrides):
+        return run_main(train_main, *SMALL, *overrides, f"paths.log_dir={logs}", cwd=REPO)
+
+    code, _, stderr = command("trainer.max_epochs=1")
+    assert code == 0, stderr[-2000:]
+    (run,) = (logs / "runs").iterdir()
+    code, _, stderr = command("trainer.max_epochs=1", "ckpt_path=last")
+    assert code == 2 and "e.g. trainer.max_epochs=2" in stderr, stderr[-2000:]
+    code, _, stderr = command("trainer.max_epochs=2", "ckpt_path=last")
+    assert code == 0, stderr[-2000:]
+    assert result(run)["epochs"] == 2 and [row["epoch"] for row in result(run)["history"]] == [0, 1]
+
+
 def test_a_run_killed_after_its_last_epoch_but_before_its_result_is_resumed_to_its_result(tmp_path):
     """Killed while testing (SIGKILL, the OOM killer, a lost node): last.ckpt holds every epoch but
     no metrics.json was written. Its resume (a sweep's, a requeue's, the user's) tests and writes it."""

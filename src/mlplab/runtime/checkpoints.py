@@ -98,11 +98,11 @@ def check_left_to_train(path: Path, max_epochs: int | None, max_steps: int | Non
                 else f"resume with more, e.g. trainer.{key}={value}")
 
     if done is not None and (max_epochs or 0) > 0 and done >= max_epochs:
-        raise UserError(f"ckpt_path={path} has trained {done} epoch(s), as many as trainer.max_epochs="
+        raise UserError(f"ckpt_path={path} has trained {done} epoch(s), all that trainer.max_epochs="
                         f"{max_epochs} asks for: nothing is left to resume; to train longer, "
                         f"{longer('max_epochs', 2 * done)}")
     if (max_steps or 0) > 0 and updates >= max_steps:
-        raise UserError(f"ckpt_path={path} has made {updates} updates, as many as trainer.max_steps="
+        raise UserError(f"ckpt_path={path} has made {updates} updates, all that trainer.max_steps="
                         f"{max_steps} asks for: nothing is left to resume; to train longer, "
                         f"{longer('max_steps', 2 * updates)}")
 
@@ -145,19 +145,30 @@ def as_override(value: Any) -> str:
     return str(value)
 
 
+# A run resumed to train longer is the same run: its length does not tell runs apart.
+RUN_LENGTH = ("trainer.max_epochs", "trainer.max_steps")
+
+
+def same_run(overrides: list[str]) -> list[str]:
+    """What tells a run apart for ``ckpt_path=last``: the overrides that change what it computes,
+    but its length."""
+    return [o for o in computing_overrides(overrides) if o.lstrip("+~").partition("=")[0] not in RUN_LENGTH]
+
+
 def newest_matching_run(runs_dir: Path, overrides: list[str]) -> Path:
-    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides``. The
-    resuming run's own new folder holds no ``last.ckpt`` and never matches, except when the resume
-    started in the same second as the run it resumes: Hydra (which names run folders to the second)
-    then gave it that run's folder, and that run is the one to continue."""
-    wanted = computing_overrides(overrides)
+    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides`` (but for
+    its length: ``trainer.max_epochs=20 ckpt_path=last`` continues a run of 10). The resuming run's
+    own new folder holds no ``last.ckpt`` and never matches, except when the resume started in the
+    same second as the run it resumes: Hydra (which names run folders to the second) then gave it
+    that run's folder, and that run is the one to continue."""
+    wanted = same_run(overrides)
     runs = sorted((p for p in runs_dir.glob("*") if p.is_dir()), key=lambda p: p.name, reverse=True)
     for run in runs:
         saved = run / ".hydra" / "overrides.yaml"
         last = run / "checkpoints" / "last.ckpt"
         if not (saved.is_file() and last.is_file()):
             continue
-        if computing_overrides([str(o) for o in yaml.safe_load(saved.read_text()) or []]) == wanted:
+        if same_run([str(o) for o in yaml.safe_load(saved.read_text()) or []]) == wanted:
             return last
     shown = " ".join(wanted) or "no overrides"
     raise UserError(f"ckpt_path=last: no run under {runs_dir} with the overrides '{shown}' has a "
