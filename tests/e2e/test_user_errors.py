@@ -169,6 +169,16 @@ def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
     assert default_of("data=polynomial", "data.seed") == "${seed}"  # a _global_ preset: under data:
 
 
+def test_help_lists_the_presets_of_a_config_dir_of_ones_own(tmp_path):
+    """``--config-dir``: its presets are options (``model=mynet`` works), so --help lists them."""
+    (tmp_path / "mine" / "model").mkdir(parents=True)
+    (tmp_path / "mine" / "model" / "mynet.yaml").write_text("net: {_target_: mlplab.nets.ConciseMLP}\n")
+    code, stdout, _ = run_main(train_main, "--config-dir", str(tmp_path / "mine"), "--help", cwd=tmp_path)
+    assert code == 0
+    (models,) = [r for r in stdout.splitlines() if r.startswith("  model ")]
+    assert models.split()[1:] == ["any,", "concise,", "mynet,", "scratch"]
+
+
 def test_help_lists_the_arguments_of_each_class_the_command_names(tmp_path):
     """An optimizer of one's own, a callback, a logger: their arguments, with the values given."""
     code, stdout, _ = run_main(train_main, "optimizer=any", "optimizer._target_=torch.optim.RMSprop",

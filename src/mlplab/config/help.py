@@ -40,14 +40,15 @@ USAGE = {
 
 def group_options(conf_dir: Path) -> dict[str, list[str]]:
     """``{group: [option, …]}`` of the YAML presets under ``conf_dir``, then Hydra's launcher and
-    sweeper groups as Hydra sees them (mlplab's options and the installed plugins')."""
-    found = {folder.name: sorted(p.stem for p in folder.glob("*.yaml"))
-             for folder in sorted(p for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra")}
-    if GlobalHydra.instance().is_initialized():  # --help runs inside Hydra's app
-        loader = GlobalHydra.instance().config_loader()
-        found |= {group: sorted(loader.get_group_options(group))
-                  for group in ("hydra/launcher", "hydra/sweeper")}
-    return found
+    sweeper groups. Inside Hydra's app (``--help``) every group's options are those of its search
+    path: a ``--config-dir`` or ``hydra.searchpath`` folder's presets too, the plugins' launchers."""
+    folders = sorted(p for p in conf_dir.iterdir() if p.is_dir() and p.name != "hydra")
+    groups = [folder.name for folder in folders] + ["hydra/launcher", "hydra/sweeper"]
+    if not GlobalHydra.instance().is_initialized():
+        return {group: sorted(p.stem for p in (conf_dir / group).glob("*.yaml")) for group in groups}
+    loader = GlobalHydra.instance().config_loader()
+    return {group: sorted(o for o in loader.get_group_options(group) if not o.startswith("_"))
+            for group in groups}
 
 
 def composed_values(conf_dir: Path, top: dict[str, Any], title: str) -> dict[str, Any]:
