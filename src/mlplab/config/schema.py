@@ -110,8 +110,17 @@ def net_class_settings(target: str) -> type[Settings]:
 
 @functools.cache
 def _net_class_settings(target: str) -> type[Settings]:
-    return signature_settings(locate(target), locate(target).__name__, "model.net", skip=NET_BUILT_BY_MLPLAB,
+    kind = signature_settings(locate(target), locate(target).__name__, "model.net", skip=NET_BUILT_BY_MLPLAB,
                               extra=[("_target_", str, field(default=target))])
+    kind.unknown_hint = preset_hint("model")
+    return kind
+
+
+def preset_hint(group: str) -> str:
+    """The fix for an argument another class's preset gave (``model=scratch``'s ``hidden`` to a
+    network of one's own): start from the group's ``any`` option, or drop the key."""
+    return (f"; if the {group} preset gave it for its own class, start from {group}=any "
+            f"({group}=any {group}{'.net' if group == 'model' else ''}._target_=…), or drop it: ~{{key}}")
 
 
 def net_arguments(settings: Settings) -> dict[str, Any]:
@@ -245,6 +254,7 @@ def torch_class_settings(group: str, target: str) -> type[Settings]:
     objects pickle by reference (to ddp_spawn's processes, to a launcher's workers)."""
     extras = scheduler_extras if group == "scheduler" else None
     kind = class_settings(target, group, BUILT_BY_MLPLAB[group], extras)
+    kind.unknown_hint = preset_hint(group)
     kind.__module__, kind.__qualname__ = __name__, f"{group}__{target.replace('.', '__')}"
     return kind
 

@@ -90,6 +90,8 @@ class Settings:
     # False for a library class's arguments read only to check a config node (mlplab.config.targets):
     # not settings mlplab declares, so not among ``kinds()``
     declared: ClassVar[bool] = True
+    # the fix for a key the class lacks that a preset of the group gives (``{key}``: the key)
+    unknown_hint: ClassVar[str] = ""
     _subclasses: ClassVar[list[type[Settings]]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -348,5 +350,7 @@ def describe_unknown_key(kind: type[Settings], name: str) -> str:
     options = [f"{kind.group}={k.name}" for k in others if isinstance(getattr(k, "name", None), str)]
     moved = MOVED.get(f"{prefix}{name}")
     close = difflib.get_close_matches(name, [spec.name for spec in specs(kind)], n=1)
-    return text + (f"; did you mean {prefix}{close[0]}?" if close and not (options or moved) else "") + \
-        (f"; {others[0].__name__} has it: {options[0]}" if options else "") + (f"; {moved}" if moved else "")
+    hint = kind.unknown_hint.format(key=f"{prefix}{name}") if not (close or options or moved) else ""
+    return (text + (f"; did you mean {prefix}{close[0]}?" if close and not (options or moved) else "")
+            + (f"; {others[0].__name__} has it: {options[0]}" if options else "")
+            + (f"; {moved}" if moved else "") + hint)
