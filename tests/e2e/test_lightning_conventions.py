@@ -8,7 +8,8 @@ import json
 
 import pytest
 import yaml
-from helpers import REPO, run_main
+from helpers import REPO, event_dir, run_main
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mlplab.cli.train import main as train_main
 
@@ -29,6 +30,19 @@ def test_every_experiment_runs_under_fast_dev_run(experiment, tmp_path):
     result = train(tmp_path, f"experiment={experiment}", "debug=fdr")
     assert result["status"] == "finished" and result["epochs"] == 1
     assert any(k.startswith("test/") for k in result["metrics"])
+
+
+@pytest.mark.dataset
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_a_true_precision_trains_with_the_summary_and_the_dashboard(precision, tmp_path):
+    """Lightning converts the batches it feeds to the weights' dtype; the model summary's example
+    input and the dashboard's pass over the validation set must be in it too (both crashed:
+    "mat1 and mat2 must have the same dtype")."""
+    result = train(tmp_path, *SMALL, "trainer.max_epochs=1", f"trainer.precision={precision}")
+    assert result["status"] == "finished" and 0.1 < result["metrics"]["test/acc"] <= 1
+    events = EventAccumulator(str(event_dir(tmp_path / "run")))
+    events.Reload()
+    assert "val/confusion_matrix" in events.Tags()["images"]  # the dashboard's pass ran
 
 
 @pytest.mark.dataset

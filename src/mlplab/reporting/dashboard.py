@@ -212,9 +212,10 @@ class TensorBoardDashboard(L.Callback):
         was_training = pl_module.training
         pl_module.eval()
         try:
-            with torch.no_grad():
+            # the images as Lightning feeds a batch (64-true, bf16-true: in the weights' dtype)
+            with torch.no_grad(), trainer.precision_plugin.forward_context():
                 for x, y in _to_device(whole_validation_set(trainer.datamodule), pl_module.device):
-                    pred = pl_module(x).argmax(dim=1)
+                    pred = pl_module(trainer.precision_plugin.convert_input(x)).argmax(dim=1)
                     matrix.update(pred.cpu(), y.cpu())
                     wrong.append(x[pred != y][: self.max_misclassified].cpu())  # enough from any batch
         finally:

@@ -57,12 +57,6 @@ class MLPModule(L.LightningModule):
         self.net = self.settings.build_net(num_inputs=num_inputs, num_outputs=num_outputs)
         if self.settings.model.compile:  # in place: the state_dict keys stay those of the plain network
             self.net.compile()
-        else:
-            # Lightning's model summary runs it (eval mode, no gradients) for each layer's in and out
-            # sizes and the FLOPs; TensorBoardLogger(log_graph=True) traces it into the graph tab. Not
-            # for a compiled network: it would compile for this one-image batch too, and its training
-            # graph would then be compiled for any batch size instead of the one it trains on.
-            self.example_input_array = torch.zeros(1, num_inputs)
         self.epoch_metrics = {stage: EpochAverages(with_accuracy=task == "classification")
                               for stage in STAGES}
         self.history: list[dict[str, float]] = []  # one row per epoch, kept in checkpoints
@@ -73,6 +67,20 @@ class MLPModule(L.LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+    @property
+    def example_input_array(self) -> Tensor | None:
+        """One blank image, in the dtype of the weights (``precision=64-true``, ``bf16-true``: Lightning
+        converts the batches it feeds, not this). Lightning's model summary runs it (eval mode, no
+        gradients) for each layer's in and out sizes and the FLOPs; TensorBoardLogger(log_graph=True)
+        traces it into the graph tab. None for a compiled network: it would compile for this one-image
+        batch too, and its training graph would then be compiled for any batch size."""
+        if self.settings.model.compile:
+            return None
+        weight = next(self.net.parameters(), None)
+        floating = weight is not None and weight.is_floating_point()
+        dtype = weight.dtype if floating else torch.get_default_dtype()
+        return torch.zeros(1, self.hparams.num_inputs, dtype=dtype, device=self.device)
 
     def training_step(self, batch: Minibatch, batch_idx: int) -> Tensor:
         """The objective of one minibatch, ``loss + λ/2‖w‖²`` (λ in penalty mode); Lightning makes
