@@ -47,6 +47,13 @@ def test_enable_checkpointing_false_writes_no_checkpoint_and_tests_the_final_wei
 
 
 @pytest.mark.dataset
+def test_max_time_as_a_dict_is_taken_as_lightning_documents_it(tmp_path):
+    """``max_time={minutes: 5}``: Lightning takes a dict; it got a DictConfig and raised a traceback."""
+    code, _, stderr = train(tmp_path, "trainer.max_time={minutes:5}")
+    assert code == 0, stderr[-2000:]
+
+
+@pytest.mark.dataset
 def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_path):
     code, _, stderr = train(tmp_path, "trainer.limit_val_batches=0")
     assert code == 0, stderr[-2000:]
@@ -69,6 +76,9 @@ def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_pa
     (["ckpt_path=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
      "error: KeyError raised while resolving interpolation: \"Environment variable "
      "'MLPLAB_UNSET_FOR_THIS_TEST' not found\"; fix the value's ${…}, or set what it reads"),
+    # a Lightning plugin whose package is not installed (an ImportError of Lightning's, was a traceback)
+    (["trainer.precision=transformer-engine"],
+     "error: trainer: Requirement 'transformer_engine>=0.11.0' not met."),
     # Lightning's MisconfigurationException while the Trainer is built (the process hung here)
     (["+callbacks.tqdm._target_=lightning.pytorch.callbacks.TQDMProgressBar"],
      "error: You added multiple progress bar callbacks to the Trainer, but currently only one progress bar "

@@ -65,8 +65,9 @@ def build(cfg: DictConfig,
     callbacks.append(GracefulStop())  # SIGINT/SIGTERM stop at an epoch's end (mlplab.runtime.interrupt)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]  # logger=[tensorboard,csv]
     try:
+        # _convert_: a dict the Trainer takes (max_time={minutes: 5}) as a dict, not a DictConfig
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                              plugins=[AtomicCheckpointIO()])
+                              plugins=[AtomicCheckpointIO()], _convert_="all")
     except InstantiationException as err:
         refusal = trainer_refusal(err)
         if refusal is err:
@@ -90,10 +91,12 @@ def switched_off(callback: L.Callback, trainer: DictConfig) -> bool:
 
 def trainer_refusal(err: InstantiationException) -> Exception:
     """Lightning's ``ValueError``/``TypeError`` on a combination of trainer flags (``devices=abc``
-    with the CPU) as the user's mistake, in Lightning's words on one line; anything else as it was."""
+    with the CPU), or its ``ImportError`` for a plugin's missing package (``precision=transformer-engine``),
+    as the user's mistake, in Lightning's words on one line; anything else as it was."""
     cause = err.__cause__
     frames = traceback.extract_tb(cause.__traceback__) if cause is not None else []
-    if isinstance(cause, (ValueError, TypeError)) and frames and "/lightning/" in frames[-1].filename:
+    lightnings = bool(frames) and "/lightning" in frames[-1].filename  # lightning, lightning_utilities
+    if isinstance(cause, (ValueError, TypeError, ImportError)) and lightnings:
         return ConfigError(f"trainer: {' '.join(str(cause).split())} (Lightning's Trainer)")
     return err
 
