@@ -88,7 +88,7 @@ def fit_group(cfgs: list[DictConfig], checked: list[CheckedRun], other_folders: 
     L.seed_everything(first.seed, workers=True, verbose=False)  # the stacked fit's dropout masks
     logger = MemberLoggers(runs) if any(run.loggers for run in runs) else False
     trainer = instantiate(first.trainer, callbacks=[*shown, Members(runs, io), stopper], logger=logger,
-                          enable_checkpointing=True, plugins=[io])  # Members is the fit's Checkpoint
+                          enable_checkpointing=True, plugins=[io], _convert_="all")  # Members: the Checkpoint
     with ExitStack() as folders:
         for folder in other_folders:
             folders.enter_context(hold(folder))

@@ -80,7 +80,7 @@ def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = No
     datamodule = instantiate(cfg.data, **data_hparams)
     module = MLPModule(**unnamed_classes_left_out(checkpoint["hyper_parameters"]))
     module.load_state_dict(checkpoint["state_dict"])
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, _convert_="all")
     metrics = {k: float(v) for k, v in trainer.test(module, datamodule=datamodule)[0].items()}
     write_json(Path(cfg.paths.output_dir) / "metrics.json",
                {"ckpt_path": str(cfg.ckpt_path), "metrics": metrics})
