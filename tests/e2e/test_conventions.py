@@ -122,3 +122,12 @@ def test_mlplab_train_config_dir_trains_a_users_experiment_with_the_machine_defa
     assert result["epochs"] == 1  # the command line's, not the preset's 2
     assert result["hparams"]["model"]["net"]["hidden"] == [8]
     assert result["hparams"]["paths"]["log_dir"] == f"{tmp_path / 'root'}/logs"
+
+
+def test_cfg_job_resolve_prints_the_resolved_config(tmp_path):
+    """Hydra's ``--cfg job --resolve``: no job runs, so the run's folder is null (it was refused:
+    "Incompatible value 'None' for field of type 'str'")."""
+    code, stdout, stderr = run_main(train_main, "--cfg", "job", "--resolve", "trainer.max_epochs=3",
+                                    cwd=tmp_path)
+    assert code == 0, stderr[-2000:]
+    assert "  output_dir: null" in stdout and "  max_epochs: 3" in stdout and "${" not in stdout

@@ -515,7 +515,8 @@ class PathsSettings(Settings):
                             example="/data")
     log_dir: str = setting("${paths.root_dir}/logs", "runs/, multiruns/ and evals/ go under here", where=True,
                            example="/scratch/me/logs")
-    output_dir: str = setting("${hydra:runtime.output_dir}", "this run's folder", where=True)
+    # None only where Hydra runs no job (--cfg job --resolve prints it so)
+    output_dir: str | None = setting("${hydra:runtime.output_dir}", "this run's folder", where=True)
     run_name: str = setting("${mlplab.run_name:${hydra:overrides.task}}",
                             "the TensorBoard folder: the run's overrides (long lists cut and hashed)",
                             where=True)
