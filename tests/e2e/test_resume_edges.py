@@ -112,17 +112,21 @@ def test_ckpt_path_last_with_more_epochs_continues_the_run_it_names(tmp_path):
     the longer run is the same run (it was "no run … with the overrides … trainer.max_epochs=2")."""
     logs = tmp_path / "logs"
 
-    def command(*overrides):
-        return run_main(train_main, *SMALL, *overrides, f"paths.log_dir={logs}", cwd=REPO)
+    def command(*overrides):  # with TensorBoard: the resumed run's curves go on in its own folder
+        with_tensorboard = [o for o in SMALL if o != "logger=none"]
+        return run_main(train_main, *with_tensorboard, *overrides, f"paths.log_dir={logs}", cwd=REPO)
 
     code, _, stderr = command("trainer.max_epochs=1")
     assert code == 0, stderr[-2000:]
     (run,) = (logs / "runs").iterdir()
+    first = sorted(p.name for p in (run / "tensorboard").iterdir())
     code, _, stderr = command("trainer.max_epochs=1", "ckpt_path=last")
     assert code == 2 and "e.g. trainer.max_epochs=2" in stderr, stderr[-2000:]
     code, _, stderr = command("trainer.max_epochs=2", "ckpt_path=last")
     assert code == 0, stderr[-2000:]
     assert result(run)["epochs"] == 2 and [row["epoch"] for row in result(run)["history"]] == [0, 1]
+    # its TensorBoard curves go on in the run's one folder (max_epochs=2 named a second one)
+    assert len(first) == 1 and sorted(p.name for p in (run / "tensorboard").iterdir()) == first
 
 
 def test_a_run_killed_after_its_last_epoch_but_before_its_result_is_resumed_to_its_result(tmp_path):

@@ -16,6 +16,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -24,7 +25,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from mlplab.config.signature import locate
-from mlplab.config.store import as_written
+from mlplab.config.store import as_written, run_name
 from mlplab.errors import ConfigError, Diverged, UserError, describe_os_error
 from mlplab.files import write_json
 from mlplab.records import RunRecord, RunStatus
@@ -164,6 +165,9 @@ def resume_from(cfg: DictConfig) -> Path | None:
     in_a_run = (run / ".lock").is_file() or (run / ".hydra").is_dir()
     if path.resolve().parent.name == "checkpoints" and in_a_run:
         cfg.paths.output_dir = str(run)
+        saved = run / ".hydra" / "overrides.yaml"
+        if saved.is_file():  # its TensorBoard curves go on (a longer max_epochs would name another)
+            cfg.paths.run_name = run_name(yaml.safe_load(saved.read_text()) or [])
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
     else:
         log.info("resuming from %s, which is not in a run's checkpoints/ folder; outputs go to %s", path,
