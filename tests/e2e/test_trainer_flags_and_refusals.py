@@ -54,6 +54,16 @@ def test_max_time_as_a_dict_is_taken_as_lightning_documents_it(tmp_path):
 
 
 @pytest.mark.dataset
+def test_fast_dev_run_says_lightning_writes_no_checkpoints(tmp_path):
+    """Not "val/acc was never logged" (it was: Lightning turns checkpointing off under fast_dev_run)."""
+    code, _, stderr = train(tmp_path, "trainer.fast_dev_run=true")
+    assert code == 0, stderr[-2000:]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "fast_dev_run writes no checkpoints: scoring the test set with the final weights" in log
+    assert "never logged" not in log
+
+
+@pytest.mark.dataset
 def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_path):
     code, _, stderr = train(tmp_path, "trainer.limit_val_batches=0")
     assert code == 0, stderr[-2000:]

@@ -109,6 +109,9 @@ def checkpoint_path(trainer: L.Trainer, which: str) -> str | None:
     if any(isinstance(c, StochasticWeightAveraging) for c in trainer.callbacks):
         log.info("stochastic weight averaging: scoring the test set with the averaged weights")
         return None
+    if trainer.fast_dev_run:  # Lightning's docs: it turns checkpointing off
+        log.info("fast_dev_run writes no checkpoints: scoring the test set with the final weights")
+        return None
     for callback in trainer.checkpoint_callbacks:
         if isinstance(callback, ModelCheckpoint) and (callback.monitor is None) == (which == "last"):
             if not callback.best_model_path:  # e.g. trainer.limit_val_batches=0: no epoch was validated
