@@ -31,6 +31,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import (
     ConfigAttributeError,
     ConfigKeyError,
+    ConfigTypeError,
     InterpolationResolutionError,
     MissingMandatoryValue,
     ValidationError,
@@ -169,7 +170,15 @@ def user_message(err: BaseException) -> str | None:
             named = [c for c in faults if c.filename]  # rather a file than "a file being written",
             return describe_os_error((named or faults)[-1])  # and the first write that failed
     hydra = [cause for cause in causes(err) if isinstance(cause, ConfigCompositionException)]
-    return " ".join(str(hydra[0]).split()) if hydra else None  # Hydra's own words, on one line
+    if not hydra:
+        return None
+    said = " ".join(str(hydra[0]).split())  # Hydra's own words, on one line, and what it merged
+    reason = hydra[0].__cause__
+    if isinstance(reason, ConfigTypeError) and "does not support deletion" in str(reason):
+        return (f"{said}: a declared setting cannot be removed (~); give it a value instead "
+                f"(mlplab-train --help lists its type and default)")
+    first = str(reason).strip().splitlines()[0] if reason is not None and str(reason).strip() else ""
+    return f"{said}: {first}" if first and first not in said else said
 
 
 def fail(message: str, code: int = USER_EXIT, then: str | None = None) -> NoReturn:

@@ -86,6 +86,10 @@ def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_pa
     (["ckpt_path=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
      "error: KeyError raised while resolving interpolation: \"Environment variable "
      "'MLPLAB_UNSET_FOR_THIS_TEST' not found\"; fix the value's ${…}, or set what it reads"),
+    # Hydra's `~` on a declared setting (its own line named the override alone, not why)
+    (["~trainer.max_epochs"],
+     "error: Error merging override ~trainer.max_epochs: a declared setting cannot be removed (~); give it a "
+     "value instead"),
     # a Lightning plugin whose package is not installed (an ImportError of Lightning's, was a traceback)
     (["trainer.precision=transformer-engine"],
      "error: trainer: Requirement 'transformer_engine>=0.11.0' not met."),
