@@ -132,6 +132,10 @@ def test_threads_per_job(launcher, cpus, threads):
     ("trainer.num_nodes=0", "trainer.num_nodes=0 must be ≥ 1"),
     ("scheduler=step scheduler.step_size=0",
      "scheduler: torch.optim.lr_scheduler.StepLR stopped on its settings (ZeroDivisionError"),
+    # a value quoted inside the override stays a string: the line says so (it printed the value unquoted)
+    ("optimizer.lr='0.1'", "optimizer.lr='0.1' is a quoted string, not a number or a Tensor: the quotes "
+                           "reached Hydra; give it unquoted, optimizer.lr=0.1"),
+    ("trainer.max_epochs='3'", "trainer.max_epochs='3' is a quoted string, not an integer or null"),
     # an argument the preset gave for its own class: the fix is the group's `any`, or ~key
     ("optimizer._target_=torch.optim.RMSprop",
      "optimizer.dampening is not a setting of RMSprop (its settings: lr, alpha, eps, momentum, centered, "
@@ -165,7 +169,7 @@ def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
     line = user_message(err.value)
     assert line is not None and message in line and "\n" not in line
     fixes = ("e.g.", "test_ckpt", "model.net.hidden", "did you mean", "choose one of", "mlplab-train --help",
-             "drop it: ~")
+             "drop it: ~", "give it unquoted")
     assert any(fix in line for fix in fixes)
     assert not ("polynomial" in override and "data.val_size" in line)  # a setting it does not have
 

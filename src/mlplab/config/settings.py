@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import yaml
 from omegaconf import OmegaConf
 
 from mlplab.errors import ConfigError
@@ -276,6 +277,8 @@ def check(obj: Settings) -> None:
         if value is None and spec.required:
             obj.fail(spec.name, f"is required by {type(obj).__name__}")
         if not matches(value, spec.type):
+            if isinstance(value, str) and matches(unquoted(value), spec.type):  # "optimizer.lr='0.1'"
+                raise ConfigError(quoted(obj.key(spec.name), value, spec.type))
             obj.fail(spec.name, f"is not {type_name(spec.type)}")
         if spec.within is not None:
             many = isinstance(value, (list, tuple))
@@ -309,7 +312,24 @@ def describe_type_error(err: Any, override: str | None) -> str:
     found = find_spec(group, name, getattr(err, "object_type", None))
     if found is None:
         return f"{given}: {str(err.msg).splitlines()[0]}"
+    if isinstance(err.value, str) and matches(unquoted(err.value), found[1].type):  # "optimizer.lr='0.1'"
+        return quoted(key, err.value, found[1].type)
     return f"{given} is not {type_name(found[1].type)}; e.g. {key}={found[1].shown_example}"
+
+
+def quoted(key: str, value: str, kind: Any) -> str:
+    """The line for a value the user quoted, which Hydra then keeps as a string."""
+    return (f"{key}='{value}' is a quoted string, not {type_name(kind)}: the quotes reached Hydra; give it "
+            f"unquoted, {key}={value}")
+
+
+def unquoted(text: str) -> Any:
+    """``text`` as Hydra reads a value without quotes (``0.1`` a float, ``[1,2]`` a list); the string
+    itself where that fails."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 USUAL = {"epochs": "trainer.max_epochs"}  # what a newcomer types where the closest name is another's
