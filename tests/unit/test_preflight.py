@@ -125,6 +125,16 @@ def test_threads_per_job(launcher, cpus, threads):
     ("model=concise optimizer=any optimizer._target_=torch.optim.Rprop +optimizer.lr=0.001 "
      "regularizer.weight_decay=10 regularizer.weight_decay_mode=optimizer",
      "regularizer.weight_decay_mode=optimizer but the optimizer takes no weight_decay argument"),
+    # the Trainer's arguments mlplab builds from groups: where they are
+    ("trainer.logger=false",
+     "trainer.logger is not a setting of TrainerSettings; loggers are the logger group: logger=none"),
+    ("+trainer.callbacks=null", "trainer.callbacks is not a setting of TrainerSettings; callbacks are the "
+                                "callbacks group"),
+    ("+trainer.plugins=[]",
+     "trainer.plugins is not a setting of TrainerSettings; mlplab gives the Trainer its own plugin"),
+    # Lightning's barebones mode refuses self.log, which the run is made of (its line held an object's repr)
+    ("trainer.barebones=true", "trainer.barebones=true turns off LightningModule.log, which mlplab's module "
+                               "logs every metric with"),
     # counts Lightning and torch divide by only once the fit runs (ZeroDivisionError after an epoch)
     ("trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches=0 must be ≥ 1"),
     ("trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch=0 must be ≥ 1"),
@@ -169,7 +179,7 @@ def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
     line = user_message(err.value)
     assert line is not None and message in line and "\n" not in line
     fixes = ("e.g.", "test_ckpt", "model.net.hidden", "did you mean", "choose one of", "mlplab-train --help",
-             "drop it: ~", "give it unquoted")
+             "drop it: ~", "give it unquoted", "logger=none", "callbacks=[default", "no other can be set")
     assert any(fix in line for fix in fixes)
     assert not ("polynomial" in override and "data.val_size" in line)  # a setting it does not have
 

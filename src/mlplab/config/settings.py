@@ -363,6 +363,9 @@ def describe_unknown_key(kind: type[Settings], name: str) -> str:
     own = difflib.get_close_matches(name, [spec.name for spec in specs(kind)], n=1, cutoff=0.75)
     if not prefix and (there := elsewhere(name, own[0] if own else None)) is not None:  # without its group
         return f"{name} is not a top-level setting; did you mean {there}?"
+    moved = MOVED.get(f"{prefix}{name}")
+    if moved and len(list(specs(kind))) > 8:  # where it is; a long list of settings would bury it
+        return f"{prefix}{name} is not a setting of {kind.__name__}; {moved}"
     text = (f"{prefix}{name} is not a setting of {kind.__name__} (its settings: "
             f"{', '.join(spec.name for spec in specs(kind))})")
     others = [k for k in Settings.kinds() if k.group == kind.group and k is not kind

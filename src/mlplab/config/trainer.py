@@ -12,10 +12,17 @@ import lightning as L
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.strategies import StrategyRegistry
 
-from mlplab.config.settings import Range, Settings
+from mlplab.config.settings import MOVED, Range, Settings
 from mlplab.config.signature import signature_settings
 
 BUILT_BY_MLPLAB = ("logger", "callbacks", "plugins")  # from the logger and callbacks groups
+MOVED.update({
+    "trainer.logger": "loggers are the logger group: logger=none, logger=csv, logger=[tensorboard,csv]",
+    "trainer.callbacks": "callbacks are the callbacks group: callbacks=[default,early_stopping], or "
+                         "+callbacks.<name>._target_=<class>",
+    "trainer.plugins": "mlplab gives the Trainer its own plugin, the atomic checkpoint writer "
+                       "(mlplab.runtime.checkpoints.AtomicCheckpointIO); no other can be set",
+})
 
 
 def registered_names() -> dict[str, list[str]]:
@@ -56,10 +63,16 @@ def check_counts(self: Settings) -> None:
 
 def trainer_rules(self: Settings) -> None:
     """mlplab's rules on top of Lightning's types: strategy and accelerator names Lightning has
-    (``check_names``); the fit must end, after max_epochs ≥ 1 epochs or, with max_epochs=-1
-    (Lightning's "no limit"), after max_steps ≥ 1 updates."""
+    (``check_names``); no barebones mode (it forbids the logging a run is made of); the fit must
+    end, after max_epochs ≥ 1 epochs or, with max_epochs=-1 (Lightning's "no limit"), after
+    max_steps ≥ 1 updates."""
     check_names(self)
     check_counts(self)
+    if self.barebones:  # type: ignore[attr-defined]
+        # Lightning then refuses self.log, which every metric of mlplab's module goes through
+        self.fail("barebones", "turns off LightningModule.log, which mlplab's module logs every metric with "
+                  "(val/acc picks best.ckpt and fills metrics.json); for speed: hydra/launcher=batched, "
+                  "make bench", example="false")
     epochs, steps = self.max_epochs, self.max_steps  # type: ignore[attr-defined]
     if epochs == -1 and steps > 0:
         return
