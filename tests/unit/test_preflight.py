@@ -125,6 +125,9 @@ def test_threads_per_job(launcher, cpus, threads):
     ("model=concise optimizer=any optimizer._target_=torch.optim.Rprop +optimizer.lr=0.001 "
      "regularizer.weight_decay=10 regularizer.weight_decay_mode=optimizer",
      "regularizer.weight_decay_mode=optimizer but the optimizer takes no weight_decay argument"),
+    # a callback that writes only to a logger, in a run without one (Lightning refused it as the fit started)
+    ("callbacks=[default,lr_monitor] logger=none", "callbacks.lr_monitor (lightning.pytorch.callbacks."
+     "LearningRateMonitor) writes only to a logger, and this run has none; add one (logger=tensorboard)"),
     # the Trainer's arguments mlplab builds from groups: where they are
     ("trainer.logger=false",
      "trainer.logger is not a setting of TrainerSettings; loggers are the logger group: logger=none"),
@@ -179,7 +182,8 @@ def test_every_bad_value_gets_one_line_naming_it(override, message, tmp_path):
     line = user_message(err.value)
     assert line is not None and message in line and "\n" not in line
     fixes = ("e.g.", "test_ckpt", "model.net.hidden", "did you mean", "choose one of", "mlplab-train --help",
-             "drop it: ~", "give it unquoted", "logger=none", "callbacks=[default", "no other can be set")
+             "drop it: ~", "give it unquoted", "logger=none", "callbacks=[default", "no other can be set",
+             "add one (logger=")
     assert any(fix in line for fix in fixes)
     assert not ("polynomial" in override and "data.val_size" in line)  # a setting it does not have
 

@@ -167,6 +167,7 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
         nodes = cfg.get(group) or {}
         check_targets(group, {name: resolved_values(nodes[name]) if nodes[name] else None
                               for name in nodes}, task)
+    check_needs_a_logger(cfg)
     if cfg.test_ckpt == "best" and data_settings.validates_on_test:
         split = "val_size" in type(data_settings).__dataclass_fields__  # the synthetic sets have none
         raise ConfigError(f"test_ckpt=best would pick the checkpoint on the test set, since this data "
@@ -176,6 +177,21 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     if not multirun:  # a sweep's jobs: PreflightCheck warns once for all of them
         warn_slow([resolved_values(cfg.trainer)])
     return CheckedRun(data_settings, module_settings)
+
+
+# Lightning's callbacks that write only to a logger: without one Lightning refuses them as the fit starts
+LOGGER_ONLY = ("lightning.pytorch.callbacks.LearningRateMonitor",
+               "lightning.pytorch.callbacks.DeviceStatsMonitor")
+
+
+def check_needs_a_logger(cfg: DictConfig) -> None:
+    """A callback that writes only to a logger (``callbacks=[default,lr_monitor]``) with ``logger=none``."""
+    if any(node for node in (cfg.get("logger") or {}).values()):
+        return
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node and str(node.get("_target_")) in LOGGER_ONLY:
+            raise ConfigError(f"callbacks.{name} ({node._target_}) writes only to a logger, and this run has "
+                              f"none; add one (logger=tensorboard), or drop the callback")
 
 
 def warn_slow(trainers: Iterable[dict[str, Any]]) -> None:
