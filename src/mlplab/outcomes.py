@@ -45,6 +45,7 @@ FULL_ERROR = "HYDRA_FULL_ERROR"
 USER_EXIT, FAILED_EXIT, INTERRUPTED_EXIT = 2, 1, 130
 # Hydra's ValueError when its command-line flags name two things to do (hydra._internal.utils)
 HYDRA_ONE_COMMAND = "Only one of --run, --multirun, --cfg, --info and --shell_completion"
+HYDRA_SUBCOMMAND = "Expecting one subcommand from"  # --shell-completion without install=/uninstall=/query=
 BUSY_EXIT = 75  # sysexits' EX_TEMPFAIL: a sweep's jobs still run in another process; try again later
 
 
@@ -158,6 +159,8 @@ def user_message(err: BaseException) -> str | None:
             return describe_type_error(cause, override_of(err))
         if isinstance(cause, OverrideParseException):
             return describe_unparsed(cause.override) or " ".join(str(cause).split())
+        if isinstance(cause, ValueError) and str(cause).startswith(HYDRA_SUBCOMMAND):  # `--shell-completion`
+            return f"{cause}; e.g. tab completion in bash: eval \"$(mlplab-train -sc install=bash)\""
         if isinstance(cause, ValueError) and str(cause).startswith(HYDRA_ONE_COMMAND):  # `-m … --cfg job`
             return (f"{cause}; give one: -m runs a sweep, --cfg, --info and --shell-completion print and "
                     f"exit (without -m, --cfg job prints what one job composes)")

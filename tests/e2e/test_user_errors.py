@@ -132,6 +132,20 @@ def test_two_of_hydras_commands_at_once_is_one_line(tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
+def test_shell_completion_without_its_subcommand_is_one_line(tmp_path):
+    code, _, stderr = run_main(train_main, "--shell-completion", cwd=tmp_path)
+    one_line(code, stderr, "Expecting one subcommand from ['install', 'uninstall', 'query'] to be set; "
+                           'e.g. tab completion in bash: eval "$(mlplab-train -sc install=bash)"')
+
+
+@pytest.mark.parametrize("name", ["hpc", "registry", "best"])
+def test_lightnings_own_checkpoint_names_are_refused_for_what_they_are(name, tmp_path):
+    code, _, stderr = run_main(train_main, f"ckpt_path={name}", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    one_line(code, stderr, f"ckpt_path={name} names a checkpoint as Lightning's fit(ckpt_path=…) would find "
+                           "it; mlplab resumes a run's own file, or the newest run of the same command: "
+                           "ckpt_path=last")
+
+
 @pytest.mark.slow
 def test_the_installed_command_gives_the_same_line_and_keeps_the_traceback_on_request(tmp_path, cli):
     result = cli("mlplab-train", "optimizer.lr=fast", cwd=tmp_path)

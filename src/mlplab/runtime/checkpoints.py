@@ -175,10 +175,18 @@ def newest_matching_run(runs_dir: Path, overrides: list[str]) -> Path:
                     f"checkpoints/last.ckpt; give the file, ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
 
 
+# fit(ckpt_path=…) values Lightning resolves itself (best of a callback, an HPC save, its model registry)
+LIGHTNING_NAMES = ("best", "hpc", "registry")
+
+
 def resume_checkpoint(ckpt_path: str | None, runs_dir: Path, overrides: list[str] | None) -> Path | None:
     """The checkpoint a run resumes from (checked to be an mlplab checkpoint), or None."""
     if ckpt_path is None:
         return None
+    if str(ckpt_path) in LIGHTNING_NAMES or str(ckpt_path).startswith("registry:"):
+        raise UserError(f"ckpt_path={ckpt_path} names a checkpoint as Lightning's fit(ckpt_path=…) would "
+                        f"find it; mlplab resumes a run's own file, or the newest run of the same command: "
+                        f"ckpt_path=last, or ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
     if str(ckpt_path) == "last":
         if overrides is None:
             raise UserError("ckpt_path=last finds the newest run of the same command, which needs "
