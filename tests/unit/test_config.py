@@ -101,6 +101,17 @@ def test_the_module_takes_a_composed_configs_nodes_as_it_takes_plain_dicts(tmp_p
     assert half.settings.regularizer.dropout == [0.2, 0.5] and half.hparams["model"] == plain.hparams["model"]
 
 
+def test_build_outside_a_hydra_job_names_the_paths_it_needs():
+    """The compose API without the README's two ``paths`` overrides: one line naming them, not
+    OmegaConf's "HydraConfig was not set" from inside a callback's constructor."""
+    from mlplab.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["debug=fast"])
+    with pytest.raises(ConfigError, match=r"paths.output_dir reads Hydra's job .*paths.output_dir=<folder>"):
+        build(cfg)
+
+
 def test_d2l_experiments_fix_the_books_recipe(tmp_path):
     for name, net in (("d2l_mlp_scratch", "ScratchMLP"), ("d2l_mlp_concise", "ConciseMLP")):
         cfg = compose_train(tmp_path, f"experiment={name}")

@@ -57,6 +57,7 @@ def build(cfg: DictConfig,
     as ``check_run`` parsed them (``checked``; parsed here when not given, as from the compose API,
     with the accelerator checked here too)."""
     if checked is None:
+        needs_no_hydra_job(cfg)
         checked = check_run(cfg)
         check_accelerator(cfg.trainer)
     datamodule = locate(checked.data._target_)(settings=checked.data)
@@ -77,6 +78,19 @@ def build(cfg: DictConfig,
     if trainer.world_size > 1:  # a ddp_spawn worker ends cleanly (mlplab.runtime.spawned); a callback
         trainer.callbacks.append(EndSpawnedProcessGroup())  # of one process only costs its hook calls
     return datamodule, module, trainer
+
+
+def needs_no_hydra_job(cfg: DictConfig) -> None:
+    """Outside a Hydra job (the compose API) nothing sets ``${hydra:…}``: the two ``paths`` keys
+    that read it must be given, as the README's compose example gives them."""
+    if HydraConfig.initialized():
+        return
+    written = OmegaConf.to_container(cfg.paths, resolve=False)
+    for name in ("output_dir", "run_name"):
+        if "${hydra:" in str(written.get(name)):
+            example = 'compose("train", overrides=["paths.output_dir=<folder>", "paths.run_name=<name>", …])'
+            raise ConfigError(f"paths.{name} reads Hydra's job (${{hydra:…}}), which the compose API does "
+                              f"not start; give it: {example}")
 
 
 def switched_off(callback: L.Callback, trainer: DictConfig) -> bool:
