@@ -133,6 +133,18 @@ def test_long_override_lists_still_name_a_folder():
     assert "mlplab.run_name:" in PathsSettings().run_name
 
 
+def test_a_run_is_named_by_what_it_computes_not_where_it_writes():
+    """``trainer.default_root_dir`` says where Lightning would write (mlplab gives its logger and
+    checkpoints their own folders): like ``paths.*`` it names no run and is no HParams column."""
+    from mlplab.config.settings import info
+    from mlplab.config.store import run_name
+    from mlplab.config.trainer import TrainerSettings
+
+    assert run_name(["trainer.default_root_dir=/scratch/x", "trainer.max_epochs=2", "paths.log_dir=/l"]) == \
+        "trainer.max_epochs=2"
+    assert info(TrainerSettings, "default_root_dir").where and not info(TrainerSettings, "max_epochs").where
+
+
 @pytest.mark.slow  # seconds: a process of its own or real runs
 def test_hydras_compose_api_works_on_the_shipped_configs_in_a_fresh_interpreter(tmp_path):
     """As Hydra documents it, without importing mlplab first: Hydra's plugin discovery imports

@@ -67,10 +67,11 @@ def omegaconf_type(annotation: Any) -> Any:
 def signature_settings(target: Callable[..., Any], name: str, group: str, skip: tuple[str, ...] = (),
                        defaults: dict[str, Any] | None = None, extra: list[tuple[str, Any, Any]] = (),
                        rules: Callable[[Settings], None] | None = None,
-                       declared: bool = True) -> type[Settings]:
+                       declared: bool = True, where: tuple[str, ...] = ()) -> type[Settings]:
     """A ``Settings`` dataclass with one field per argument of ``target`` (a class: its
     ``__init__``), but those in ``skip`` (built by mlplab) and ``*args``/``**kwargs``. ``defaults``
-    replaces a library default that has none; ``extra`` adds fields first (``_target_``, …)."""
+    replaces a library default that has none; ``extra`` adds fields first (``_target_``, …); the
+    arguments in ``where`` say where files go (left out of run names and HParams)."""
     function = target.__init__ if inspect.isclass(target) else target
     signature = inspect.signature(function)
     try:
@@ -89,7 +90,7 @@ def signature_settings(target: Callable[..., Any], name: str, group: str, skip: 
         doc = docs.get(argument, f"an argument of {getattr(target, '__qualname__', target)}.")
         fields.append((argument, omegaconf_type(annotation) if default is not None else Any,
                        setting(default, first_sentence(doc), kind=annotation, required=required,
-                               example=documented_default(doc))))
+                               example=documented_default(doc), where=argument in where)))
     namespace = {"group": group, "__module__": __name__, "declared": declared}
     if rules is not None:
         namespace["rules"] = rules

@@ -84,5 +84,5 @@ def trainer_rules(self: Settings) -> None:
 
 TrainerSettings = signature_settings(L.Trainer, "TrainerSettings", "trainer", skip=BUILT_BY_MLPLAB,
                                      extra=[("_target_", str, field(default="lightning.pytorch.Trainer"))],
-                                     rules=trainer_rules)
+                                     rules=trainer_rules, where=("default_root_dir",))
 TrainerSettings.__module__ = __name__  # importable by name: settings objects pickle by reference
