@@ -131,3 +131,20 @@ def test_cfg_job_resolve_prints_the_resolved_config(tmp_path):
                                     cwd=tmp_path)
     assert code == 0, stderr[-2000:]
     assert "  output_dir: null" in stdout and "  max_epochs: 3" in stdout and "${" not in stdout
+
+
+@pytest.mark.slow  # a run, then Hydra's rerun of it
+@pytest.mark.dataset
+def test_experimental_rerun_says_hydra_sets_no_job_there(tmp_path, cli):
+    """Hydra's ``--experimental-rerun`` of a run's config.pickle resolves no ``${hydra:…}``: the
+    line says so and what to run instead (it said "fix the value's ${…}")."""
+    run = tmp_path / "run"
+    code, _, stderr = run_main(train_main, "debug=fast", "data.train_subset=1000", f"hydra.run.dir={run}",
+                               "+hydra.callbacks.save_job_info._target_="
+                               "hydra.experimental.callbacks.PickleJobInfoCallback", cwd=REPO)
+    assert code == 0, stderr[-2000:]
+    # a process of its own: in this one the first run left Hydra's resolver registered
+    rerun = cli("mlplab-train", "--experimental-rerun", str(run / ".hydra" / "config.pickle"), cwd=tmp_path)
+    assert rerun.returncode == 2 and "Traceback" not in rerun.stderr, rerun.stderr[-2000:]
+    assert ("--experimental-rerun does not start; run the command again with the run's overrides (its "
+            ".hydra/overrides.yaml)") in rerun.stderr.splitlines()[-1]
