@@ -65,6 +65,13 @@ def test_train_log_holds_lightnings_lines_and_the_result(run_dir):
     assert "`Trainer.fit` stopped: `max_epochs=2` reached." in log
     last = log.splitlines()[-1]
     assert "test/acc=" in last and f"outputs in {run_dir}" in last, last
+    # the job's file is closed with the job: a later line in this process (a sweep's next job, a
+    # notebook's next command) does not land in it
+    import logging
+
+    logging.getLogger("lightning.pytorch").warning("a line after the run")
+    logging.getLogger("mlplab.outcome").error("error: a line after the run")
+    assert "a line after the run" not in (run_dir / "train.log").read_text()
 
 
 @pytest.mark.dataset

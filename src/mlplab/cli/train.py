@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded, show_config
 from mlplab.config.store import config_dir
 from mlplab.records import RunRecord, RunStatus
-from mlplab.runtime.job_log import say
+from mlplab.runtime.job_log import close_job_log, say
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.quiet import quiet_third_party
 from mlplab.runtime.run import record_failure, train
@@ -38,6 +38,14 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None = N
     None for a run that did not finish, which Optuna counts as a failed trial. ``run`` makes the
     run's record: by default ``mlplab.runtime.run.train`` (the config is printed once its settings
     pass), or what a launcher hands a job (the batched launcher: the job's share of its group's fit)."""
+    try:
+        return job(cfg, run)
+    finally:
+        close_job_log()
+
+
+def job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None) -> float | None:
+    """``train_job``'s work, its lines in the job's log file."""
     set_job_threads()
     quiet_third_party(cfg.ignore_warnings)
     work = partial(train, announce=show_config) if run is None else shown_first(run)

@@ -170,8 +170,10 @@ def newest_matching_run(runs_dir: Path, overrides: list[str]) -> Path:
             continue
         if same_run([str(o) for o in yaml.safe_load(saved.read_text()) or []]) == wanted:
             return last
-    shown = " ".join(wanted) or "no overrides"
-    raise UserError(f"ckpt_path=last: no run under {runs_dir} with the overrides '{shown}' has a "
+    typed = computing_overrides(overrides)
+    shown = " ".join(typed) or "no overrides"
+    aside = " (its length aside)" if typed != wanted else ""
+    raise UserError(f"ckpt_path=last: no run under {runs_dir} with the overrides '{shown}'{aside} has a "
                     f"checkpoints/last.ckpt; give the file, ckpt_path=logs/runs/<run>/checkpoints/last.ckpt")
 
 

@@ -27,3 +27,13 @@ def say(line: str, error: bool = False) -> None:
 def keep(line: str, error: bool = False) -> None:
     """Write ``line`` to the job's log file alone (the terminal shows it already)."""
     OUTCOME.log(logging.ERROR if error else logging.INFO, "%s", line)
+
+
+def close_job_log() -> None:
+    """At the job's end, its file closed and taken off mlplab's and Lightning's loggers: a later
+    line (the next job of a sweep run in this process, the next command of a notebook) must not
+    land in this run's train.log."""
+    for logger in (OUTCOME, logging.getLogger("lightning.pytorch")):
+        for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(handler)
+            handler.close()

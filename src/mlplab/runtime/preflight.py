@@ -124,6 +124,9 @@ def resolved_values(node: Any) -> dict[str, Any]:
         except OmegaConfBaseException:
             values[key] = written[key]
             continue
+        if value is None and isinstance(written[key], str):  # ${paths.output_dir}: null before a job
+            values[key] = written[key]
+            continue
         values[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     return values
 

@@ -16,16 +16,16 @@ from typing import Any
 
 import lightning as L
 import torch
-import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, StochasticWeightAveraging
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from mlplab.config.signature import locate
-from mlplab.config.store import as_written, run_name
+from mlplab.config.store import as_written
 from mlplab.errors import ConfigError, Diverged, UserError, describe_os_error
 from mlplab.files import write_json
 from mlplab.records import RunRecord, RunStatus
@@ -83,11 +83,13 @@ def build(cfg: DictConfig,
 def needs_no_hydra_job(cfg: DictConfig) -> None:
     """Outside a Hydra job (the compose API) nothing sets ``${hydra:…}``: the two ``paths`` keys
     that read it must be given, as the README's compose example gives them."""
-    if HydraConfig.initialized():
-        return
     written = OmegaConf.to_container(cfg.paths, resolve=False)
     for name in ("output_dir", "run_name"):
-        if "${hydra:" in str(written.get(name)):
+        try:
+            value = cfg.paths[name]
+        except OmegaConfBaseException:
+            value = None
+        if "${hydra:" in str(written.get(name)) and not value:
             example = 'compose("train", overrides=["paths.output_dir=<folder>", "paths.run_name=<name>", …])'
             raise ConfigError(f"paths.{name} reads Hydra's job (${{hydra:…}}), which the compose API does "
                               f"not start; give it: {example}")
@@ -182,9 +184,9 @@ def resume_from(cfg: DictConfig) -> Path | None:
     in_a_run = (run / ".lock").is_file() or (run / ".hydra").is_dir()
     if path.resolve().parent.name == "checkpoints" and in_a_run:
         cfg.paths.output_dir = str(run)
-        saved = run / ".hydra" / "overrides.yaml"
-        if saved.is_file():  # its TensorBoard curves go on (a longer max_epochs would name another)
-            cfg.paths.run_name = run_name(yaml.safe_load(saved.read_text()) or [])
+        versions = [p.name for p in (run / "tensorboard").glob("*") if p.is_dir()]
+        if len(versions) == 1:  # its TensorBoard curves go on (a longer max_epochs would name another)
+            cfg.paths.run_name = versions[0]
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
     else:
         log.info("resuming from %s, which is not in a run's checkpoints/ folder; outputs go to %s", path,
