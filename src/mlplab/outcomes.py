@@ -137,10 +137,10 @@ def user_message(err: BaseException) -> str | None:
         if isinstance(cause, InterpolationResolutionError):  # a value's ${…} (a key where OmegaConf says)
             said = str(cause).splitlines()[0]
             where = f"{cause.full_key}: " if cause.full_key else ""
-            if "Unsupported interpolation type hydra" in said:  # Hydra's --experimental-rerun sets none
+            if "Unsupported interpolation type hydra" in said:  # outside a Hydra job: --experimental-rerun
                 return (f"{where}{said}: ${{hydra:…}} has a value only while Hydra runs a job, which "
-                        f"--experimental-rerun does not start; run the command again with the run's "
-                        f"overrides (its .hydra/overrides.yaml)")
+                        f"--experimental-rerun (or a config loaded by hand) does not start; run the command "
+                        f"again with the run's overrides (its .hydra/overrides.yaml)")
             return f"{where}{said}; fix the value's ${{…}}, or set what it reads"
         if isinstance(cause, MissingMandatoryValue):
             return f"{cause.full_key} is required: add {cause.full_key}=<value> to the command"

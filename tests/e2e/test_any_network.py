@@ -128,6 +128,17 @@ def test_what_the_network_cannot_apply_is_refused_in_one_line(overrides, message
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+def test_a_network_of_ones_own_gets_no_example_input(on_path):
+    """Lightning's summary runs ``example_input_array`` through the network: a flat 1×784 image suits
+    mlplab's MLPs, not a network that wants another shape (a Conv2d), so only mlplab's get one."""
+    from mlplab.training.module import MLPModule
+
+    own = MLPModule(model={"net": {"_target_": "residual.ResidualMLP", "hidden": [8]}})
+    assert own.example_input_array is None
+    preset = MLPModule(model={"net": {"_target_": "mlplab.nets.ConciseMLP", "hidden": [8]}})
+    assert preset.example_input_array.shape == (1, 784)
+
+
 def test_help_lists_the_networks_own_arguments_from_its_docstring(tmp_path, on_path):
     """``--help`` with the network named: its ``Args:`` block, with the values this command gives."""
     code, stdout, _ = run_main(train_main, *RESIDUAL, "--help", cwd=tmp_path)

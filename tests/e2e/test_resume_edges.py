@@ -116,9 +116,9 @@ def test_ckpt_path_last_with_more_epochs_continues_the_run_it_names(tmp_path):
         with_tensorboard = [o for o in SMALL if o != "logger=none"]
         return run_main(train_main, *with_tensorboard, *overrides, f"paths.log_dir={logs}", cwd=REPO)
 
-    code, _, stderr = command("trainer.max_epochs=1")
+    run = logs / "runs" / "2026-01-01_00-00-01"  # its own folder: the next commands may start this second
+    code, _, stderr = command("trainer.max_epochs=1", f"hydra.run.dir={run}")
     assert code == 0, stderr[-2000:]
-    (run,) = (logs / "runs").iterdir()
     first = sorted(p.name for p in (run / "tensorboard").iterdir())
     code, _, stderr = command("trainer.max_epochs=1", "ckpt_path=last")
     assert code == 2 and "e.g. trainer.max_epochs=2" in stderr, stderr[-2000:]
@@ -127,6 +127,23 @@ def test_ckpt_path_last_with_more_epochs_continues_the_run_it_names(tmp_path):
     assert result(run)["epochs"] == 2 and [row["epoch"] for row in result(run)["history"]] == [0, 1]
     # its TensorBoard curves go on in the run's one folder (max_epochs=2 named a second one)
     assert len(first) == 1 and sorted(p.name for p in (run / "tensorboard").iterdir()) == first
+
+
+def test_ckpt_path_last_finds_the_very_command_before_a_run_of_another_length(tmp_path):
+    """A stopped run's printed resume line (its own max_epochs, ckpt_path=last) continues that run,
+    even when a newer run of the same settings but another length exists."""
+    logs = tmp_path / "logs"
+
+    def command(*overrides):
+        return run_main(train_main, *SMALL, *overrides, f"paths.log_dir={logs}", cwd=REPO)
+
+    # run folders named as Hydra names them, by the time they start: "2" is the newer
+    first = logs / "runs" / "2026-01-01_00-00-01"
+    assert command("trainer.max_epochs=2", f"hydra.run.dir={first}")[0] == 0
+    newer = logs / "runs" / "2026-01-01_00-00-02"
+    assert command("trainer.max_epochs=1", f"hydra.run.dir={newer}")[0] == 0  # same settings, shorter
+    code, _, stderr = command("trainer.max_epochs=2", "ckpt_path=last")
+    assert code == 2 and f"ckpt_path={first}/checkpoints/last.ckpt has trained 2 epoch(s)" in stderr, stderr
 
 
 def test_a_run_killed_after_its_last_epoch_but_before_its_result_is_resumed_to_its_result(tmp_path):

@@ -149,6 +149,8 @@ def test_threads_per_job(launcher, cpus, threads):
     ("optimizer.lr='0.1'", "optimizer.lr='0.1' is a quoted string, not a number or a Tensor: the quotes "
                            "reached Hydra; give it unquoted, optimizer.lr=0.1"),
     ("trainer.max_epochs='3'", "trainer.max_epochs='3' is a quoted string, not an integer or null"),
+    # unquoted words that YAML 1.1 (not Hydra) would read as a bool or a number stay plain mistakes
+    ("trainer.enable_progress_bar=off", "trainer.enable_progress_bar=off is not true or false or null; e.g."),
     # an argument the preset gave for its own class: the fix is the group's `any`, or ~key
     ("optimizer._target_=torch.optim.RMSprop",
      "optimizer.dampening is not a setting of RMSprop (its settings: lr, alpha, eps, momentum, centered, "

@@ -114,7 +114,6 @@ def fit_group(cfgs: list[DictConfig], checked: list[CheckedRun], other_folders: 
                 for callback in run.callbacks:
                     if isinstance(callback, TensorBoardDashboard):
                         callback.write_hparams(view, run.module)
-                (log.error if run.status is RunStatus.DIVERGED else log.info)("%s: %s", run.out, run.error)
             result = run_record(run.cfg, run.status, run.error, histories[run.index],
                                 seconds=seconds / len(runs), fit_seconds=fit_seconds / len(runs),
                                 device=trained_on(trainer), batched=batched, resume=None,

@@ -112,7 +112,7 @@ def composed_classes(root: DictConfig) -> list[tuple[str, str, Any]]:
     ``_target_`` that the preset sections do not list."""
     found = []
     net = OmegaConf.select(root, "model.net")
-    if isinstance(net, DictConfig) and net.get("_target_") not in NET_PRESETS.values():
+    if isinstance(net, DictConfig) and net.get("_target_") not in (None, *NET_PRESETS.values()):
         found.append(("model.net", net.get("_target_"), net))
     for group, presets in TORCH_PRESETS.items():
         node = root.get(group)

@@ -119,8 +119,11 @@ def _net_class_settings(target: str) -> type[Settings]:
 def preset_hint(group: str) -> str:
     """The fix for an argument another class's preset gave (``model=scratch``'s ``hidden`` to a
     network of one's own): start from the group's ``any`` option, or drop the key."""
-    return (f"; if the {group} preset gave it for its own class, start from {group}=any "
-            f"({group}=any {group}{'.net' if group == 'model' else ''}._target_=…), or drop it: ~{{key}}")
+    if group == "model":  # model.net is a plain dict: a key can go (a torch preset's schema keeps its own)
+        return "; if the model preset gave it for its own class, start from model=any (model=any " \
+               "model.net._target_=…), or drop it: ~{key}"
+    return f"; if the {group} preset gave it for its own class, start from {group}=any ({group}=any " \
+           f"{group}._target_=…)"
 
 
 def net_arguments(settings: Settings) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import yaml
 from omegaconf import OmegaConf
 
 from mlplab.errors import ConfigError
@@ -324,11 +323,13 @@ def quoted(key: str, value: str, kind: Any) -> str:
 
 
 def unquoted(text: str) -> Any:
-    """``text`` as Hydra reads a value without quotes (``0.1`` a float, ``[1,2]`` a list); the string
-    itself where that fails."""
+    """``text`` as Hydra's override grammar reads a value without quotes (``0.1`` a float, ``[1,2]``
+    a list, ``off`` a string); the string itself where that fails."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return OverridesParser.create().parse_override(f"key={text}").value()
+    except Exception:  # any text the grammar cannot read stays the string it is
         return text
 
 

@@ -212,10 +212,12 @@ class TensorBoardDashboard(L.Callback):
         was_training = pl_module.training
         pl_module.eval()
         try:
-            # the images as Lightning feeds a batch (64-true, bf16-true: in the weights' dtype)
+            # the images in the weights' dtype (64-true, bf16-true), as Lightning converts a batch; a
+            # batched group's member keeps fp32 weights under the stack's precision
+            dtype = next(pl_module.parameters()).dtype
             with torch.no_grad(), trainer.precision_plugin.forward_context():
                 for x, y in _to_device(whole_validation_set(trainer.datamodule), pl_module.device):
-                    pred = pl_module(trainer.precision_plugin.convert_input(x)).argmax(dim=1)
+                    pred = pl_module(x.to(dtype)).argmax(dim=1)
                     matrix.update(pred.cpu(), y.cpu())
                     wrong.append(x[pred != y][: self.max_misclassified].cpu())  # enough from any batch
         finally:

@@ -156,21 +156,24 @@ def same_run(overrides: list[str]) -> list[str]:
 
 
 def newest_matching_run(runs_dir: Path, overrides: list[str]) -> Path:
-    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides`` (but for
-    its length: ``trainer.max_epochs=20 ckpt_path=last`` continues a run of 10). The resuming run's
-    own new folder holds no ``last.ckpt`` and never matches, except when the resume started in the
-    same second as the run it resumes: Hydra (which names run folders to the second) then gave it
-    that run's folder, and that run is the one to continue."""
-    wanted = same_run(overrides)
+    """``last.ckpt`` of the newest run in ``runs_dir`` started with the same ``overrides``; where
+    none is, of the newest with the same but for its length (``trainer.max_epochs=20
+    ckpt_path=last`` continues a run of 10, while a stopped run's printed resume line finds that run
+    itself). The resuming run's own new folder holds no ``last.ckpt`` and never matches, except when
+    the resume started in the same second as the run it resumes: Hydra (which names run folders to
+    the second) then gave it that run's folder, and that run is the one to continue."""
+    wanted, typed = same_run(overrides), computing_overrides(overrides)
     runs = sorted((p for p in runs_dir.glob("*") if p.is_dir()), key=lambda p: p.name, reverse=True)
+    candidates = []  # (its overrides, its last.ckpt), newest first
     for run in runs:
         saved = run / ".hydra" / "overrides.yaml"
         last = run / "checkpoints" / "last.ckpt"
-        if not (saved.is_file() and last.is_file()):
-            continue
-        if same_run([str(o) for o in yaml.safe_load(saved.read_text()) or []]) == wanted:
-            return last
-    typed = computing_overrides(overrides)
+        if saved.is_file() and last.is_file():
+            candidates.append(([str(o) for o in yaml.safe_load(saved.read_text()) or []], last))
+    for same in (computing_overrides, same_run):  # the very command first, then the run's length aside
+        for saved_overrides, last in candidates:
+            if same(saved_overrides) == same(overrides):
+                return last
     shown = " ".join(typed) or "no overrides"
     aside = " (its length aside)" if typed != wanted else ""
     raise UserError(f"ckpt_path=last: no run under {runs_dir} with the overrides '{shown}'{aside} has a "

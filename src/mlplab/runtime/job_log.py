@@ -30,10 +30,13 @@ def keep(line: str, error: bool = False) -> None:
 
 
 def close_job_log() -> None:
-    """At the job's end, its file closed and taken off mlplab's and Lightning's loggers: a later
-    line (the next job of a sweep run in this process, the next command of a notebook) must not
-    land in this run's train.log."""
+    """At the job's end, its file taken off mlplab's and Lightning's loggers (and closed): their
+    later lines (the next job of a sweep run in this process, the next command of a notebook) do
+    not land in this run's train.log. The root logger's lines are Hydra's to route."""
     for logger in (OUTCOME, logging.getLogger("lightning.pytorch")):
         for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
             logger.removeHandler(handler)
-            handler.close()
+            try:
+                handler.close()
+            except OSError:  # its last flush on a full disk: the run's own error has been said
+                pass

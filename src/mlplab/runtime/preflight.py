@@ -124,7 +124,8 @@ def resolved_values(node: Any) -> dict[str, Any]:
         except OmegaConfBaseException:
             values[key] = written[key]
             continue
-        if value is None and isinstance(written[key], str):  # ${paths.output_dir}: null before a job
+        if value is None and ("${hydra:" in str(written[key]) or "paths.output_dir" in str(written[key])):
+            # a job's folder: null before the job starts
             values[key] = written[key]
             continue
         values[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value

@@ -112,7 +112,8 @@ def trainer_refusal(err: InstantiationException) -> Exception:
     as the user's mistake, in Lightning's words on one line; anything else as it was."""
     cause = err.__cause__
     frames = traceback.extract_tb(cause.__traceback__) if cause is not None else []
-    lightnings = bool(frames) and "/lightning" in frames[-1].filename  # lightning, lightning_utilities
+    lightnings = bool(frames) and any(f"/{package}/" in frames[-1].filename
+                                      for package in ("lightning", "lightning_fabric", "lightning_utilities"))
     if isinstance(cause, (ValueError, TypeError, ImportError)) and lightnings:
         return ConfigError(f"trainer: {' '.join(str(cause).split())} (Lightning's Trainer)")
     return err

@@ -17,7 +17,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from mlplab.config.schema import ModuleSettings, RunSettings, arguments
+from mlplab.config.schema import NET_PRESETS, ModuleSettings, RunSettings, arguments
 from mlplab.config.signature import locate
 from mlplab.data.batches import Minibatch
 from mlplab.errors import ConfigError, Diverged
@@ -73,9 +73,10 @@ class MLPModule(L.LightningModule):
         """One blank image, in the dtype of the weights (``precision=64-true``, ``bf16-true``: Lightning
         converts the batches it feeds, not this). Lightning's model summary runs it (eval mode, no
         gradients) for each layer's in and out sizes and the FLOPs; TensorBoardLogger(log_graph=True)
-        traces it into the graph tab. None for a compiled network: it would compile for this one-image
-        batch too, and its training graph would then be compiled for any batch size."""
-        if self.settings.model.compile:
+        traces it into the graph tab. None for a compiled network (it would compile for this one-image
+        batch too, and its training graph would then be compiled for any batch size), and for a
+        network of one's own, which may want its images in another shape (a Conv2d: 1×28×28)."""
+        if self.settings.model.compile or self.settings.model.network._target_ not in NET_PRESETS.values():
             return None
         weight = next(self.net.parameters(), None)
         floating = weight is not None and weight.is_floating_point()
