@@ -146,5 +146,5 @@ def test_experimental_rerun_says_hydra_sets_no_job_there(tmp_path, cli):
     # a process of its own: in this one the first run left Hydra's resolver registered
     rerun = cli("mlplab-train", "--experimental-rerun", str(run / ".hydra" / "config.pickle"), cwd=tmp_path)
     assert rerun.returncode == 2 and "Traceback" not in rerun.stderr, rerun.stderr[-2000:]
-    assert ("--experimental-rerun does not start; run the command again with the run's overrides (its "
-            ".hydra/overrides.yaml)") in rerun.stderr.splitlines()[-1]
+    assert ("--experimental-rerun (or a config loaded by hand) does not start; run the command again with "
+            "the run's overrides (its .hydra/overrides.yaml)") in rerun.stderr.splitlines()[-1]
