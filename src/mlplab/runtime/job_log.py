@@ -30,13 +30,11 @@ def keep(line: str, error: bool = False) -> None:
 
 
 def close_job_log() -> None:
-    """At the job's end, its file taken off mlplab's and Lightning's loggers (and closed): their
-    later lines (the next job of a sweep run in this process, the next command of a notebook) do
-    not land in this run's train.log. The root logger's lines are Hydra's to route."""
+    """At the job's end, its file taken off mlplab's and Lightning's loggers: their later lines
+    (the next job of a sweep run in this process, the next command of a notebook) do not land in
+    this run's train.log. The handler itself is the root logger's too, which Hydra routes and
+    closes when it configures the next job's logging (closed here, the root's next line would
+    reopen the file, perhaps in a folder gone by then)."""
     for logger in (OUTCOME, logging.getLogger("lightning.pytorch")):
         for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
             logger.removeHandler(handler)
-            try:
-                handler.close()
-            except OSError:  # its last flush on a full disk: the run's own error has been said
-                pass
