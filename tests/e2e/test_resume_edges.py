@@ -173,4 +173,9 @@ def test_a_new_run_in_a_finished_runs_folder_is_refused_and_writes_nothing(tmp_p
         f"error: hydra.run.dir={tmp_path}/run holds a finished run (its metrics.json); give a new folder, "
         f"or continue that run: ckpt_path={tmp_path}/run/checkpoints/last.ckpt with more "
         f"trainer.max_epochs than it trained", "nothing was written"]
-    assert digests(tmp_path / "run") == before
+    # train.log aside: Hydra's root handler of the last job stays open in this process, where another
+    # test's background thread (TensorBoard's reloader) may log through it; the refusal writes nothing
+    after = digests(tmp_path / "run")
+    assert {k: v for k, v in after.items() if k != "train.log"} == \
+        {k: v for k, v in before.items() if k != "train.log"}
+    assert "finished run" not in (tmp_path / "run" / "train.log").read_text()
