@@ -139,6 +139,7 @@ def test_a_network_of_ones_own_gets_no_example_input(on_path):
     assert preset.example_input_array.shape == (1, 784)
 
 
+@pytest.mark.slow  # --help composes the whole config
 def test_help_lists_the_networks_own_arguments_from_its_docstring(tmp_path, on_path):
     """``--help`` with the network named: its ``Args:`` block, with the values this command gives."""
     code, stdout, _ = run_main(train_main, *RESIDUAL, "--help", cwd=tmp_path)

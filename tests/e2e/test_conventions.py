@@ -124,6 +124,7 @@ def test_mlplab_train_config_dir_trains_a_users_experiment_with_the_machine_defa
     assert result["hparams"]["paths"]["log_dir"] == f"{tmp_path / 'root'}/logs"
 
 
+@pytest.mark.slow  # Hydra composes and prints the whole config
 def test_cfg_job_resolve_prints_the_resolved_config(tmp_path):
     """Hydra's ``--cfg job --resolve``: no job runs, so the run's folder is null (it was refused:
     "Incompatible value 'None' for field of type 'str'")."""

@@ -32,6 +32,7 @@ def test_every_experiment_runs_under_fast_dev_run(experiment, tmp_path):
     assert any(k.startswith("test/") for k in result["metrics"])
 
 
+@pytest.mark.slow  # a real run
 @pytest.mark.dataset
 @pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
 def test_a_true_precision_trains_with_the_summary_and_the_dashboard(precision, tmp_path):
@@ -45,6 +46,7 @@ def test_a_true_precision_trains_with_the_summary_and_the_dashboard(precision, t
     assert "val/confusion_matrix" in events.Tags()["images"]  # the dashboard's pass ran
 
 
+@pytest.mark.slow  # a real run
 @pytest.mark.dataset
 def test_a_metric_logged_by_a_callback_of_ones_own_can_be_monitored(tmp_path):
     """Lightning monitors any logged key: best.ckpt and EarlyStopping follow ``my/score``, which a

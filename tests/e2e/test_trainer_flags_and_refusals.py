@@ -35,6 +35,7 @@ def test_enable_model_summary_and_enable_progress_bar_false_show_neither(tmp_pat
     assert "Trainable params" not in shown and "━" not in shown, shown[-2000:]
 
 
+@pytest.mark.slow  # a real run
 @pytest.mark.dataset
 def test_enable_checkpointing_false_writes_no_checkpoint_and_tests_the_final_weights(tmp_path):
     """Lightning's docs: no checkpointing. The default callbacks group's two ModelCheckpoints are
@@ -46,6 +47,7 @@ def test_enable_checkpointing_false_writes_no_checkpoint_and_tests_the_final_wei
         (tmp_path / "run" / "train.log").read_text()
 
 
+@pytest.mark.slow  # a real run
 @pytest.mark.dataset
 def test_max_time_as_a_dict_is_taken_as_lightning_documents_it(tmp_path):
     """``max_time={minutes: 5}``: Lightning takes a dict; it got a DictConfig and raised a traceback."""
@@ -53,6 +55,7 @@ def test_max_time_as_a_dict_is_taken_as_lightning_documents_it(tmp_path):
     assert code == 0, stderr[-2000:]
 
 
+@pytest.mark.slow  # a real run
 @pytest.mark.dataset
 def test_fast_dev_run_says_lightning_writes_no_checkpoints(tmp_path):
     """Not "val/acc was never logged" (it was: Lightning turns checkpointing off under fast_dev_run)."""

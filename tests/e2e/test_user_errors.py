@@ -183,6 +183,7 @@ def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
     assert default_of("data=polynomial", "data.seed") == "${seed}"  # a _global_ preset: under data:
 
 
+@pytest.mark.slow  # --help composes the whole config
 def test_help_lists_the_presets_of_a_config_dir_of_ones_own(tmp_path):
     """``--config-dir``: its presets are options (``model=mynet`` works), so --help lists them."""
     (tmp_path / "mine" / "model").mkdir(parents=True)
@@ -193,6 +194,7 @@ def test_help_lists_the_presets_of_a_config_dir_of_ones_own(tmp_path):
     assert models.split()[1:] == ["any,", "concise,", "mynet,", "scratch"]
 
 
+@pytest.mark.slow  # --help composes the whole config
 def test_help_lists_the_arguments_of_each_class_the_command_names(tmp_path):
     """An optimizer of one's own, a callback, a logger: their arguments, with the values given."""
     code, stdout, _ = run_main(train_main, "optimizer=any", "optimizer._target_=torch.optim.RMSprop",
