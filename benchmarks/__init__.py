@@ -7,7 +7,7 @@ Each epoch is timed wall-clock, the device synchronized at both ends.
 
     (a) d2l     torchvision FashionMNIST + ToTensor + DataLoader(4 workers) + d2l's loop    d2l.py
     (b) raw     uint8 tensors in memory, randperm + slicing, x.float() / 255                raw.py
-    (c) mlplab  Hydra compose → mlplab.runtime.run.build → trainer.fit, every callback and
+    (c) mlplab  Hydra compose → mlplab.runtime.build.build → trainer.fit, every callback and
                 logger on: the default run, on Lightning's automatic loop                   lightning_fit.py
     (f) lightning  the plainest LightningModule on the same in-memory tensors, nothing of
                 mlplab's: the floor of Lightning's own loop on this machine             lightning_floor.py

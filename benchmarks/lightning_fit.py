@@ -1,5 +1,5 @@
 """(c) mlplab: the fit ``mlplab-train experiment=d2l_mlp_scratch`` runs, in this process: Hydra
-composes the config, ``mlplab.runtime.run.build`` makes the DataModule, the module and the
+composes the config, ``mlplab.runtime.build.build`` makes the DataModule, the module and the
 trainer with every callback and logger (TensorBoard, checkpoints, dashboard, progress bar), then
 ``trainer.fit``. An ``EpochTimer`` callback stamps each epoch.
 """
@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 
 from benchmarks.common import clock, init_checksum
 from mlplab.config.store import config_dir
-from mlplab.runtime.run import build
+from mlplab.runtime.build import build
 
 
 class EpochTimer(L.Callback):

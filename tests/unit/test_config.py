@@ -14,8 +14,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from mlplab.config.store import config_dir
+from mlplab.runtime.build import build
 from mlplab.runtime.preflight import device_count
-from mlplab.runtime.run import build
 from mlplab.training.module import MLPModule
 
 CONF = Path(config_dir())

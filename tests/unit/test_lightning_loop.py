@@ -10,7 +10,7 @@ import torch
 from helpers import mlp_module, write_fake_fashion_mnist
 
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
-from mlplab.runtime.run import trained_on
+from mlplab.runtime.record import trained_on
 
 N_TRAIN, N_TEST, VAL = 100, 30, 20
 
@@ -139,7 +139,7 @@ def test_data_lives_on_the_gpu_and_fit_runs_there(data_dir):
                         callbacks=[where])
     trainer.fit(mlp_module(hidden=[16]), datamodule=datamodule)
     # the weights and every batch of every update were on the GPU, and so is what metrics.json
-    # records for such a fit (mlplab.runtime.run.trained_on)
+    # records for such a fit (mlplab.runtime.record.trained_on)
     assert where.devices == {"cuda:0"} and trained_on(trainer) == "cuda:0"
     assert datamodule.train[0].is_cuda and datamodule.val[0].is_cuda
     x, _ = next(iter(datamodule.train_dataloader()))

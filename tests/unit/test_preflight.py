@@ -256,7 +256,7 @@ def test_the_metrics_a_monitor_may_watch_are_those_a_fit_logs(task, tmp_path):
 def test_the_compose_api_build_refuses_a_device_this_machine_lacks(tmp_path):
     import torch
 
-    from mlplab.runtime.run import build
+    from mlplab.runtime.build import build
 
     lacking = "mps" if torch.cuda.is_available() else "cuda"
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):

@@ -11,8 +11,8 @@ from hydra import compose, initialize_config_dir
 from mlplab.config.schema import FashionMNISTSettings, ModuleSettings
 from mlplab.config.store import config_dir
 from mlplab.records import FAILURE_KEYS, RunRecord, RunStatus
+from mlplab.runtime.build import build
 from mlplab.runtime.preflight import check_run
-from mlplab.runtime.run import build
 
 
 def test_statuses_are_the_words_metrics_json_has_always_held():

@@ -36,19 +36,17 @@ from mlplab.batched.module import StackedModule
 from mlplab.config.signature import locate
 from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.dashboard import TensorBoardDashboard
+from mlplab.runtime.build import build_trainer
 from mlplab.runtime.folder_lock import hold
-from mlplab.runtime.interrupt import GracefulStop, Interrupted
-from mlplab.runtime.preflight import CheckedRun, check_accelerator
-from mlplab.runtime.run import (
-    checkpoint_path,
-    monitor_summary,
+from mlplab.runtime.interrupt import (
+    GracefulStop,
+    Interrupted,
     reached_the_end,
-    run_record,
     stopped_at_epoch_end,
     stopped_mid_epoch,
-    trained_on,
-    write_outputs,
 )
+from mlplab.runtime.preflight import CheckedRun, check_accelerator
+from mlplab.runtime.record import checkpoint_path, monitor_summary, run_record, trained_on, write_outputs
 from mlplab.training.module import MLPModule
 
 log = logging.getLogger(__name__)
@@ -87,8 +85,8 @@ def fit_group(cfgs: list[DictConfig], checked: list[CheckedRun], other_folders: 
     stacked = StackedModule([run.module for run in runs], engine)
     L.seed_everything(first.seed, workers=True, verbose=False)  # the stacked fit's dropout masks
     logger = MemberLoggers(runs) if any(run.loggers for run in runs) else False
-    trainer = instantiate(first.trainer, callbacks=[*shown, Members(runs, io), stopper], logger=logger,
-                          enable_checkpointing=True, plugins=[io], _convert_="all")  # Members: the Checkpoint
+    trainer = build_trainer(first.trainer, callbacks=[*shown, Members(runs, io), stopper], logger=logger,
+                            enable_checkpointing=True, plugins=[io])  # Members: the Checkpoint
     with ExitStack() as folders:
         for folder in other_folders:
             folders.enter_context(hold(folder))
@@ -145,7 +143,7 @@ def as_floats(metrics: dict[str, Any]) -> dict[str, float]:
 def test_members(trainer: L.Trainer, stacked: StackedModule, datamodule: L.LightningDataModule,
                  runs: list[MemberRun], io: CapturingCheckpointIO) -> dict[int, str | None]:
     """Score the test set once for every finished member, with the weights its ``test_ckpt``
-    names (``mlplab.runtime.run.checkpoint_path``); the checkpoint each was scored with."""
+    names (``mlplab.runtime.record.checkpoint_path``); the checkpoint each was scored with."""
     finished = [run for run in runs if run.status is RunStatus.FINISHED]
     if not finished:
         return {}

@@ -95,7 +95,7 @@ class JobGroup:
             try:
                 self.results = fit_group(self.cfgs, self.checked, [f for f in self.folders if f != folder],
                                          self.engine)
-            except Exception as err:  # every member's job records it (mlplab.runtime.run.record_failure)
+            except Exception as err:  # every member's job records it (mlplab.runtime.record.record_failure)
                 self.error = err
         if self.error is not None:
             raise self.error

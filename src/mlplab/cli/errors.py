@@ -32,7 +32,7 @@ from mlplab.outcomes import (
 )
 from mlplab.runtime.job_log import keep
 from mlplab.runtime.preflight import in_multirun
-from mlplab.runtime.run import resume_command
+from mlplab.runtime.resume import resume_command
 from mlplab.runtime.sweep_jobs import RESUME_LINE
 
 __all__ = ["FAILED_EXIT", "INTERRUPTED_EXIT", "USER_EXIT", "one_line_errors", "run_guarded", "show_config"]

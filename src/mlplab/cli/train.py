@@ -20,7 +20,8 @@ from mlplab.records import RunRecord, RunStatus
 from mlplab.runtime.job_log import close_job_log, say
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.quiet import quiet_third_party
-from mlplab.runtime.run import record_failure, train
+from mlplab.runtime.record import record_failure
+from mlplab.runtime.run import train
 from mlplab.runtime.threads import set_job_threads
 
 

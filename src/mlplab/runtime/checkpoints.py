@@ -7,7 +7,7 @@ command-line overrides equal this one's (ignoring the settings that say where fi
 ``mlplab.config.store.computing_overrides``).
 A resumed run continues in the run folder its checkpoint is in (``<run>/checkpoints/``), so its
 checkpoints, best score, TensorBoard curves and ``metrics.json`` carry on where they stopped; a
-checkpoint kept anywhere else starts a new run folder from its weights (``runtime.run.resume_from``).
+checkpoint kept anywhere else starts a new run folder from its weights (``runtime.resume.resume_from``).
 """
 
 from __future__ import annotations

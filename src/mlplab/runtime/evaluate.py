@@ -21,6 +21,7 @@ from mlplab.config.settings import specs
 from mlplab.config.signature import locate
 from mlplab.errors import UserError
 from mlplab.files import write_json
+from mlplab.runtime.build import build_trainer
 from mlplab.runtime.checkpoints import load_checkpoint
 from mlplab.runtime.preflight import check_accelerator
 from mlplab.training.module import MLPModule
@@ -80,7 +81,7 @@ def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = No
     datamodule = instantiate(cfg.data, **data_hparams)
     module = MLPModule(**unnamed_classes_left_out(checkpoint["hyper_parameters"]))
     module.load_state_dict(checkpoint["state_dict"])
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, _convert_="all")
+    trainer = build_trainer(cfg.trainer, logger=False, enable_checkpointing=False)
     metrics = {k: float(v) for k, v in trainer.test(module, datamodule=datamodule)[0].items()}
     write_json(Path(cfg.paths.output_dir) / "metrics.json",
                {"ckpt_path": str(cfg.ckpt_path), "metrics": metrics})

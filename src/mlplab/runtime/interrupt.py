@@ -58,3 +58,26 @@ class GracefulStop(L.Callback):
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+
+def stopped_mid_epoch(err: Interrupted, trainer: L.Trainer) -> str:
+    """Why a fit stopped at once (a second signal), and what its checkpoint holds."""
+    done = trainer.current_epoch
+    return (f"{err} during epoch {done + 1}{of_epochs(trainer)}; its updates are dropped, "
+            f"last.ckpt holds the {done} complete epoch(s)")
+
+
+def stopped_at_epoch_end(stopper: GracefulStop, trainer: L.Trainer) -> str:
+    """Why a fit stopped at an epoch's end (a first signal)."""
+    return f"stopped by {stopper.signal_name} after {trainer.current_epoch}{of_epochs(trainer)} epochs"
+
+
+def of_epochs(trainer: L.Trainer) -> str:
+    """`` of 10`` for a fit of 10 epochs; nothing for one bounded by max_steps only."""
+    return f" of {trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+
+
+def reached_the_end(trainer: L.Trainer) -> bool:
+    """Whether the fit ran as long as it was asked to (max_epochs, or max_steps)."""
+    epochs, steps = trainer.max_epochs or -1, trainer.max_steps
+    return 0 < epochs <= trainer.current_epoch or 0 < steps <= trainer.global_step

@@ -10,17 +10,21 @@ its stage ends, waits for the others (a barrier: no rank leaves while another st
 and destroys the group: the orderly end PyTorch asks for.
 
 Only in a spawned worker: under ``strategy=ddp`` the processes run every stage, and the group
-made for the fit serves the test.
+made for the fit serves the test. After a ``ddp_spawn`` fit, this process's module and checkpoint
+callbacks take back from the children's ``last.ckpt`` what they saw (``adopt_spawned_fit``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+from pathlib import Path
 
 import lightning as L
+import torch
 import torch.distributed as dist
 from lightning.fabric.plugins.environments.lightning import LightningEnvironment, find_free_network_port
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 def in_spawned_worker() -> bool:
@@ -47,3 +51,22 @@ def fresh_rendezvous(trainer: L.Trainer, module: L.LightningModule) -> None:
     if spawned and isinstance(getattr(trainer.strategy, "cluster_environment", None), LightningEnvironment):
         os.environ["MASTER_PORT"] = str(find_free_network_port())
         trainer.strategy.cluster_environment = LightningEnvironment()
+
+
+def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
+    """After a ``ddp_spawn`` fit, which ran in child processes: give this process's module its
+    epoch history and the checkpoint callbacks their best scores back, from the last checkpoint
+    the children wrote (Lightning returns only the weights and the final metrics). The fit ran
+    elsewhere when this process's module never saw ``on_train_start``."""
+    if getattr(module, "fit_process", None) is not None:
+        return
+    callbacks = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+    last = [Path(c.dirpath) / f"{c.filename}{c.FILE_EXTENSION}" for c in callbacks if c.monitor is None]
+    if not last or not last[0].is_file():
+        return
+    checkpoint = torch.load(last[0], map_location="cpu", weights_only=True)
+    module.on_load_checkpoint(checkpoint)
+    for callback in callbacks:
+        state = checkpoint.get("callbacks", {}).get(callback.state_key)
+        if state:
+            callback.load_state_dict(state)
