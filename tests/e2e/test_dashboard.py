@@ -16,7 +16,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from mlplab.cli.train import main as train_main
-from mlplab.config.schema import FashionMNISTSettings, ModelSettings, RegularizerSettings, optimizer_settings
+from mlplab.config.datasets import FashionMNISTSettings
+from mlplab.config.module_settings import RegularizerSettings
+from mlplab.config.network import ModelSettings
+from mlplab.config.optimization import optimizer_settings
 from mlplab.data.batches import minibatch_loader
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
 from mlplab.reporting.dashboard import TensorBoardDashboard, best_validation, run_hparams

@@ -117,8 +117,8 @@ def test_eval_with_trainer_flags_lightning_refuses_says_so_in_one_line(run_dir, 
     code, _, stderr = run_main(eval_main, f"ckpt_path={run_dir}/checkpoints/best.ckpt", "trainer.devices=abc",
                                f"paths.log_dir={tmp_path}/logs", cwd=REPO)
     assert code == 2 and "Traceback" not in stderr, stderr[-2000:]
-    assert stderr.splitlines()[-1] == ("error: trainer: `devices` selected with `CPUAccelerator` should be an "
-                                       "int > 0. (Lightning's Trainer)")
+    assert stderr.splitlines()[-1] == ("error: trainer: `devices` selected with `CPUAccelerator` should be "
+                                       "an int > 0. (Lightning's Trainer)")
 
 
 @pytest.mark.dataset

@@ -78,7 +78,8 @@ def mlp_module(**flat):
     "hidden": [16]}}, regularizer={"dropout": 0.3}, optimizer={"lr": 0.5})``; ``net="concise"`` (or
     a class's dotted name) picks the network. Groups can also be given whole:
     ``optimizer={"_target_": "torch.optim.AdamW"}``."""
-    from mlplab.config.schema import MODULE_GROUPS, NET_PRESETS, group_class, net_class_settings
+    from mlplab.config.module_settings import MODULE_GROUPS
+    from mlplab.config.network import NET_PRESETS, net_class_settings
     from mlplab.config.settings import specs
     from mlplab.training.module import MLPModule
 
@@ -130,7 +131,7 @@ def run_main_as(program: list[str], main, *args: str, cwd: Path) -> subprocess.C
 
 def build_net(name: str, **kwargs):
     """One of the chapter's two networks by its preset's name: ``build_net("scratch", hidden=[8])``."""
-    from mlplab.config.schema import NET_PRESETS
+    from mlplab.config.network import NET_PRESETS
     from mlplab.config.signature import locate
 
     return locate(NET_PRESETS[name])(**kwargs)
@@ -144,3 +145,18 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true, and {reason}")
     pytest.skip(reason)
+
+
+def group_class(group: str, values: dict | None) -> type:
+    """The settings class of one of the module's groups (for the optimizer and the scheduler:
+    that of the class its ``_target_`` names, SGD by default)."""
+    import typing
+
+    from mlplab.config.module_settings import ModuleSettings
+    from mlplab.config.optimization import optimizer_settings, preset_class, scheduler_settings
+
+    if group == "optimizer":
+        return type(optimizer_settings(values))
+    if group == "scheduler":
+        return type(scheduler_settings(values)) if values else preset_class("scheduler", "cosine")
+    return typing.get_type_hints(ModuleSettings)[group]

@@ -5,7 +5,7 @@ import lightning
 import pytest
 import torch
 
-from mlplab.config.schema import TORCH_PRESETS, preset
+from mlplab.config.optimization import TORCH_PRESETS, preset
 from mlplab.training.module import MLPModule
 
 

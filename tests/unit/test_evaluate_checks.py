@@ -44,7 +44,7 @@ def test_a_class_gone_from_its_module_or_a_package_it_needs_is_not_a_pythonpath_
     ("mlplab.data.fashion_mnist.FashionMNISTDataModule", "polynomial"),
 ])
 def test_a_checkpoint_of_other_data_names_the_data_set_it_was_trained_on(chosen, trained_on):
-    from mlplab.config.schema import DATA
+    from mlplab.config.datasets import DATA
     from mlplab.errors import UserError
     from mlplab.runtime.evaluate import check_data_matches
 

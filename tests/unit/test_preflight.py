@@ -237,7 +237,7 @@ def test_the_metrics_a_monitor_may_watch_are_those_a_fit_logs(task, tmp_path):
     import lightning as L
     from helpers import mlp_module, write_fake_fashion_mnist
 
-    from mlplab.config.schema import FIT_METRICS
+    from mlplab.config.monitor import FIT_METRICS
     from mlplab.data.fashion_mnist import FashionMNISTDataModule
     from mlplab.data.synthetic import PolynomialDataModule
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from helpers import mlp_module, write_fake_fashion_mnist
 
-from mlplab.config.schema import scheduler_settings
+from mlplab.config.optimization import scheduler_settings
 from mlplab.config.signature import locate
 from mlplab.data.augment import ShiftFlip
 from mlplab.data.fashion_mnist import FashionMNISTDataModule

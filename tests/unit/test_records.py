@@ -8,7 +8,8 @@ import json
 import pytest
 from hydra import compose, initialize_config_dir
 
-from mlplab.config.schema import FashionMNISTSettings, ModuleSettings
+from mlplab.config.datasets import FashionMNISTSettings
+from mlplab.config.module_settings import ModuleSettings
 from mlplab.config.store import config_dir
 from mlplab.records import FAILURE_KEYS, RunRecord, RunStatus
 from mlplab.runtime.build import build

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from helpers import build_net
 
-from mlplab.config.schema import RegularizerSettings
+from mlplab.config.module_settings import RegularizerSettings
 from mlplab.nets import ConciseMLP, ScratchMLP
 from mlplab.training.regularization import l2_penalty, param_groups, weight_l2_norm, weights
 

@@ -15,18 +15,29 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from mlplab.config import schema
+from mlplab.config.datasets import DATA, FashionMNISTSettings, HighDimLinearSettings, PolynomialSettings
+from mlplab.config.module_settings import ModuleSettings, RegularizerSettings
+from mlplab.config.monitor import MonitorSettings
+from mlplab.config.network import ActivationSettings, ModelSettings
+from mlplab.config.optimization import (
+    TORCH_PRESETS,
+    optimizer_settings,
+    preset,
+    preset_class,
+    scheduler_settings,
+)
+from mlplab.config.schema import RunSettings, TrainConfig
 from mlplab.config.settings import Range, Settings, matches, show, specs, type_name
 from mlplab.config.signature import argument_docs, signature_settings
 from mlplab.config.store import computing_overrides, config_dir, run_name, where_keys
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 
-OPTIMIZER, SCHEDULER = schema.optimizer_settings, schema.scheduler_settings
+OPTIMIZER, SCHEDULER = optimizer_settings, scheduler_settings
 
 
 def MODULE(groups):  # noqa: N802 (a stand-in for a settings class in the table below)
-    return schema.ModuleSettings.parse(**groups)
+    return ModuleSettings.parse(**groups)
 COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedules.OneCycle"
 
 
@@ -52,27 +63,27 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
                                                   "least one unit (mlplab.nets.ScratchMLP)"),
     (MODULE, {"model": {"net": {"hidden": [256, -5]}}}, "model.net.hidden=[256,-5] has -5; every hidden"),
     (MODULE, {"model": {"net": {"init_std": -1.0}}}, "model.net.init_std=-1 must be ≥ 0 (a standard"),
-    (schema.ModelSettings, {"net": {"hidden": None}}, "model.net.hidden=null is not a list of integers; e.g. "
+    (ModelSettings, {"net": {"hidden": None}}, "model.net.hidden=null is not a list of integers; e.g. "
                                                       "model.net.hidden=[256]"),
-    (schema.ModelSettings, {"net": {"hidden": ["a"]}}, "model.net.hidden=[a] is not a list of integers"),
-    (schema.ModelSettings, {"net": {"hidden": [8], "width": 3}},
+    (ModelSettings, {"net": {"hidden": ["a"]}}, "model.net.hidden=[a] is not a list of integers"),
+    (ModelSettings, {"net": {"hidden": [8], "width": 3}},
      "model.net.width is not a setting of ScratchMLP (its settings: hidden, init_std)"),
-    (schema.ModelSettings, {"net": {"_target_": "cnn.Net"}},
+    (ModelSettings, {"net": {"_target_": "cnn.Net"}},
      "model.net._target_=cnn.Net cannot be imported (ModuleNotFoundError: No module named 'cnn'); name a "
      "class as module.Class, with its folder on PYTHONPATH"),
-    (schema.ModelSettings, {"net": {"_target_": "torch.optim.SGD"}},
+    (ModelSettings, {"net": {"_target_": "torch.optim.SGD"}},
      "model.net._target_=torch.optim.SGD is not a torch.nn.Module class; e.g. "
      "model.net._target_=mlplab.nets.ConciseMLP"),
-    (schema.ModelSettings, {"hidden": [64]}, "model.hidden is not a setting of ModelSettings (its settings: "
+    (ModelSettings, {"hidden": [64]}, "model.hidden is not a setting of ModelSettings (its settings: "
                                              "net, compile); the network's arguments are model.net.*: "
                                              "model.net.hidden"),
-    (schema.ActivationSettings, {"name": "swish"}, "activation.name=swish is not one of relu, sigmoid, tanh"),
-    (schema.RegularizerSettings, {"dropout": 1.0}, "regularizer.dropout=1 must be in [0, 1)"),
-    (schema.RegularizerSettings, {"dropout": [0.2, 1.5]}, "regularizer.dropout=[0.2,1.5] has 1.5"),
-    (schema.RegularizerSettings, {"dropout": "half"}, "regularizer.dropout=half is not a number or a list"),
-    (schema.RegularizerSettings, {"weight_decay": -0.1}, "regularizer.weight_decay=-0.1 must be ≥ 0"),
-    (schema.RegularizerSettings, {"label_smoothing": 1.0}, "regularizer.label_smoothing=1 must be in [0, 1)"),
-    (schema.RegularizerSettings, {"weight_decay_mode": "sometimes"},
+    (ActivationSettings, {"name": "swish"}, "activation.name=swish is not one of relu, sigmoid, tanh"),
+    (RegularizerSettings, {"dropout": 1.0}, "regularizer.dropout=1 must be in [0, 1)"),
+    (RegularizerSettings, {"dropout": [0.2, 1.5]}, "regularizer.dropout=[0.2,1.5] has 1.5"),
+    (RegularizerSettings, {"dropout": "half"}, "regularizer.dropout=half is not a number or a list"),
+    (RegularizerSettings, {"weight_decay": -0.1}, "regularizer.weight_decay=-0.1 must be ≥ 0"),
+    (RegularizerSettings, {"label_smoothing": 1.0}, "regularizer.label_smoothing=1 must be in [0, 1)"),
+    (RegularizerSettings, {"weight_decay_mode": "sometimes"},
      "is not one of auto, penalty, optimizer"),
     (SCHEDULER, {"_target_": "torch.optim.lr_scheduler.StepLR"}, "scheduler.step_size=null is required by "
                                                                 "StepLR; e.g. scheduler.step_size=1"),
@@ -81,20 +92,20 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
                                                    "settings: interval, monitor, total_steps, min_ratio)"),
     (SCHEDULER, {"_target_": COSINE, "interval": "batch"},
      "scheduler.interval=batch is not one of step, epoch"),
-    (schema.FashionMNISTSettings, {"val_size": 60000}, "data.val_size=60000 must be in [0, 59999]"),
-    (schema.FashionMNISTSettings, {"batch_size": 1.5}, "data.batch_size=1.5 is not an integer"),
-    (schema.FashionMNISTSettings, {"train_subset": 0}, "data.train_subset=0 must be in [1, 60000]"),
-    (schema.FashionMNISTSettings, {"train_subset": 58000},
+    (FashionMNISTSettings, {"val_size": 60000}, "data.val_size=60000 must be in [0, 59999]"),
+    (FashionMNISTSettings, {"batch_size": 1.5}, "data.batch_size=1.5 is not an integer"),
+    (FashionMNISTSettings, {"train_subset": 0}, "data.train_subset=0 must be in [1, 60000]"),
+    (FashionMNISTSettings, {"train_subset": 58000},
      "data.train_subset=58000 exceeds the 55000 training images data.val_size=5000 leaves; "
      "e.g. data.train_subset=55000"),
-    (schema.FashionMNISTSettings, {"seed": -3}, "data.seed=-3 must be in [0, 4294967295]"),
-    (schema.FashionMNISTSettings, {"augment_shift": 9}, "data.augment_shift=9 must be in [0, 8]"),
-    (schema.PolynomialSettings, {"num_features": 21}, "data.num_features=21 exceeds data.max_degree=20"),
-    (schema.HighDimLinearSettings, {"noise": -1.0}, "data.noise=-1 must be ≥ 0"),
-    (schema.RunSettings, {"max_loss": -1}, "max_loss=-1 must be in (0, inf)"),
-    (schema.RunSettings, {"seed": -1}, "seed=-1 must be in [0, 4294967295]; e.g. seed=42"),
-    (schema.RunSettings, {"seed": 2**32}, "seed=4294967296 must be in [0, 4294967295]"),
-    (schema.RunSettings, {"test_ckpt": "first"}, "test_ckpt=first is not one of best, last"),
+    (FashionMNISTSettings, {"seed": -3}, "data.seed=-3 must be in [0, 4294967295]"),
+    (FashionMNISTSettings, {"augment_shift": 9}, "data.augment_shift=9 must be in [0, 8]"),
+    (PolynomialSettings, {"num_features": 21}, "data.num_features=21 exceeds data.max_degree=20"),
+    (HighDimLinearSettings, {"noise": -1.0}, "data.noise=-1 must be ≥ 0"),
+    (RunSettings, {"max_loss": -1}, "max_loss=-1 must be in (0, inf)"),
+    (RunSettings, {"seed": -1}, "seed=-1 must be in [0, 4294967295]; e.g. seed=42"),
+    (RunSettings, {"seed": 2**32}, "seed=4294967296 must be in [0, 4294967295]"),
+    (RunSettings, {"test_ckpt": "first"}, "test_ckpt=first is not one of best, last"),
     (TrainerSettings, {"max_epochs": 0}, "trainer.max_epochs=0 must be a whole number of epochs ≥ 1"),
     (TrainerSettings, {"max_epochs": 10, "limit_train_batches": "abc"},
      "trainer.limit_train_batches=abc is not a number or null"),
@@ -110,14 +121,14 @@ def test_a_bad_value_is_refused_in_one_line_naming_key_value_and_example(kind, v
 
 
 def test_dropout_takes_one_value_or_one_per_hidden_layer():
-    two = schema.ModuleSettings.parse(model={"net": {"hidden": [8, 8]}}, regularizer={"dropout": [0.2, 0.5]})
+    two = ModuleSettings.parse(model={"net": {"hidden": [8, 8]}}, regularizer={"dropout": [0.2, 0.5]})
     assert two.build_net().dropout == [0.2, 0.5]
-    three = schema.ModuleSettings.parse(model={"net": {"hidden": [8, 8, 8]}}, regularizer={"dropout": 0.3})
+    three = ModuleSettings.parse(model={"net": {"hidden": [8, 8, 8]}}, regularizer={"dropout": 0.3})
     assert three.build_net().dropout == [0.3, 0.3, 0.3]
     with pytest.raises(ConfigError, match=r"regularizer.dropout=\[0.2,0.5\] has 2 values but the network "
                                           r"has 1 hidden layers; give one value or 1 "
                                           r"\(mlplab.nets.ScratchMLP\)"):
-        schema.ModuleSettings.parse(regularizer={"dropout": [0.2, 0.5]})
+        ModuleSettings.parse(regularizer={"dropout": [0.2, 0.5]})
 
 
 @pytest.mark.parametrize("zeros", [0.0, [0.0, 0.0], (0.0, 0.0)])
@@ -125,11 +136,11 @@ def test_dropout_zero_for_every_layer_asks_nothing_of_a_network_without_dropout(
     """A class that takes no ``dropout`` (torch.nn.Flatten) runs with p = 0, however it is written
     (a tuple comes from the Python API), and is refused p > 0."""
     flatten = {"net": {"_target_": "torch.nn.Flatten"}}
-    assert isinstance(schema.ModuleSettings.parse(model=flatten, regularizer={"dropout": zeros}).build_net(),
+    assert isinstance(ModuleSettings.parse(model=flatten, regularizer={"dropout": zeros}).build_net(),
                       torch.nn.Flatten)
     with pytest.raises(ConfigError, match=r"regularizer.dropout=\[0,0.5\]: model.net._target_="
                                           r"torch.nn.Flatten takes no `dropout` argument"):
-        schema.ModuleSettings.parse(model=flatten, regularizer={"dropout": (0.0, 0.5)})
+        ModuleSettings.parse(model=flatten, regularizer={"dropout": (0.0, 0.5)})
 
 
 def test_every_declared_setting_has_help_a_valid_default_and_an_example():
@@ -144,15 +155,15 @@ def test_every_declared_setting_has_help_a_valid_default_and_an_example():
 
 
 def test_defaults_of_every_group_pass_their_own_checks():
-    for kind in [*schema.DATA.values(), schema.ModelSettings, schema.ActivationSettings,
-                 schema.RegularizerSettings, schema.RunSettings, schema.MonitorSettings]:
+    for kind in [*DATA.values(), ModelSettings, ActivationSettings,
+                 RegularizerSettings, RunSettings, MonitorSettings]:
         assert isinstance(kind(), Settings)
-    for group, presets in schema.TORCH_PRESETS.items():  # each preset's class builds with its values
+    for group, presets in TORCH_PRESETS.items():  # each preset's class builds with its values
         for option, target in presets.items():
-            values = {"_target_": target, **schema.preset(group, option)}
-            parse = schema.optimizer_settings if group == "optimizer" else schema.scheduler_settings
+            values = {"_target_": target, **preset(group, option)}
+            parse = optimizer_settings if group == "optimizer" else scheduler_settings
             settings = parse(values)
-            assert type(settings) is schema.preset_class(group, option)
+            assert type(settings) is preset_class(group, option)
 
 
 def test_the_trainer_schema_is_lightnings_signature():
@@ -204,27 +215,27 @@ def test_where_settings_stay_out_of_run_names_and_resume_matching():
 @pytest.mark.parametrize("group", ["model", "regularizer", "optimizer", "scheduler", "data"])
 def test_presets_name_only_what_they_change(group):
     """A preset that repeats a schema default would be a second declaration of that setting."""
-    for preset in sorted((Path(config_dir()) / group).glob("*.yaml")):
-        if preset.stem in ("any", "none"):  # a class named on the command line; no settings
+    for preset_file in sorted((Path(config_dir()) / group).glob("*.yaml")):
+        if preset_file.stem in ("any", "none"):  # a class named on the command line; no settings
             continue
-        values = yaml.safe_load(preset.read_text()) or {}
+        values = yaml.safe_load(preset_file.read_text()) or {}
         values = values.get(group, values)  # @package _global_ presets nest their group
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            cfg = compose("train", overrides=[f"{group}={preset.stem}"])
+            cfg = compose("train", overrides=[f"{group}={preset_file.stem}"])
         kind = OmegaConf.get_type(cfg[group])
         defaults = {spec.name: spec.default for spec in specs(kind)}
         for key, value in values.items():
             if key in defaults and key != "name":
-                assert value != defaults[key], f"{preset}: {key}: {value} is the schema's default"
+                assert value != defaults[key], f"{preset_file}: {key}: {value} is the schema's default"
 
 
 def test_compose_types_every_group_against_the_schema():
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=["optimizer=adamw", "scheduler=step", "data=polynomial"])
-    assert dataclasses.is_dataclass(schema.TrainConfig)
-    assert OmegaConf.get_type(cfg.optimizer) is schema.preset_class("optimizer", "adamw")
-    assert OmegaConf.get_type(cfg.scheduler) is schema.preset_class("scheduler", "step")
-    assert OmegaConf.get_type(cfg.data) is schema.PolynomialSettings
+    assert dataclasses.is_dataclass(TrainConfig)
+    assert OmegaConf.get_type(cfg.optimizer) is preset_class("optimizer", "adamw")
+    assert OmegaConf.get_type(cfg.scheduler) is preset_class("scheduler", "step")
+    assert OmegaConf.get_type(cfg.data) is PolynomialSettings
     assert OmegaConf.get_type(cfg.trainer) is TrainerSettings
 
 
@@ -236,7 +247,7 @@ def test_settings_travel_to_other_processes():
 
     import cloudpickle
 
-    settings = schema.optimizer_settings({"lr": 0.2})
+    settings = optimizer_settings({"lr": 0.2})
     assert pickle.loads(pickle.dumps(settings)) == settings
     trainer = TrainerSettings(max_epochs=3)
     assert pickle.loads(pickle.dumps(trainer)) == trainer

@@ -2,7 +2,7 @@
 alone (``alone_because``).
 
 Jobs share a group when they differ only in what a member of a stack can have of its own (the
-settings declared ``per_member`` in ``mlplab.config.schema``: λ, dropout p, the seed where the data
+settings declared ``per_member`` in ``mlplab.config``: λ, dropout p, the seed where the data
 do not follow it; and SGD's lr and momentum) and nothing in them needs a model of its own: one of
 the chapter's two networks, SGD without a schedule, no ``torch.compile``, module settings the stack
 is known to apply (``STACK_APPLIES``: any other away from its default), a single device,
@@ -28,7 +28,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlplab.batched.calibrate import GroupPath, fastest_path
 from mlplab.batched.fit import fit_group
-from mlplab.config.schema import MODULE_GROUPS, NET_PRESETS, ModuleSettings, per_member_keys
+from mlplab.config.module_settings import MODULE_GROUPS, ModuleSettings
+from mlplab.config.network import NET_PRESETS
+from mlplab.config.schema import per_member_keys
 from mlplab.config.settings import show, specs
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError

@@ -16,15 +16,9 @@ import yaml
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from mlplab.config.schema import (
-    NET_PRESETS,
-    TORCH_PRESETS,
-    EvalConfig,
-    TrainConfig,
-    net_class_settings,
-    options,
-    torch_class_settings,
-)
+from mlplab.config.network import NET_PRESETS, net_class_settings
+from mlplab.config.optimization import TORCH_PRESETS, torch_class_settings
+from mlplab.config.schema import EvalConfig, TrainConfig, options
 from mlplab.config.settings import Settings, Spec, show, specs, type_name
 from mlplab.config.targets import target_settings
 

@@ -58,10 +58,10 @@ class Range:
                 f"{')' if self.high_open else ']'}")
 
 
-POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
 AT_LEAST_ONE = Range(1)
 PROBABILITY = Range(0, 1, high_open=True)  # [0, 1): p = 1 would leave nothing
+SEEDS = Range(0, 2**32 - 1)  # Lightning's seed_everything takes these
 
 
 def setting(default: Any, help: str, *, within: Range | None = None,

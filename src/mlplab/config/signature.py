@@ -18,6 +18,7 @@ from dataclasses import field, make_dataclass
 from typing import Any
 
 from mlplab.config.settings import Settings, setting
+from mlplab.errors import ConfigError
 
 PLAIN = (int, float, bool, str)
 
@@ -112,3 +113,36 @@ def class_settings(target: str, group: str, skip: tuple[str, ...],
     extra = [("_target_", str, field(default=target)), ("_partial_", bool, field(default=True)),
              *(extras() if extras else [])]
     return signature_settings(kind, kind.__name__, group, skip=skip, extra=extra)
+
+
+def named_class(key: str, target: str, base: type, base_name: str, example: str) -> type:
+    """The class ``<key>._target_`` names, checked to be a ``base``; else one line naming the fix."""
+    if target in ("None", "???"):
+        raise ConfigError(f"{key}._target_ is required: the {base_name} class to use, e.g. "
+                          f"{key}._target_={example}")
+    try:
+        built = locate(target)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(f"{key}._target_={target} cannot be imported ({type(err).__name__}: {err}); name "
+                          f"a class as module.Class, with its folder on PYTHONPATH (PYTHONPATH=<folder> "
+                          f"mlplab-train …), e.g. {key}._target_={example}") from None
+    if not (isinstance(built, type) and issubclass(built, base)):
+        raise ConfigError(f"{key}._target_={target} is not a {base_name} class; e.g. "
+                          f"{key}._target_={example}")
+    return built
+
+
+def preset_hint(group: str) -> str:
+    """The fix for an argument another class's preset gave (``model=scratch``'s ``hidden`` to a
+    network of one's own): start from the group's ``any`` option, or drop the key."""
+    if group == "model":  # model.net is a plain dict: a key can go (a torch preset's schema keeps its own)
+        return "; if the model preset gave it for its own class, start from model=any (model=any " \
+               "model.net._target_=…), or drop it: ~{key}"
+    return f"; if the {group} preset gave it for its own class, start from {group}=any ({group}=any " \
+           f"{group}._target_=…)"
+
+
+def takes(kind: type, argument: str) -> bool:
+    """Whether the class's constructor (a network's, an optimizer's) takes ``argument`` (or any keyword)."""
+    parameters = inspect.signature(kind.__init__).parameters
+    return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

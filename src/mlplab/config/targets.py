@@ -23,7 +23,7 @@ from typing import Any
 from hydra.utils import instantiate
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-from mlplab.config.schema import check_logged, check_mode
+from mlplab.config.monitor import check_logged, check_mode
 from mlplab.config.settings import Settings
 from mlplab.config.signature import locate, signature_settings
 from mlplab.errors import ConfigError

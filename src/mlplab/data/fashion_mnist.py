@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from mlplab.config.schema import FASHION_MNIST_IMAGES, FashionMNISTSettings
+from mlplab.config.datasets import FASHION_MNIST_IMAGES, FashionMNISTSettings
 from mlplab.data.augment import ShiftFlip
 from mlplab.data.batches import MovesMinibatches, minibatch_loader, trainer_share
 from mlplab.data.idx import FILES, IdxError, read_idx
@@ -174,7 +174,7 @@ class ScaleImages:
 class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
     """Fashion-MNIST served from memory, with a seeded validation split held out of training.
 
-    Its settings are ``FashionMNISTSettings`` (``mlplab.config.schema``): ``val_size=0`` validates
+    Its settings are ``FashionMNISTSettings`` (``mlplab.config.datasets``): ``val_size=0`` validates
     on the test set, exactly as d2l's ``train_ch3`` does; ``train_subset=N`` keeps only the first
     N (shuffled) training images; ``eval_batch_size`` sizes val/test batches (the averages do not
     depend on it).

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from mlplab.config.schema import HighDimLinearSettings, PolynomialSettings
+from mlplab.config.datasets import HighDimLinearSettings, PolynomialSettings
 from mlplab.config.settings import Settings
 from mlplab.data.batches import MovesMinibatches, minibatch_loader, trainer_share
 

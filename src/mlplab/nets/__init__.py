@@ -3,7 +3,7 @@ activation functions (4.1) and dropout (4.6). Plain ``nn.Module``\\ s: a run nam
 (``model.net._target_=mlplab.nets.ScratchMLP``), as it could name any other.
 
 May import: torch only (and ``mlplab.errors``). The settings that choose among them are declared
-in ``mlplab.config.schema``, which reads ``ACTIVATIONS`` for its choices.
+in ``mlplab.config.network``, which reads ``ACTIVATIONS`` for its choices.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Shape arguments shared by both MLPs, checked where the network is built: a bad value is a
-``ValueError`` whose message starts with the argument's name, which ``mlplab.config.schema`` words
-with the setting's key and value (``model.net.hidden=[256,-5] has -5; …``)."""
+``ValueError`` whose message starts with the argument's name, which
+``mlplab.config.module_settings`` words with the setting's key and value (``model.net.hidden=[256,-5] has -5; …``)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ computes (not where its files are), named as on the command line, one plain scal
 
     model.net.hidden = "256,256"   regularizer.dropout = 0.5   optimizer.lr = 0.1   data.batch_size = 256
 
-The keys come from the declarations (``mlplab.config.schema``), so a new setting shows up here
+The keys come from the declarations (``mlplab.config``), so a new setting shows up here
 without being listed anywhere.
 """
 

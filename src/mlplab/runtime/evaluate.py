@@ -16,7 +16,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mlplab.config.schema import DATA, data_settings_class
+from mlplab.config.datasets import DATA, data_settings_class
 from mlplab.config.settings import specs
 from mlplab.config.signature import locate
 from mlplab.errors import UserError

@@ -1,6 +1,6 @@
 """Checks that run before any data is loaded or any job starts.
 
-``check_run(cfg)`` checks every setting against its declaration (``mlplab.config.schema``; the
+``check_run(cfg)`` checks every setting against its declaration (``mlplab.config``; the
 trainer's against Lightning's own signature) and the rules between groups, building nothing.
 ``PreflightCheck``, a Hydra callback, runs it for every job of a multirun before the first job
 starts, so a typo in the fifth value of a sweep costs nothing; one bad job stops the sweep with one
@@ -33,16 +33,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mlplab.config.schema import (
-    MODULE_GROUPS,
-    ModuleSettings,
-    MonitorSettings,
-    RunSettings,
-    TrainConfig,
-    check_logged,
-    check_mode,
-    data_settings_class,
-)
+from mlplab.config.datasets import data_settings_class
+from mlplab.config.module_settings import MODULE_GROUPS, ModuleSettings
+from mlplab.config.monitor import MonitorSettings, check_logged, check_mode
+from mlplab.config.schema import RunSettings, TrainConfig
 from mlplab.config.settings import Settings, describe_unknown_key
 from mlplab.config.store import as_written
 from mlplab.config.targets import check_targets

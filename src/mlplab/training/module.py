@@ -17,7 +17,10 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from mlplab.config.schema import NET_PRESETS, ModuleSettings, RunSettings, arguments
+from mlplab.config.module_settings import ModuleSettings
+from mlplab.config.network import NET_PRESETS
+from mlplab.config.optimization import arguments
+from mlplab.config.schema import RunSettings
 from mlplab.config.signature import locate
 from mlplab.data.batches import Minibatch
 from mlplab.errors import ConfigError, Diverged
@@ -36,7 +39,7 @@ def divergence(loss: float, update: int, epoch: int, lr: float) -> str:
 
 class MLPModule(L.LightningModule):
     """A network with its loss, metrics and optimizer, built from the groups of settings that
-    ``mlplab.config.schema`` declares (``model``, ``activation``, ``regularizer``, ``optimizer``,
+    ``mlplab.config`` declares (``model``, ``activation``, ``regularizer``, ``optimizer``,
     ``scheduler``: settings objects or partial dicts of them, e.g.
     ``model={"net": {"_target_": "mlplab.nets.ConciseMLP", "hidden": [64]}}``). The data decide the
     shape (``num_inputs``, ``num_outputs``, ``task``). The saved hyperparameters are those groups as

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mlplab.config.schema import ModuleSettings
+from mlplab.config.module_settings import ModuleSettings
 from mlplab.config.signature import locate
 from mlplab.errors import ConfigError
 from mlplab.training.regularization import l2_penalty
