@@ -117,3 +117,15 @@ def test_both_mlps_scale_at_evaluation_in_the_classic_style():
         inverted = ScratchMLP(hidden=[64, 32], dropout=[0.3, 0.6], init_std=0.1)
         inverted.load_state_dict(scratch.state_dict())
         assert not torch.allclose(inverted.eval()(x), scratch(x))  # the styles differ at evaluation
+
+
+@pytest.mark.parametrize("net", [ScratchMLP, ConciseMLP])
+@pytest.mark.parametrize(("argument", "value", "message"), [
+    ("dropout_style", "clasic", "dropout_style 'clasic' is not one of inverted, classic"),
+    ("activation", "swish", "activation 'swish' is not one of relu, sigmoid, tanh, identity"),
+])
+def test_a_name_the_networks_do_not_know_is_refused_not_read_as_another(net, argument, value, message):
+    """Built in Python (not through a config, which checks its choices first), a typo of ``classic``
+    must not train inverted dropout; the message starts with the argument, as the config words it."""
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        net(dropout=0.5, **{argument: value})

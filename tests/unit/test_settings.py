@@ -229,6 +229,20 @@ def test_presets_name_only_what_they_change(group):
                 assert value != defaults[key], f"{preset_file}: {key}: {value} is the schema's default"
 
 
+@pytest.mark.parametrize("option", ["scratch", "concise"])
+def test_the_model_presets_give_their_class_its_own_defaults(option):
+    """conf/model/<option>.yaml lists the network's arguments so that ``model.net.hidden=[…]`` needs
+    no ``+``; the values must be the class's own defaults, which declare them (d2l: [256], 0.01)."""
+    import inspect
+
+    from mlplab.config.signature import locate
+
+    net = yaml.safe_load((Path(config_dir()) / "model" / f"{option}.yaml").read_text())["net"]
+    parameters = inspect.signature(locate(net.pop("_target_"))).parameters
+    assert net and {name: parameters[name].default for name in net} == {
+        name: tuple(value) if isinstance(value, list) else value for name, value in net.items()}
+
+
 def test_compose_types_every_group_against_the_schema():
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=["optimizer=adamw", "scheduler=step", "data=polynomial"])

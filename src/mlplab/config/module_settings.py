@@ -23,6 +23,7 @@ from mlplab.config.optimization import optimizer_settings, scheduler_settings
 from mlplab.config.settings import NON_NEGATIVE, PROBABILITY, Settings, info, plain, setting, show
 from mlplab.config.signature import locate, takes
 from mlplab.errors import ConfigError
+from mlplab.nets.dropout import STYLES
 
 
 @dataclass
@@ -35,7 +36,7 @@ class RegularizerSettings(Settings):
                            within=PROBABILITY, kind=float | list[float], example=0.5, per_member=True)
     dropout_style: str = setting("inverted", "inverted: kept units × 1/(1 − p) while training (d2l's code); "
                                  "classic: all units × (1 − p) at evaluation (the notes, 4.6.3)",
-                                 choices=("inverted", "classic"))
+                                 choices=STYLES)
     weight_decay_mode: str = setting("auto", "auto (scratch → penalty, concise or a decoupled optimizer "
                                      "such as AdamW → optimizer), penalty or optimizer",
                                      choices=("auto", "penalty", "optimizer"))

@@ -26,9 +26,18 @@ FIT_METRICS = {"classification": ("val/acc", "val/loss", "train/acc", "train/los
 BETTER = {"acc": ("max", "an accuracy is best when largest"), "loss": ("min", "a loss is best when smallest")}
 
 
+STUDY_DIRECTIONS = {"max": "maximize", "min": "minimize"}  # a monitor's mode, in Optuna's words
+
+
 def better_mode(metric: str) -> str | None:
     """``max`` for an accuracy, ``min`` for a loss, None for a metric with no better direction."""
     return BETTER.get(metric.rpartition("/")[2], (None,))[0]
+
+
+def validation_metrics(task: str = "classification") -> tuple[str, ...]:
+    """The validation metrics a fit of ``task`` logs, the one a monitor watches by default first:
+    ``val/acc``, ``val/loss`` (a regression: ``val/loss``)."""
+    return tuple(name for name in FIT_METRICS[task] if name.startswith("val/"))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from mlplab.config import schema
 from mlplab.config.help import help_text
 from mlplab.config.location import config_dir
+from mlplab.config.monitor import STUDY_DIRECTIONS
 from mlplab.config.settings import Settings, specs
 
 MAX_NAME_BYTES = 120  # file systems refuse names over 255 bytes; TensorBoard shows ~60 characters
@@ -72,7 +73,7 @@ def run_name(overrides: list[str]) -> str:
 
 def direction(mode: str) -> str:
     """An Optuna study's direction for a monitor's mode: max → maximize, min → minimize."""
-    return {"max": "maximize", "min": "minimize"}.get(str(mode), str(mode))
+    return STUDY_DIRECTIONS.get(str(mode), str(mode))
 
 
 def register() -> None:

@@ -10,7 +10,14 @@ from torch import nn
 
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.dropout import ClassicDropout
-from mlplab.nets.shapes import MLP_ARGS, check_init_std, layer_sizes, per_layer
+from mlplab.nets.shapes import (
+    MLP_ARGS,
+    check_activation,
+    check_dropout_style,
+    check_init_std,
+    layer_sizes,
+    per_layer,
+)
 
 
 class ConciseMLP(nn.Sequential):
@@ -20,7 +27,8 @@ class ConciseMLP(nn.Sequential):
                  num_outputs: int = 10, activation: str = "relu",
                  dropout: float | Sequence[float] = 0.0, init_std: float = 0.01,
                  dropout_style: str = "inverted") -> None:
-        act = ACTIVATIONS[activation].builtin
+        act = ACTIVATIONS[check_activation(activation)].builtin
+        dropout_style = check_dropout_style(dropout_style)
         sizes = layer_sizes(num_inputs, hidden, num_outputs)
         init_std = check_init_std(init_std)
         layers: list[nn.Module] = [nn.Flatten()]

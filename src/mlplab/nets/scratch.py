@@ -15,7 +15,14 @@ from torch import Tensor, nn
 
 from mlplab.nets.activations import ACTIVATIONS
 from mlplab.nets.dropout import dropout as dropout_fn
-from mlplab.nets.shapes import MLP_ARGS, check_init_std, layer_sizes, per_layer
+from mlplab.nets.shapes import (
+    MLP_ARGS,
+    check_activation,
+    check_dropout_style,
+    check_init_std,
+    layer_sizes,
+    per_layer,
+)
 
 
 class ScratchMLP(nn.Module):
@@ -30,10 +37,10 @@ class ScratchMLP(nn.Module):
                  dropout_style: str = "inverted") -> None:
         super().__init__()
         self.num_inputs = num_inputs
-        self.act = ACTIVATIONS[activation].scratch
+        self.act = ACTIVATIONS[check_activation(activation)].scratch
         sizes = layer_sizes(num_inputs, hidden, num_outputs)
         init_std = check_init_std(init_std)
-        self.dropout, self.dropout_style = per_layer(dropout, len(hidden)), dropout_style
+        self.dropout, self.dropout_style = per_layer(dropout, len(hidden)), check_dropout_style(dropout_style)
         for k, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:]), start=1):
             setattr(self, f"W{k}", nn.Parameter(torch.randn(fan_in, fan_out) * init_std))
             setattr(self, f"b{k}", nn.Parameter(torch.zeros(fan_out)))

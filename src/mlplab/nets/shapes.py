@@ -1,10 +1,13 @@
 """Shape arguments shared by both MLPs, checked where the network is built: a bad value is a
-``ValueError`` whose message starts with the argument's name, which
-``mlplab.config.module_settings`` words with the setting's key and value (``model.net.hidden=[256,-5] has -5; …``)."""
+``ValueError`` whose message starts with the argument's name, which ``mlplab.config.module_settings``
+words with the setting's key and value (``model.net.hidden=[256,-5] has -5; …``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from mlplab.nets.activations import ACTIVATIONS
+from mlplab.nets.dropout import STYLES
 
 # The constructor arguments both MLPs share, documented once: their --help lines
 # (mlplab.config.signature reads a class's ``Args:``).
@@ -32,6 +35,22 @@ def check_init_std(init_std: float) -> float:
     if not init_std >= 0:
         raise ValueError("init_std must be ≥ 0 (a standard deviation)")
     return init_std
+
+
+def check_choice(argument: str, value: str, choices: Sequence[str]) -> str:
+    """``activation`` and ``dropout_style`` by name: a name the network does not know is refused,
+    not read as another (a typo of ``classic`` would otherwise train inverted dropout)."""
+    if value not in choices:
+        raise ValueError(f"{argument} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def check_activation(activation: str) -> str:
+    return check_choice("activation", activation, tuple(ACTIVATIONS))
+
+
+def check_dropout_style(dropout_style: str) -> str:
+    return check_choice("dropout_style", dropout_style, STYLES)
 
 
 def per_layer(dropout: float | Sequence[float], num_hidden: int) -> list[float]:

@@ -30,11 +30,12 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
+from mlplab.config.monitor import better_mode, validation_metrics
 from mlplab.config.settings import Settings
+from mlplab.data.batches import Minibatch  # (images [B, 1, 28, 28] float, labels [B] int64)
 from mlplab.data.fashion_mnist import CLASSES
 from mlplab.nets.activations import ACTIVATIONS, autograd_derivative
 from mlplab.reporting.hparams import HParam, settings_row
-from mlplab.training.module import Minibatch  # (images [B, 1, 28, 28] float, labels [B] int64)
 
 HISTOGRAM_BINS = 64  # TensorBoard redraws a histogram in ~30 buckets; 64 keep its shape
 
@@ -101,12 +102,11 @@ def confusion_figure(counts: Tensor, labels: Sequence[str]) -> Figure:
 
 def best_validation(history: Sequence[Mapping[str, float]], names: Sequence[str]) -> dict[str, float]:
     """``hp/val_acc`` = the highest val/acc of any epoch, ``hp/val_loss`` = the lowest val/loss."""
-    best = {"acc": max, "loss": min}
     values = {}
     for name in names:
         seen = [row[f"val/{name}"] for row in history if f"val/{name}" in row]
         if seen:
-            values[f"hp/val_{name}"] = best[name](seen)
+            values[f"hp/val_{name}"] = max(seen) if better_mode(f"val/{name}") == "max" else min(seen)
     return values
 
 
@@ -126,7 +126,7 @@ def _task(pl_module: L.LightningModule) -> str:
 
 
 def _hp_names(task: str) -> tuple[str, ...]:
-    return ("acc", "loss") if task == "classification" else ("loss",)
+    return tuple(name.removeprefix("val/") for name in validation_metrics(task))
 
 
 def whole_validation_set(datamodule: L.LightningDataModule) -> Any:

@@ -34,6 +34,7 @@ from hydra.experimental.callback import Callback
 from matplotlib.figure import Figure  # a bare Figure renders PNGs with Agg; no pyplot, no display
 from omegaconf import DictConfig
 
+from mlplab.config.monitor import better_mode, validation_metrics
 from mlplab.errors import UserError, describe_os_error
 from mlplab.files import atomic_path, holder, write_json, write_text
 from mlplab.outcomes import BUSY_EXIT, FAILED_EXIT, USER_EXIT, fail, report
@@ -50,7 +51,6 @@ from mlplab.reporting.seeds import (
 
 log = logging.getLogger(__name__)
 
-FALLBACK_MODES = {"val/acc": "max", "val/loss": "min"}  # when a job recorded no checkpoint monitor
 BEST_KEYS = ("job", "overrides", "monitor", "mode", "val", "test")
 
 
@@ -124,9 +124,9 @@ def validation(result: dict[str, Any]) -> tuple[str | None, str | None, float | 
     if monitor:
         return monitor["name"], monitor["mode"], monitor.get("best")
     metrics = result.get("metrics") or {}
-    for name, mode in FALLBACK_MODES.items():
+    for name in validation_metrics():  # the job recorded no checkpoint monitor
         if name in metrics:
-            return name, mode, metrics[name]
+            return name, better_mode(name), metrics[name]
     return None, None, None
 
 
@@ -183,7 +183,7 @@ def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 def sweep_metric(rows: list[dict[str, Any]], best: dict[str, Any] | None) -> str:
     """The validation metric the summary names: the winner's, else the first one any job recorded."""
     names = [r["monitor"] for r in ([best] if best else []) + rows if r["monitor"]]
-    return names[0] if names else "val/acc"
+    return names[0] if names else validation_metrics()[0]
 
 
 # ---- the table --------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     """Header and body: job, one column per override key, val metric, test metric, weight norm,
     epochs, seconds, status. A sweep that mixes metrics (accuracy and loss) gets a column for each."""
     keys = override_keys(rows)
-    vals = unique([r["monitor"] for r in rows if r["monitor"]]) or ["val/acc"]
+    vals = unique([r["monitor"] for r in rows if r["monitor"]]) or [validation_metrics()[0]]
     tests = [matching_test_metric(v) for v in vals]
     header = ["job", *keys, *vals, *tests, "weights/l2_norm", "epochs", "seconds", "status"]
     body = [[r["job"], *(override_values(r).get(k) for k in keys),
@@ -356,7 +356,7 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]
     write_json(sweep_dir / "best.json", chosen)
     keys = heatmap_keys(rows)
     if len(keys) == 2:
-        mode = (best or {}).get("mode") or FALLBACK_MODES.get(metric, "max")
+        mode = (best or {}).get("mode") or better_mode(metric) or "max"
         plot_heatmap(rows, keys, metric, mode, sweep_dir / "heatmap.png")
     return best
 

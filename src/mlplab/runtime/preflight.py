@@ -38,7 +38,7 @@ from mlplab.config.module_settings import MODULE_GROUPS, ModuleSettings
 from mlplab.config.monitor import MonitorSettings, check_logged, check_mode
 from mlplab.config.schema import RunSettings, TrainConfig
 from mlplab.config.settings import Settings, describe_unknown_key
-from mlplab.config.store import as_written
+from mlplab.config.store import as_written, direction
 from mlplab.config.targets import check_targets
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
@@ -224,10 +224,10 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
 
 def check_direction(config: DictConfig) -> None:
     """A search must optimise the monitor the way the checkpoints rank it."""
-    wanted = {"max": "maximize", "min": "minimize"}[config.monitor.mode]
-    direction = config.hydra.sweeper.get("direction")
-    if direction is not None and str(direction) != wanted:
-        raise ConfigError(f"hydra.sweeper.direction={direction} but monitor.mode={config.monitor.mode} "
+    wanted = direction(config.monitor.mode)
+    given = config.hydra.sweeper.get("direction")
+    if given is not None and str(given) != wanted:
+        raise ConfigError(f"hydra.sweeper.direction={given} but monitor.mode={config.monitor.mode} "
                           f"({config.monitor.name}): the search would seek the worst runs; leave the "
                           f"direction to follow the monitor, or set monitor.mode")
 

@@ -22,11 +22,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlplab.config.module_settings import ModuleSettings
+from mlplab.config.monitor import FIT_METRICS
 from mlplab.config.signature import locate
 from mlplab.errors import ConfigError
 from mlplab.training.regularization import l2_penalty
 
-TASKS = ("classification", "regression")
+TASKS = tuple(FIT_METRICS)  # what a data set's ``task`` may be
 
 
 def decouples_weight_decay(optimizer: Any) -> bool:
