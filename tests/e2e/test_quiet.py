@@ -1,6 +1,6 @@
 """A run's output is mlplab's: the third-party noise every run used to print (torch's LeafSpec
 deprecation from Lightning's _pytree, Lightning's litlogger tip, its note that the model summary
-callback is configured already) is hidden, and
+callback is configured already, its hint to add loader workers) is hidden, and
 ``ignore_warnings=false`` shows it again, as lightning-hydra-template's ``extras.ignore_warnings``."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import pytest
 from mlplab.runtime.quiet import quiet_third_party
 
 RUN = ["data.train_subset=500", "data.val_size=100", "trainer.max_epochs=1", "model.net.hidden=[8]"]
+# (the loader-workers hint too, but Lightning gives it only on a machine of more than 2 CPUs: the unit test)
 NOISE = ("litlogger", "isinstance(treespec, LeafSpec)", "Trainer already configured with model summary",
          # Lightning's hint wherever SLURM is installed (CI starts a local cluster: srun is there)
          *(("The `srun` command is available on your system",) if shutil.which("srun") else ()))
 
 
-def test_lightnings_srun_hint_and_checkpoint_folder_warning_are_hidden_and_others_are_not():
+def test_lightnings_srun_and_workers_hints_and_checkpoint_folder_warning_are_hidden_and_others_are_not():
     """The texts as Lightning 2.6 words them (its rank_zero_warn: a UserWarning subclass)."""
     from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
@@ -29,6 +30,8 @@ def test_lightnings_srun_hint_and_checkpoint_folder_warning_are_hidden_and_other
                       PossibleUserWarning, stacklevel=1)
         warnings.warn("Checkpoint directory /r/checkpoints exists and is not empty.", UserWarning,
                       stacklevel=1)
+        warnings.warn("The 'train_dataloader' does not have many workers which may be a bottleneck.",
+                      PossibleUserWarning, stacklevel=1)
         other = "The number of training batches (3) is smaller than the logging interval"
         warnings.warn(other, UserWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == [other]

@@ -17,7 +17,6 @@ sampler the loader already has instead of injecting its own (``use_distributed_s
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +26,6 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 from mlplab.data.augment import ShiftFlip
-
-# The whole data set is in memory: worker processes would only copy it. Lightning's hint to add
-# some (a PossibleUserWarning on every loader) does not apply.
-warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 Minibatch = tuple[Tensor, Tensor]
 

@@ -11,6 +11,8 @@ lightning-hydra-template's ``extras.ignore_warnings``):
                             submitit or sbatch, and a run outside them is meant to be one process)
     Lightning's warning     Checkpoint directory … exists and is not empty (every resume: the run's
                             own folder holds its checkpoints by design)
+    Lightning's hint        The '…_dataloader' does not have many workers … (on every loader:
+                            mlplab's data sets are in memory, where worker processes would only copy them)
 
 Only these, by their text: any other warning or log line still shows.
 """
@@ -22,7 +24,8 @@ import warnings
 
 NOISY_WARNINGS = ((r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
                   (r"The `srun` command is available on your system but is not used", Warning),
-                  (r"Checkpoint directory .* exists and is not empty", Warning))
+                  (r"Checkpoint directory .* exists and is not empty", Warning),
+                  (r".*does not have many workers", Warning))
 NOISY_LOG_LINES = ("💡 Tip: For seamless cloud logging",
                    "Trainer already configured with model summary callbacks")
 # the loggers of Lightning's rank_zero_info (lightning.pytorch's, or fabric's where it was imported last)
