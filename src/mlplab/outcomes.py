@@ -42,6 +42,8 @@ from mlplab.config.settings import Settings, describe_type_error, describe_unkno
 from mlplab.errors import UserError, causes, describe_os_error
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
+# set beside FULL_ERROR when mlplab set it (to catch Hydra's errors itself), not the user
+FULL_ERROR_IS_OURS = "_MLPLAB_FULL_ERROR_IS_OURS"
 USER_EXIT, FAILED_EXIT, INTERRUPTED_EXIT = 2, 1, 130
 # Hydra's ValueError when its command-line flags name two things to do (hydra._internal.utils)
 HYDRA_ONE_COMMAND = "Only one of --run, --multirun, --cfg, --info and --shell_completion"
@@ -50,7 +52,7 @@ BUSY_EXIT = 75  # sysexits' EX_TEMPFAIL: a sweep's jobs still run in another pro
 
 
 def wants_traceback() -> bool:
-    return os.environ.get(FULL_ERROR) == "1" and not os.environ.get("_MLPLAB_FULL_ERROR_IS_OURS")
+    return os.environ.get(FULL_ERROR) == "1" and not os.environ.get(FULL_ERROR_IS_OURS)
 
 
 def override_of(err: BaseException) -> str | None:

@@ -24,6 +24,7 @@ from mlplab.errors import describe_os_error
 from mlplab.outcomes import (
     FAILED_EXIT,
     FULL_ERROR,
+    FULL_ERROR_IS_OURS,
     INTERRUPTED_EXIT,
     USER_EXIT,
     report,
@@ -61,7 +62,7 @@ def one_line_errors() -> Iterator[None]:
     if wants_traceback():
         yield
         return
-    os.environ[FULL_ERROR] = os.environ["_MLPLAB_FULL_ERROR_IS_OURS"] = "1"
+    os.environ[FULL_ERROR] = os.environ[FULL_ERROR_IS_OURS] = "1"
     try:
         yield
     except KeyboardInterrupt:  # Ctrl-C outside an epoch (inside one, GracefulStop ends the run)
@@ -72,7 +73,7 @@ def one_line_errors() -> Iterator[None]:
     finally:
         os.environ.pop(RESUME_LINE, None)
         os.environ.pop(FULL_ERROR, None)
-        os.environ.pop("_MLPLAB_FULL_ERROR_IS_OURS", None)
+        os.environ.pop(FULL_ERROR_IS_OURS, None)
 
 
 def interrupted() -> str:

@@ -372,8 +372,7 @@ def describe_unknown_key(kind: type[Settings], name: str) -> str:
     others = [k for k in Settings.kinds() if k.group == kind.group and k is not kind
               and any(spec.name == name for spec in specs(k))]
     options = [f"{kind.group}={k.name}" for k in others if isinstance(getattr(k, "name", None), str)]
-    moved = MOVED.get(f"{prefix}{name}")
-    close = difflib.get_close_matches(name, [spec.name for spec in specs(kind)], n=1)
+    close = difflib.get_close_matches(name, [spec.name for spec in specs(kind)], n=1)  # looser than own
     hint = kind.unknown_hint.format(key=f"{prefix}{name}") if not (close or options or moved) else ""
     return (text + (f"; did you mean {prefix}{close[0]}?" if close and not (options or moved) else "")
             + (f"; {others[0].__name__} has it: {options[0]}" if options else "")

@@ -86,8 +86,10 @@ def record_or_check(config: DictConfig, jobs: list[list[str]] | None) -> None:
         return
     try:
         saved = json.loads(path.read_text())
-        same = computing(saved["overrides"]) == computing(record["overrides"]) and \
-            [computing(j) for j in saved.get("jobs") or []] == [computing(j) for j in record["jobs"] or []]
+        # what is computed: retry_failed=true and folders change nothing (computing_overrides)
+        same = computing_overrides(saved["overrides"]) == computing_overrides(record["overrides"]) and \
+            [computing_overrides(j) for j in saved.get("jobs") or []] == \
+            [computing_overrides(j) for j in record["jobs"] or []]
     except (ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"{path} is damaged ({err}); resume cannot tell which sweep this was: give a "
                           f"new hydra.sweep.dir (the jobs' folders and metrics.json files are untouched)"
@@ -96,11 +98,6 @@ def record_or_check(config: DictConfig, jobs: list[list[str]] | None) -> None:
         raise ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} holds another sweep: resume it with "
                           f"`{saved['command']}`, or give a new hydra.sweep.dir")
     log.info("resuming the sweep in %s", config.hydra.sweep.dir)
-
-
-def computing(overrides: list[str]) -> list[str]:
-    """Overrides that change what is computed (``retry_failed=true`` and folders do not)."""
-    return computing_overrides(overrides)
 
 
 def earlier_result(output_dir: str | Path) -> dict[str, Any] | None:
