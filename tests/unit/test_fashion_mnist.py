@@ -146,3 +146,14 @@ def test_real_default_split(real_raw):
     dm = FashionMNISTDataModule(data_dir=str(real_raw.parents[1]), download=False)
     dm.setup("fit")
     assert [len(s[1]) for s in (dm.train, dm.val, dm.test)] == [55000, 5000, 10000]
+
+
+@pytest.mark.dataset
+def test_the_data_command_without_a_folder_prepares_the_one_a_run_reads(real_raw, monkeypatch, capsys):
+    """``python -m mlplab.data.fashion_mnist``: data.data_dir's default ($MLPLAB_DATA_DIR here, as
+    the test session sets it), not ./data of wherever it is typed."""
+    from mlplab.data.fashion_mnist import main
+
+    monkeypatch.setattr("sys.argv", ["fashion_mnist"])
+    main()
+    assert Path(capsys.readouterr().out.strip()) == Path(real_raw)

@@ -247,8 +247,9 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
 
 
 def main() -> None:
-    """``python -m mlplab.data.fashion_mnist [data_dir]``: unpack or download the files."""
-    print(ensure_raw_files(sys.argv[1] if len(sys.argv) > 1 else "data"))
+    """``python -m mlplab.data.fashion_mnist [data_dir]``: unpack or download the files (by default
+    where a run looks: ``data.data_dir``'s default, $MLPLAB_DATA_DIR or ./data)."""
+    print(ensure_raw_files(sys.argv[1] if len(sys.argv) > 1 else FashionMNISTSettings().data_dir))
 
 
 if __name__ == "__main__":
