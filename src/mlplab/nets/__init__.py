@@ -2,7 +2,7 @@
 activation functions (4.1) and dropout (4.6). Plain ``nn.Module``\\ s: a run names one by its class
 (``model.net._target_=mlplab.nets.ScratchMLP``), as it could name any other.
 
-May import: torch only (and ``mlplab.errors``). The settings that choose among them are declared
+May import: torch only. The settings that choose among them are declared
 in ``mlplab.config.network``, which reads ``ACTIVATIONS`` for its choices.
 """
 
