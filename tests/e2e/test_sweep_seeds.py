@@ -13,7 +13,8 @@ import pytest
 from helpers import REPO, run_main, write_fake_fashion_mnist
 
 from mlplab.cli.train import main as train_main
-from mlplab.reporting.sweep import collect, heatmap_grid
+from mlplab.reporting.heatmap import heatmap_grid
+from mlplab.reporting.sweep_rows import collect
 
 # 256 training and 64 test images, one epoch of a 16-unit MLP: about a second a job
 TINY = ["data.val_size=64", "data.check_counts=false", "trainer.max_epochs=1", "model.net.hidden=[16]",

@@ -17,7 +17,7 @@ from helpers.no_locks import without_locks
 from omegaconf import OmegaConf
 
 from mlplab.files import LOCK, atomic_path, holder, temporaries, write_json, write_text
-from mlplab.reporting.sweep import read_result
+from mlplab.reporting.sweep_rows import read_result
 from mlplab.runtime import folder_lock
 from mlplab.runtime.folder_lock import FolderInUse, RunFolderCheck, hold
 

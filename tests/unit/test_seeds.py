@@ -10,7 +10,7 @@ from mlplab.reporting.seeds import Spread, best_configuration, configurations, s
 
 def row(job: int, overrides: list[str], val: float | None, status: str = "finished",
         monitor: str = "val/acc", mode: str = "max") -> dict:
-    """A job row as reporting.sweep.job_row makes it; its test score is val − 0.02."""
+    """A job row as reporting.sweep_rows.job_row makes it; its test score is val − 0.02."""
     finished = status == "finished"
     return {"job": job, "overrides": overrides, "status": status, "monitor": monitor if finished else None,
             "mode": mode if finished else None, "val": val if finished else None,

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 from helpers import REPO, run_main_as
 
-from mlplab.reporting.sweep import collect, heatmap_grid, heatmap_keys, summarize
+from mlplab.reporting.heatmap import heatmap_grid, heatmap_keys
 from mlplab.reporting.sweep import main as sweep_main
+from mlplab.reporting.sweep import summarize
+from mlplab.reporting.sweep_rows import collect
 
 GRID_KEYS = ["regularizer.weight_decay", "regularizer.dropout"]
 COLUMNS = ["job", *GRID_KEYS, "val/acc", "test/acc", "weights/l2_norm", "epochs", "seconds", "status"]

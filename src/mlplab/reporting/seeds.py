@@ -51,7 +51,8 @@ def seeds_vary(rows: list[dict[str, Any]]) -> bool:
 
 
 def job_numbers(row: dict[str, Any]) -> dict[str, float]:
-    """Every number of a job row (``reporting.sweep.job_row``) a mean is taken of, missing ones left out."""
+    """Every number of a job row (``reporting.sweep_rows.job_row``) a mean is taken of, missing
+    ones left out."""
     numbers = {row["monitor"]: row["val"]} if row["monitor"] else {}
     numbers |= row["test"]
     numbers |= {k: row[k] for k in ("weights/l2_norm", "epochs", "seconds")}
