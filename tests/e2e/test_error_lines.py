@@ -5,6 +5,7 @@ it (through the shell)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_main
+from helpers import run_main
 
 from mlplab.cli.train import main as train_main
 
@@ -70,7 +71,10 @@ def test_swapped_labels_and_images_are_named_by_their_magic_numbers_and_the_prin
     data = tmp_path / "data"
     raw = data / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
-    for real in (REPO / "data" / "FashionMNIST" / "raw").glob("*-ubyte"):  # links: no 50 MB copy
+    real_raw = Path(os.environ["MLPLAB_DATA_DIR"]) / "FashionMNIST" / "raw"  # tests/conftest.py sets it
+    reals = sorted(real_raw.glob("*-ubyte"))
+    assert len(reals) == 4, f"the real files are not in {real_raw}"
+    for real in reals:  # links: no 50 MB copy
         (raw / real.name).symlink_to(real)
     images, labels = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
     images.rename(raw / "swap"), labels.rename(images), (raw / "swap").rename(labels)

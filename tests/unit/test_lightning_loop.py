@@ -155,3 +155,18 @@ def test_compiled_network_matches_the_plain_one_and_keeps_its_state_dict_keys():
     assert list(compiled.state_dict()) == list(plain.state_dict())
     x = torch.rand(8, 1, 28, 28)
     torch.testing.assert_close(compiled(x), plain(x))
+
+
+def test_an_epoch_without_validation_has_no_validation_numbers_in_its_history(data_dir):
+    """``check_val_every_n_epoch=2``: epochs 0 and 2 are not validated, so their history rows (which
+    become metrics.json, curves.png and the HParams bests) hold no val/ value, not the last one's."""
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL, seed=0,
+                                        download=False, check_counts=False)
+    module = mlp_module(hidden=[16])
+    trainer = L.Trainer(max_epochs=4, check_val_every_n_epoch=2, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=datamodule)
+    validated = [any(key.startswith("val/") for key in row) for row in module.history]
+    assert [row["epoch"] for row in module.history] == [0, 1, 2, 3]
+    assert validated == [False, True, False, True]

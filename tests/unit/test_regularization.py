@@ -146,3 +146,16 @@ def test_an_optimizer_that_takes_no_parameter_groups_gets_the_parameters_alone()
     before = closure().item()
     optimizer.step(closure)
     assert closure().item() < before
+
+
+def test_the_regression_loss_is_half_the_mean_squared_error():
+    """d2l 3.1's squared loss, l = ½(ŷ − y)², averaged over the minibatch (and the K members of a stack)."""
+    from mlplab.training.objective import Objective
+
+    generator = torch.Generator().manual_seed(0)
+    output, y = torch.randn(8, 1, generator=generator), torch.randn(8, generator=generator)
+    expected = ((output.squeeze(1) - y) ** 2).mean() / 2
+    objective = Objective("regression")
+    torch.testing.assert_close(objective.loss(output, y), expected)
+    torch.testing.assert_close(objective.member_losses(torch.stack([output, 2 * output]), y),
+                               torch.stack([expected, ((2 * output.squeeze(1) - y) ** 2).mean() / 2]))

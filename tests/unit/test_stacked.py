@@ -67,12 +67,16 @@ def test_stacked_dropout_keeps_p0_exactly_zeros_p1_and_keeps_the_expectation():
 
 
 @pytest.mark.parametrize("decay", [[0.0, 1e-3, 0.1], [0.0, 0.0, 0.0]], ids=["decayed", "no-decay"])
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_member_sgd_takes_each_members_own_sgd_step(nesterov, decay):
+@pytest.mark.parametrize(("nesterov", "with_momentum"), [(False, True), (True, True), (False, False)],
+                         ids=["momentum", "nesterov", "plain"])
+def test_member_sgd_takes_each_members_own_sgd_step(nesterov, with_momentum, decay):
     """Three members with their own lr, momentum and λ: five steps of MemberSGD on the stack equal
     five steps of torch's SGD on each member (λ on weights only, as mlplab's param groups), to the
-    rounding of a fused multiply-add (torch's ``add(x, alpha=λ)``; a per-member λ is a tensor)."""
+    rounding of a fused multiply-add (torch's ``add(x, alpha=λ)``; a per-member λ is a tensor).
+    ``plain``: no member has momentum, the step MemberSGD takes in place (w·(1 − ηλ) − η·g)."""
     lr, momentum = [0.1, 0.05, 0.2], [0.9, 0.5, 0.0 if not nesterov else 0.3]
+    if not with_momentum:
+        momentum = [0.0, 0.0, 0.0]
     nets = members("scratch", [8], count=3)
     stacked = StackedMLP.from_nets(nets, ACTIVATIONS["tanh"].scratch, [[0.0]] * 3)
     layers = stacked.layers()
