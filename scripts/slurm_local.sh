@@ -70,8 +70,9 @@ CONF
 node_state() { sinfo -h -o %T 2>/dev/null | head -n 1; }
 
 up() {
+  # munged, slurmctld and slurmd run as daemons of the machine, /etc/slurm is root's
+  is_root || die "starting the local cluster needs root: sudo bash $0 up"
   install
-  is_root || die "starting slurmctld and slurmd needs root"
   [ -f /etc/munge/munge.key ] || { mungekey --create 2>/dev/null || \
     dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none; }
   chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key

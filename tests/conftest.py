@@ -6,6 +6,8 @@ tests run the real entry points, data and files."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
@@ -14,6 +16,14 @@ from helpers import REPO, local_defaults_note, run_cli
 # Subprocesses run in temporary folders; they find the unpacked data here instead of
 # unpacking it again into each of them.
 os.environ.setdefault("MLPLAB_DATA_DIR", str(REPO / "data"))
+# torch.compile's cache (/tmp/torchinductor_<user> by default: 150 MB a run, kept): one of this
+# process's, removed when it ends (pytest_unconfigure); its subprocesses inherit it.
+INDUCTOR_CACHE = tempfile.mkdtemp(prefix="mlplab-test-inductor-")
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", INDUCTOR_CACHE)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(INDUCTOR_CACHE, ignore_errors=True)
 
 
 def pytest_configure(config):
@@ -46,9 +56,10 @@ def pytest_collection_modifyitems(config, items):
 # with the reason; CI=true fails them instead): (name, words of such a reason, lower case; why not
 # and the one command that enables it, as .ci/run does it).
 FEATURES = (
-    ("SLURM", ("slurm",), "no cluster: start it with `bash scripts/slurm_local.sh up` as root"),
-    ("PostgreSQL", ("postgresql",), "not installed or cannot start: `apt-get install postgresql`"),
-    ("tmpfs", ("tmpfs",), "cannot mount one: run the tests as root, or with mount rights"),
+    ("SLURM", ("slurm",), "no cluster: start it as root, `sudo bash scripts/slurm_local.sh up`"),
+    ("PostgreSQL", ("postgresql",), "not installed (`sudo apt-get install postgresql`), or it could not "
+                                    "start: its log is in the reason above"),
+    ("tmpfs", ("tmpfs",), "mounting one needs root: `sudo .venv/bin/pytest -m faults -p no:cacheprovider`"),
     ("permissions", ("setpriv",), "root cannot drop its power over folder modes: "
                                   "`apt-get install util-linux` (setpriv)"),
     ("gpu", ("cuda",), "no CUDA device: run them on a machine with one"),

@@ -49,3 +49,21 @@ def test_the_noise_is_hidden_unless_asked_for(ignore, tmp_path, cli):
     assert "transfer_batch_to_device" not in said  # mlplab's data module moves its batches itself
     for noise in NOISE:
         assert (noise in said) is not ignore, noise
+
+
+def test_a_submitit_warning_is_one_line_and_its_info_lines_stay():
+    """submitit's config printed each warning on stdout and stderr, and Hydra's root handler a third
+    time: after ``submitit_lines_once`` (a SLURM sweep's start) one handler takes each line."""
+    import logging
+
+    from mlplab.runtime.quiet import submitit_lines_once
+
+    submitit_lines_once()
+    logger = logging.getLogger("submitit")
+
+    def handlers_taking(level: int) -> int:
+        record = logger.makeRecord("submitit", level, __file__, 0, "Bypassing sacct error", None, None)
+        return sum(record.levelno >= h.level and bool(h.filter(record)) for h in logger.handlers)
+
+    assert not logger.propagate
+    assert handlers_taking(logging.WARNING) == 1 and handlers_taking(logging.INFO) == 1

@@ -122,11 +122,17 @@ def test_ckpt_path_last_with_more_epochs_continues_the_run_it_names(tmp_path):
     first = sorted(p.name for p in (run / "tensorboard").iterdir())
     code, _, stderr = command("trainer.max_epochs=1", "ckpt_path=last")
     assert code == 2 and "e.g. trainer.max_epochs=2" in stderr, stderr[-2000:]
-    code, _, stderr = command("trainer.max_epochs=2", "ckpt_path=last")
+    made = logs / "runs" / "2026-01-01_00-00-09"  # the folder Hydra makes for the resuming command
+    code, _, stderr = command("trainer.max_epochs=2", "ckpt_path=last", f"hydra.run.dir={made}")
     assert code == 0, stderr[-2000:]
     assert result(run)["epochs"] == 2 and [row["epoch"] for row in result(run)["history"]] == [0, 1]
     # its TensorBoard curves go on in the run's one folder (max_epochs=2 named a second one)
     assert len(first) == 1 and sorted(p.name for p in (run / "tensorboard").iterdir()) == first
+    # and its log: the run's train.log ends with the resumed fit's result; no folder holds only .hydra/
+    log = (run / "train.log").read_text()
+    assert log.count("test/acc=") == 2 and "resuming from" in log.rpartition("test/acc=")[0].rpartition(
+        "test/acc=")[2]
+    assert not made.exists()
 
 
 def test_ckpt_path_last_finds_the_very_command_before_a_run_of_another_length(tmp_path):

@@ -19,9 +19,10 @@ from helpers import REPO
 @pytest.mark.dataset
 def test_installed_wheel_finds_its_configs_and_trains(tmp_path):
     wheels, site, checkout = tmp_path / "wheels", tmp_path / "site", tmp_path / "checkout"
-    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], check=True, capture_output=True,
-                             text=True).stdout.split("\0")
-    for name in filter(None, tracked):  # a copy of this checkout, as a developer's would be
+    # safe.directory: a clone of another user's (the faults tests run as root in one) is still read
+    git = ["git", "-c", f"safe.directory={REPO}", "-C", str(REPO)]
+    tracked = subprocess.run([*git, "ls-files", "-z"], check=True, capture_output=True, text=True).stdout
+    for name in filter(None, tracked.split("\0")):  # a copy of this checkout, as a developer's would be
         (checkout / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, checkout / name)
     (checkout / "conf" / "local" / "default.yaml").write_text("trainer:\n  max_epochs: 7\n")  # theirs

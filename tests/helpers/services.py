@@ -4,6 +4,7 @@ cluster (``scripts/slurm_local.sh``). Each is skipped, with the reason, only whe
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -22,7 +23,7 @@ def as_postgres(command: list[str]) -> list[str]:
     """``command`` run as the ``postgres`` user when we are root (PostgreSQL refuses root)."""
     if os.geteuid() != 0:
         return command
-    return ["su", "-s", "/bin/sh", "postgres", "-c", " ".join(command)]
+    return ["su", "-s", "/bin/sh", "postgres", "-c", shlex.join(command)]
 
 
 @contextmanager
@@ -40,15 +41,18 @@ def postgres_database(name: str = "optuna") -> Iterator[str]:
     try:
         initdb = [str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
         subprocess.run(as_postgres(initdb), check=True, capture_output=True)
-        options = f"-k {home} -p {port} -c listen_addresses=''"
-        subprocess.run(as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", f'"{options}"', "-w",
+        options = f"-k {home} -p {port} -c listen_addresses=''"  # pg_ctl hands them to postgres through sh
+        subprocess.run(as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w",
                                     "-l", str(home / "log"), "start"]), check=True, capture_output=True)
         subprocess.run(as_postgres([str(binaries / "createdb"), "-h", str(home), "-p", str(port), "-U",
                                     "postgres", name]), check=True, capture_output=True)
     except subprocess.CalledProcessError as err:
+        said = " ".join(err.stderr.decode(errors="replace").split())[-200:]
+        server_log = home / "log"  # pg_ctl's "Examine the log output": its last lines, before it goes
+        logged = server_log.read_text(errors="replace") if server_log.is_file() else ""
         shutil.rmtree(home, ignore_errors=True)
-        reason = err.stderr.decode(errors="replace")[-300:]
-        unavailable(f"a PostgreSQL cluster could not start here: {reason}")
+        tail = f" (its log: {' '.join(logged.split())[-300:]})" if logged.strip() else ""
+        unavailable(f"a PostgreSQL cluster could not start here: {said}{tail}")
     try:
         yield f"postgresql+psycopg2://postgres@/{name}?host={home}&port={port}"
     finally:
@@ -70,7 +74,8 @@ def slurm_is_up() -> str | None:
     status = subprocess.run([str(REPO / "scripts" / "slurm_local.sh"), "status"], capture_output=True,
                             text=True)
     if status.returncode != 0:
-        return f"the local SLURM cluster is not up (scripts/slurm_local.sh up): {status.stdout[-200:]}"
+        said = " ".join((status.stdout + status.stderr).split())[-200:]
+        return f"the local SLURM cluster is not up (scripts/slurm_local.sh up): {said}"
     return None
 
 

@@ -58,8 +58,9 @@ def test_the_summary_names_each_skipped_feature_with_the_command_that_enables_it
     assert done.stdout.splitlines()[-2] == line  # at the end: just above the counts
     gpu = "" if cuda else ", gpu (no CUDA device: run them on a machine with one)"
     assert line == ("features not tested here: "
-                    "SLURM (no cluster: start it with `bash scripts/slurm_local.sh up` as root), "
-                    f"PostgreSQL (not installed or cannot start: `apt-get install postgresql`){gpu}")
+                    "SLURM (no cluster: start it as root, `sudo bash scripts/slurm_local.sh up`), "
+                    "PostgreSQL (not installed (`sudo apt-get install postgresql`), or it could not start: "
+                    f"its log is in the reason above){gpu}")
 
 
 def test_under_ci_a_missing_feature_fails_and_with_nothing_skipped_nothing_is_said(tmp_path):

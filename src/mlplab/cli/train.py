@@ -21,6 +21,7 @@ from mlplab.runtime.job_log import close_job_log, say
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.quiet import quiet_third_party
 from mlplab.runtime.record import record_failure
+from mlplab.runtime.resume import drop_unused_run_folder
 from mlplab.runtime.run import train
 from mlplab.runtime.threads import set_job_threads
 
@@ -43,6 +44,7 @@ def train_job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None = N
         return job(cfg, run)
     finally:
         close_job_log()
+        drop_unused_run_folder(cfg)
 
 
 def job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None) -> float | None:

@@ -3,7 +3,8 @@
 ```Trainer.fit` stopped …``, a checkpoint restored) and the lines that end the job on the terminal:
 its result, ``error: …``, ``resume with: …``.
 
-Those last are printed as they are (a result on stdout, an error on stderr, no time stamp); ``say``
+A resumed run's log goes on in its own folder's train.log (``move_job_log``). Those last are
+printed as they are (a result on stdout, an error on stderr, no time stamp); ``say``
 prints one and writes it to the file alone, through the ``mlplab.outcome`` logger, which the job's
 logging config hands the file handler only. Outside a job (no such config) they are printed alone.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 OUTCOME = logging.getLogger("mlplab.outcome")
 OUTCOME.propagate = False  # the terminal has the printed line: never again through the root's handlers
@@ -38,3 +40,27 @@ def close_job_log() -> None:
     for logger in (OUTCOME, logging.getLogger("lightning.pytorch")):
         for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
             logger.removeHandler(handler)
+
+
+def move_job_log(folder: Path) -> None:
+    """The job's log goes on in ``folder`` (a resumed run's own), appended to the train.log there
+    after what this job wrote so far; the file Hydra opened in the job's new folder is removed."""
+    loggers = [logging.getLogger(), OUTCOME, logging.getLogger("lightning.pytorch")]
+    handlers = {h for logger in loggers for h in logger.handlers if isinstance(h, logging.FileHandler)}
+    for handler in handlers:
+        written = Path(handler.baseFilename)
+        moved = Path(folder) / written.name
+        if moved.resolve() == written.resolve():
+            continue
+        handler.flush()
+        with moved.open("a", encoding=handler.encoding) as log_file:
+            log_file.write(written.read_text(encoding=handler.encoding) if written.is_file() else "")
+        continued = logging.FileHandler(moved, mode="a", encoding=handler.encoding)
+        continued.setFormatter(handler.formatter)
+        continued.setLevel(handler.level)
+        for logger in loggers:
+            if handler in logger.handlers:
+                logger.removeHandler(handler)
+                logger.addHandler(continued)
+        handler.close()
+        written.unlink(missing_ok=True)

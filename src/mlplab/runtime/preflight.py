@@ -44,6 +44,7 @@ from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 from mlplab.outcomes import FAILED_EXIT, report
 from mlplab.runtime.precision import bf16_warning
+from mlplab.runtime.quiet import submitit_lines_once
 
 MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")  # strategy names that start one process per device
 SWEEP_FIX = ("in a sweep give each job one device (trainer=default or trainer=gpu, "
@@ -271,6 +272,8 @@ class PreflightCheck(Callback):
     traceback (exit 1) — a sweep never starts unchecked."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if "submitit" in str(config.hydra.launcher.get("_target_")):  # hydra/launcher=slurm, local
+            submitit_lines_once()
         try:
             check_sweep(config)
         except JobError as err:

@@ -14,7 +14,8 @@ lightning-hydra-template's ``extras.ignore_warnings``):
     Lightning's hint        The '…_dataloader' does not have many workers … (on every loader:
                             mlplab's data sets are in memory, where worker processes would only copy them)
 
-Only these, by their text: any other warning or log line still shows.
+Only these, by their text: any other warning or log line still shows. And one line for each of
+submitit's warnings in a SLURM sweep (``submitit_lines_once``), which it would print three times.
 """
 
 from __future__ import annotations
@@ -51,3 +52,23 @@ def quiet_third_party(ignore: bool) -> None:
         logger.addFilter(_FILTER)  # a logging.Filter added twice is kept once
     for pattern, category in NOISY_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern, category=category)
+
+
+class BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+def submitit_lines_once() -> None:
+    """submitit's logging config prints a warning (``Bypassing sacct error …`` where SLURM keeps no
+    accounting) on stdout and on stderr, and Hydra's root handler printed it a third time: its stdout
+    handler now takes its lower lines only, and its lines stay in its own handlers."""
+    try:
+        import submitit  # noqa: F401  (an optional package; importing it sets up its logger)
+    except ImportError:  # Hydra's own error for the launcher follows
+        return
+    logger = logging.getLogger("submitit")
+    logger.propagate = False
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.level < logging.WARNING:
+            handler.addFilter(BelowWarning())  # a Filter added twice is kept once

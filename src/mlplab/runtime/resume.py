@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 from mlplab.config.store import as_written
 from mlplab.records import RunRecord
 from mlplab.runtime.checkpoints import check_left_to_train, resume_checkpoint
+from mlplab.runtime.job_log import move_job_log
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.sweep_jobs import (
     RECORD,
@@ -49,6 +51,7 @@ def resume_from(cfg: DictConfig) -> Path | None:
         versions = [p.name for p in (run / "tensorboard").glob("*") if p.is_dir()]
         if len(versions) == 1:  # its TensorBoard curves go on (a longer max_epochs would name another)
             cfg.paths.run_name = versions[0]
+        move_job_log(run)  # its train.log tells the whole story
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
     else:
         log.info("resuming from %s, which is not in a run's checkpoints/ folder; outputs go to %s", path,
@@ -84,3 +87,16 @@ def earlier_job(cfg: DictConfig) -> RunRecord | None:
     if action == "resume":
         cfg.ckpt_path = str(last)
     return None
+
+
+def drop_unused_run_folder(cfg: DictConfig) -> None:
+    """A run resumed in its own folder leaves the folder Hydra made for this command holding only
+    Hydra's ``.hydra/`` record (its log went on in the run's own): removed, so that each resume
+    does not add a run folder with no run in it. A sweep's jobs resume in their own folders."""
+    if not HydraConfig.initialized() or in_multirun():
+        return
+    made = Path(HydraConfig.get().runtime.output_dir)
+    if made.resolve() == Path(cfg.paths.output_dir).resolve() or not made.is_dir():
+        return
+    if {entry.name for entry in made.iterdir()} <= {".hydra"}:
+        shutil.rmtree(made, ignore_errors=True)
