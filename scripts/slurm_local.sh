@@ -92,7 +92,8 @@ up() {
 }
 
 down() {
-  scancel --user="$(id -un)" 2>/dev/null || true
+  is_root || die "stopping the local cluster needs root: sudo bash $0 down"
+  squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null || true  # every user's
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
   pkill -x munged 2>/dev/null || true

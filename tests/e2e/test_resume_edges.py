@@ -185,3 +185,16 @@ def test_a_new_run_in_a_finished_runs_folder_is_refused_and_writes_nothing(tmp_p
     assert {k: v for k, v in after.items() if k != "train.log"} == \
         {k: v for k, v in before.items() if k != "train.log"}
     assert "finished run" not in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_a_resume_refused_for_another_model_leaves_the_run_and_its_log_as_they_were(tmp_path):
+    """The run's train.log goes on only once the resume is sure to train (its folder held, its
+    weights fitting): a refused one keeps its error in its own folder, beside its .hydra/."""
+    run, made = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    assert train(run, "trainer.max_epochs=1")[0] == 0
+    before = (run / "train.log").read_text()
+    code, stderr = train(made, "trainer.max_epochs=2", f"ckpt_path={run}/checkpoints/last.ckpt",
+                         "model=concise")
+    assert code == 2 and "holds another model" in stderr, stderr[-2000:]
+    assert (run / "train.log").read_text() == before
+    assert "holds another model" in (made / "train.log").read_text() and (made / ".hydra").is_dir()

@@ -4,7 +4,8 @@
     fit    ``StackedModule`` over the members' ``MLPModule``\\ s, on the first member's trainer
            settings (equal for all), with the ``Members`` callback and ``MemberLoggers``
     test   each finished member's test checkpoint (``test_ckpt``) loaded into the stack, one pass
-    write  each member's ``metrics.json`` and ``curves.png``, as ``mlplab.runtime.run`` writes them
+    write  each member's ``metrics.json`` and ``curves.png``, as a run's
+           (``mlplab.runtime.record.write_outputs``)
 
 Every member's run folder then holds what a job of the basic launcher writes: its checkpoints,
 its TensorBoard run with its HParams row, its metrics. ``seconds`` and ``fit_seconds`` of a

@@ -170,7 +170,8 @@ def alone_because(cfg: DictConfig, checked: CheckedRun | None = None) -> str | N
         if callback and any(callback.get(key) for key in STEP_CHECKPOINTS):  # batch ends: not a member's
             return f"callback {name} saves within epochs ({', '.join(STEP_CHECKPOINTS)})"
         if callback and str(callback.get("_target_")).endswith("ModelCheckpoint") \
-                and trainer.get("enable_checkpointing") is False:  # alone, the run drops them (runtime.run)
+                and trainer.get("enable_checkpointing") is False:  # alone, the run drops them
+            # (runtime.build.switched_off)
             return f"callback {name} with trainer.enable_checkpointing=false"
     try:
         module = (checked or check_run(cfg, multirun=True)).module

@@ -2,7 +2,7 @@
 overrides, status and metrics from its folder, and the finished job with the best *validation*
 value (max for an accuracy, min for a loss); the test set never ranks.
 
-    row = {job, overrides, status, monitor, mode, val, test, l2, epochs, seconds}
+    row = {job, overrides, status, error, monitor, mode, val, test, weights/l2_norm, epochs, seconds, pid}
     best = argmax over finished rows of sign(mode) · val
 """
 

@@ -1,5 +1,5 @@
-"""A multirun's summary as tables: ``summary.csv`` (full precision), ``summary.md`` (rounded, the
-best job's line first, and a table over seeds when the sweep varies ``seed``)."""
+"""A multirun's summary as tables: ``summary.csv`` (full precision), ``summary.md`` (rounded: the
+table, then the best job's line, and a table over seeds when the sweep varies ``seed``)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 ```Trainer.fit` stopped …``, a checkpoint restored) and the lines that end the job on the terminal:
 its result, ``error: …``, ``resume with: …``.
 
-A resumed run's log goes on in its own folder's train.log (``move_job_log``). Those last are
-printed as they are (a result on stdout, an error on stderr, no time stamp); ``say``
+A resumed run's log goes on in its own folder's train.log (``move_job_log``). The lines that
+end the job are printed as they are (a result on stdout, an error on stderr, no time stamp); ``say``
 prints one and writes it to the file alone, through the ``mlplab.outcome`` logger, which the job's
 logging config hands the file handler only. Outside a job (no such config) they are printed alone.
 """

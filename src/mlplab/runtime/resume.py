@@ -16,7 +16,6 @@ from omegaconf import DictConfig
 from mlplab.config.store import as_written
 from mlplab.records import RunRecord
 from mlplab.runtime.checkpoints import check_left_to_train, resume_checkpoint
-from mlplab.runtime.job_log import move_job_log
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.sweep_jobs import (
     RECORD,
@@ -51,7 +50,6 @@ def resume_from(cfg: DictConfig) -> Path | None:
         versions = [p.name for p in (run / "tensorboard").glob("*") if p.is_dir()]
         if len(versions) == 1:  # its TensorBoard curves go on (a longer max_epochs would name another)
             cfg.paths.run_name = versions[0]
-        move_job_log(run)  # its train.log tells the whole story
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
     else:
         log.info("resuming from %s, which is not in a run's checkpoints/ folder; outputs go to %s", path,

@@ -32,6 +32,7 @@ from mlplab.runtime.interrupt import (
     stopped_at_epoch_end,
     stopped_mid_epoch,
 )
+from mlplab.runtime.job_log import move_job_log
 from mlplab.runtime.preflight import CheckedRun, check_accelerator, check_run, in_multirun
 from mlplab.runtime.record import checkpoint_path, monitor_summary, run_record, trained_on, write_outputs
 from mlplab.runtime.resume import earlier_job, resume_from
@@ -98,6 +99,7 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
     datamodule, module, trainer = build(cfg, checked)
     if resume is not None:
         check_fits(resume, module)
+        move_job_log(out)  # the run's folder is this process's and its weights fit: its train.log goes on
     pruning = None
     if (trial := current_trial()) is not None:  # a job of an Optuna search: report, maybe prune
         pruning = OptunaPruning(trial, cfg.monitor.name)
