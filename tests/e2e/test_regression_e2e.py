@@ -25,6 +25,7 @@ def test_plain_data_override_trains_a_regression_model(polynomial_run):
     result = json.loads((polynomial_run / "metrics.json").read_text())
     assert result["monitor"]["name"] == "val/loss" and result["monitor"]["mode"] == "min"
     assert result["hparams"]["test_ckpt"] == "last"  # validation is the test set here
+    assert result["test_checkpoint"] == str(polynomial_run / "checkpoints" / "last.ckpt")
     assert "test/acc" not in result["metrics"] and result["metrics"]["test/loss"] > 0
 
 

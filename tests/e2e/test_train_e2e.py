@@ -55,6 +55,7 @@ def test_run_writes_every_output(run_dir):
     assert result["history"][-1]["val/acc"] == pytest.approx(result["metrics"]["val/acc"])
     assert result["monitor"]["name"] == "val/loss" and result["monitor"]["mode"] == "min"
     assert result["monitor"]["best"] == pytest.approx(min(row["val/loss"] for row in result["history"]))
+    assert result["test_checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")  # test_ckpt=best's
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 

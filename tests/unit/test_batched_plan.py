@@ -70,6 +70,8 @@ def test_jobs_share_a_group_only_when_they_differ_in_per_member_settings(first, 
     # alone, Lightning refuses a ModelCheckpoint with enable_checkpointing=false; so must the job
     ("trainer.enable_checkpointing=false", "callback checkpoint with trainer.enable_checkpointing=false"),
     ("callbacks=none", None),  # sets enable_checkpointing=false, and there is no checkpoint
+    ("trainer.devices=2", "more than one device"),  # a member's job alone would start DDP
+    ("trainer.strategy=ddp_spawn", "more than one device"),
 ])
 def test_what_a_stack_cannot_honour_runs_alone_with_the_reason(override, reason, tmp_path):
     said = alone_because(job(tmp_path, *override.split()))
@@ -213,3 +215,14 @@ def test_max_members_must_be_a_whole_number_of_at_least_two(value):
     with pytest.raises(ConfigError, match=rf"hydra.launcher.max_members={value}: a group's largest size"):
         BatchedLauncher(max_members=value)
     assert BatchedLauncher(max_members=2).max_members == 2
+
+
+def test_a_job_another_process_is_running_is_left_out_of_every_group(tmp_path):
+    """Two resumes of one sweep at once: a job whose folder the other holds runs alone (it becomes
+    busy at its turn), not as a member whose folder the group would then fail to hold."""
+    from mlplab.runtime.folder_lock import hold
+
+    cfg = job(tmp_path / "a")
+    assert group_key(cfg) is not None
+    with hold(cfg.paths.output_dir):  # this process stands in for the other: holder() sees a live pid
+        assert group_key(cfg) is None

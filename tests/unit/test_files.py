@@ -111,6 +111,14 @@ def with_lock_file(folder, pid: int):
     return folder
 
 
+def test_a_hold_replaces_a_longer_pid_left_by_an_earlier_run(tmp_path):
+    """The lock file of a run of a longer pid (1234567890): the new holder's pid replaces it whole,
+    so the in-use message names this process, not a mix of the two numbers."""
+    folder = with_lock_file(tmp_path / "run", 1234567890)
+    with hold(folder):
+        assert (folder / LOCK).read_text() == f"{os.getpid()}\n" and holder(folder) == os.getpid()
+
+
 def test_a_lock_held_in_this_process_is_seen_as_held(tmp_path):
     """The real flock, for contrast: ``holder`` sees the hold, a second hold is refused."""
     with hold(tmp_path / "run"):

@@ -170,3 +170,55 @@ def test_an_epoch_without_validation_has_no_validation_numbers_in_its_history(da
     validated = [any(key.startswith("val/") for key in row) for row in module.history]
     assert [row["epoch"] for row in module.history] == [0, 1, 2, 3]
     assert validated == [False, True, False, True]
+
+
+def test_a_nan_loss_stops_the_fit_as_diverged_at_that_update(data_dir):
+    """NaN is no number below max_loss: the first update whose objective is NaN ends the fit as
+    diverged (a loss that blew up past max_loss is the other way there)."""
+    from mlplab.errors import Diverged
+
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL, seed=0,
+                                        download=False, check_counts=False)
+    module = mlp_module(hidden=[16])
+    with torch.no_grad():
+        module.net.W1.fill_(float("nan"))
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    with pytest.raises(Diverged, match=r"^the training loss reached nan at update 1 \(epoch 0\)"):
+        trainer.fit(module, datamodule=datamodule)
+
+
+class SecondSignalIn(L.Callback):
+    """Raises what GracefulStop raises on a second signal, at the second batch of ``epoch``."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        from mlplab.runtime.interrupt import Interrupted
+
+        if trainer.current_epoch == self.epoch and batch_idx == 1:
+            raise Interrupted("stopped by a second SIGTERM")
+
+
+@pytest.mark.parametrize("stop_in", [None, 1])
+def test_what_a_stopped_or_finished_fit_says_of_its_epochs(stop_in, data_dir):
+    """``reached_the_end`` at the last epoch's end; a second signal in epoch 2 of 3 names that epoch
+    and the one complete epoch last.ckpt holds (``runtime.interrupt``)."""
+    from mlplab.runtime.interrupt import Interrupted, reached_the_end, stopped_mid_epoch
+
+    datamodule = FashionMNISTDataModule(data_dir=str(data_dir), batch_size=32, val_size=VAL, seed=0,
+                                        download=False, check_counts=False)
+    trainer = L.Trainer(max_epochs=3, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        callbacks=[SecondSignalIn(stop_in)] if stop_in is not None else [])
+    if stop_in is None:
+        trainer.fit(mlp_module(hidden=[16]), datamodule=datamodule)
+        assert reached_the_end(trainer)
+        return
+    with pytest.raises(Interrupted) as stopped:
+        trainer.fit(mlp_module(hidden=[16]), datamodule=datamodule)
+    assert not reached_the_end(trainer)
+    said = stopped_mid_epoch(stopped.value, trainer)
+    assert said == ("stopped by a second SIGTERM during epoch 2 of 3; its updates are dropped, last.ckpt "
+                    "holds the 1 complete epoch(s)")

@@ -37,7 +37,11 @@ def learning_rates(target: str, steps: int, **kwargs) -> list[float]:
 @pytest.mark.parametrize(("target", "kwargs", "update", "factor"), [
     (COSINE, {"total_steps": 100}, 0, 1.0),
     (COSINE, {"total_steps": 100}, 50, 0.5),
+    (COSINE, {"total_steps": 100, "min_ratio": 0.1}, 0, 1.0),
+    (COSINE, {"total_steps": 100, "min_ratio": 0.1}, 50, 0.55),  # r + (1 − r)·(1 + cos πt)/2
     (COSINE, {"total_steps": 100, "min_ratio": 0.1}, 100, 0.1),
+    (COSINE, {"total_steps": 100, "min_ratio": 0.1}, 150, 0.1),  # past its end (total_steps shorter
+    (ONECYCLE, {"total_steps": 100}, 150, 1 / 25 / 1e4),         # than the run): it stays at its end
     (ONECYCLE, {"total_steps": 100}, 0, 1 / 25),
     (ONECYCLE, {"total_steps": 100}, 30, 1.0),  # the peak at pct_start = 0.3
     (ONECYCLE, {"total_steps": 100}, 65, (1 / 25 / 1e4) + (1 - 1 / 25 / 1e4) / 2),  # half way down
@@ -191,7 +195,7 @@ def shifted(image, dy, dx):
 
 
 def test_shift_moves_each_image_by_at_most_s_pixels_with_a_black_border():
-    x = torch.rand(16, 1, 10, 10)
+    x = torch.rand(40, 1, 10, 10)
     out = ShiftFlip(max_shift=2, flip=False)(x, torch.Generator().manual_seed(0))
     moves = []
     for a, b in zip(x, out, strict=True):
@@ -200,6 +204,8 @@ def test_shift_moves_each_image_by_at_most_s_pixels_with_a_black_border():
         assert matches, "not a shift of its image"
         moves.append(matches[0])
     assert len(set(moves)) > 3  # each image draws its own shift
+    # every shift from −s to s, both ends included, each way
+    assert {dy for dy, _ in moves} == {dx for _, dx in moves} == set(range(-2, 3))
 
 
 def test_a_normalised_images_uncovered_border_is_its_black_background_not_grey():

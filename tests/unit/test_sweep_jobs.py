@@ -1,0 +1,48 @@
+"""What a resumed sweep does with each job (``runtime.sweep_jobs.plan``), by what its folder holds,
+and whether a stopped run's record offers a resume line (``runtime.record.run_record``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from mlplab.records import RunStatus
+from mlplab.runtime.record import run_record
+from mlplab.runtime.sweep_jobs import plan
+
+
+@pytest.mark.parametrize(("status", "last", "retry", "action"), [
+    ("finished", "valid", False, "skip"),
+    ("finished", "valid", True, "skip"),  # retry_failed never reruns a finished job
+    ("failed", None, False, "skip"),
+    ("failed", None, True, "run"),
+    ("diverged", "valid", True, "run"),  # a diverged run starts over, not from its blown-up weights
+    ("pruned", "valid", False, "skip"),
+    ("interrupted", "valid", False, "resume"),
+    ("interrupted", None, False, "run"),  # stopped before its first epoch ended
+    ("interrupted", "garbage", False, "run"),  # a truncated last.ckpt: the job starts over
+    (None, "valid", False, "resume"),  # killed before it wrote its metrics.json
+    (None, None, False, "run"),
+])
+def test_a_resumed_sweep_skips_resumes_or_reruns_each_job_by_what_it_left(status, last, retry, action,
+                                                                          tmp_path):
+    if last is not None:
+        (tmp_path / "checkpoints").mkdir()
+        path = tmp_path / "checkpoints" / "last.ckpt"
+        if last == "valid":
+            torch.save({"hyper_parameters": {}, "state_dict": {}}, path)
+        else:
+            path.write_bytes(b"PK\x03\x04 not a whole checkpoint")
+    earlier = {"status": status} if status else None
+    expected = (action, tmp_path / "checkpoints" / "last.ckpt" if action == "resume" else None)
+    assert plan(earlier, tmp_path, retry_failed=retry) == expected
+
+
+@pytest.mark.parametrize(("history", "offered"), [([], False), ([{"epoch": 0, "train/loss": 1.0}], True)])
+def test_a_stopped_run_offers_a_resume_line_only_with_an_epoch_to_resume_from(history, offered):
+    """Without a complete epoch there is no last.ckpt: no "resume with" line to follow."""
+    record = run_record(OmegaConf.create({"seed": 1}), RunStatus.INTERRUPTED, "stopped by SIGTERM", history,
+                        seconds=1.0, fit_seconds=1.0, device="cpu", resume=None, test_checkpoint=None,
+                        monitor=None, metrics={})
+    assert record.resume == ("mlplab-train ckpt_path=last" if offered else None)
