@@ -43,3 +43,20 @@ def test_load_from_checkpoint_gives_the_runs_optimizer_schedule_and_weights(tmp_
     assert loaded.settings.as_dict() == trained.settings.as_dict()
     for name, tensor in trained.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
+def test_a_checkpoint_of_the_same_layers_at_other_widths_is_refused_naming_the_shapes(tmp_path):
+    """Same parameter names (net.W1 …), other shapes: refused before the fit, with the width that
+    resumes it (``runtime.checkpoints.check_fits``), not loaded into a mismatched model by Lightning."""
+    from helpers import mlp_module
+
+    from mlplab.errors import UserError
+    from mlplab.runtime.checkpoints import check_fits
+
+    saved = mlp_module(hidden=[32])
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": saved.state_dict(), "hyper_parameters": dict(saved.hparams)}, path)
+    check_fits(path, mlp_module(hidden=[32]))  # the same model: nothing to say
+    with pytest.raises(UserError, match=r"net.W1 \[784, 32\] in the checkpoint, \[784, 64\] here.*"
+                                        r"model.net.hidden=\[32\]"):
+        check_fits(path, mlp_module(hidden=[64]))

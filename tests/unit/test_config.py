@@ -128,6 +128,8 @@ def test_long_override_lists_still_name_a_folder():
     long_b = long_a.replace("key39.value=39", "key39.value=40")
     assert len(short_name(long_a).encode()) <= 120 and short_name(long_a).startswith("key0.value=0")
     assert short_name(long_a) != short_name(long_b)  # the hash tells them apart
+    exactly = "a" * 120  # 120 bytes fit as they are; one more is cut and hashed
+    assert short_name(exactly) == exactly and len(short_name(exactly + "b").encode()) == 120
     from mlplab.config.schema import PathsSettings
 
     assert "mlplab.run_name:" in PathsSettings().run_name

@@ -46,3 +46,47 @@ def test_where_settings_do_not_tell_runs_apart_and_no_match_names_the_overrides(
     assert newest_matching_run(tmp_path, ["optimizer.lr=0.2", "paths.data_dir=/b"]) == kept
     with pytest.raises(UserError, match=r"no run under .* with the overrides 'optimizer.lr=0.5' has a"):
         newest_matching_run(tmp_path, ["optimizer.lr=0.5"])
+
+
+@pytest.mark.parametrize(("marks", "continues_there"), [
+    ([".lock"], True),  # a run made with hydra.output_subdir=null leaves only the lock of its process
+    ([".hydra"], True),
+    ([".lock", ".hydra"], True),
+    ([], False),  # a checkpoints/ folder of one's own, outside any run: the new run's folder
+])
+def test_a_runs_own_checkpoint_continues_in_that_run_folder(marks, continues_there, tmp_path):
+    import torch
+    from omegaconf import OmegaConf
+
+    from mlplab.runtime.resume import resume_from
+
+    run = tmp_path / "runs" / "a"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save({"hyper_parameters": {}, "state_dict": {}}, run / "checkpoints" / "last.ckpt")
+    for mark in marks:
+        if mark == ".hydra":
+            (run / mark).mkdir()
+        else:
+            (run / mark).write_text("1\n")
+    new = tmp_path / "runs" / "b"
+    cfg = OmegaConf.create({"ckpt_path": str(run / "checkpoints" / "last.ckpt"), "trainer": {"max_epochs": 2},
+                            "paths": {"log_dir": str(tmp_path), "output_dir": str(new), "run_name": "x"}})
+    assert resume_from(cfg) == run / "checkpoints" / "last.ckpt"
+    assert cfg.paths.output_dir == str(run if continues_there else new)
+
+
+@pytest.mark.parametrize(("ckpt_path", "continues"), [
+    ("{run}/checkpoints/last.ckpt", True),
+    ("{run}/checkpoints/epoch=3.ckpt", True),
+    ("last", True),
+    ("{other}/checkpoints/last.ckpt", False),
+    (None, False),
+])
+def test_a_finished_runs_folder_may_be_named_again_only_to_continue_that_run(ckpt_path, continues, tmp_path):
+    """``hydra.run.dir=<run>`` of a finished run is refused (``RunFolderCheck``) unless the command
+    resumes that very run (``folder_lock.resumes``)."""
+    from mlplab.runtime.folder_lock import resumes
+
+    run, other = tmp_path / "a", tmp_path / "b"
+    given = ckpt_path.format(run=run, other=other) if ckpt_path else None
+    assert resumes(run, given) is continues

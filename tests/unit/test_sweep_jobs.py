@@ -46,3 +46,18 @@ def test_a_stopped_run_offers_a_resume_line_only_with_an_epoch_to_resume_from(hi
                         seconds=1.0, fit_seconds=1.0, device="cpu", resume=None, test_checkpoint=None,
                         monitor=None, metrics={})
     assert record.resume == ("mlplab-train ckpt_path=last" if offered else None)
+
+
+def test_a_resumed_sweep_whose_jobs_differ_is_another_sweep_even_with_the_same_overrides(tmp_path):
+    """The same command line can compose other jobs (a preset or a config dir changed since): the
+    job list is compared too, and a sweep folder of other jobs is refused, not mixed into."""
+    from mlplab.errors import ConfigError
+    from mlplab.runtime.sweep_jobs import record_or_check
+
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}, "sweeper": {"_target_": "basic"},
+                                         "overrides": {"task": ["+experiment=grid"], "hydra": []},
+                                         "runtime": {"config_sources": []}}})
+    record_or_check(config, [["optimizer.lr=0.1"], ["optimizer.lr=0.2"]])
+    record_or_check(config, [["optimizer.lr=0.1"], ["optimizer.lr=0.2"]])  # the same sweep: resumed
+    with pytest.raises(ConfigError, match="holds another sweep"):
+        record_or_check(config, [["optimizer.lr=0.1"], ["optimizer.lr=0.3"]])
