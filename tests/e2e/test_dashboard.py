@@ -163,6 +163,7 @@ LAST_NOT_BEST = ["data.train_subset=6000", "data.val_size=1000", "model.net.hidd
                  "trainer.max_epochs=3", "+callbacks.spoil._target_=helpers.spoil.SpoilLastEpoch"]
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_hparams_best_is_the_checkpoint_callbacks_best_when_the_last_epoch_is_not_it(tmp_path):
     run_dir = tmp_path / "run"

@@ -238,6 +238,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_file_whole(tmp_path):
 TINY = ["data.val_size=64", "data.check_counts=false", "model.net.hidden=[16]", "logger=none"]
 
 
+@pytest.mark.slow  # two real runs
 @pytest.mark.parametrize("name", ["checkpoints/last.ckpt", "metrics.json"])
 def test_a_disk_full_half_way_through_a_write_keeps_the_previous_file_whole(name, tmp_path, monkeypatch):
     """The write is entered: the resumed run's first write of ``name`` has put half of the new

@@ -156,6 +156,7 @@ def test_the_installed_command_gives_the_same_line_and_keeps_the_traceback_on_re
     assert full.returncode == 1 and "Traceback" in full.stderr and "optimizer.lr" in full.stderr
 
 
+@pytest.mark.slow  # the whole --help
 def test_help_lists_every_setting_with_its_type_default_and_range(tmp_path):
     code, stdout, _ = run_main(train_main, "--help", cwd=tmp_path)
     assert code == 0

@@ -68,6 +68,7 @@ def silent_server():
         yield listener.getsockname()[1]
 
 
+@pytest.mark.slow  # it waits out the 2 s timeout
 def test_a_server_that_never_answers_is_given_up_after_the_connect_timeout(silent_server, monkeypatch):
     monkeypatch.setattr(storage, "CONNECT_TIMEOUT_S", 2)  # libpq's least
     url = f"postgresql+psycopg2://bob:s3cret@127.0.0.1:{silent_server}/db"
