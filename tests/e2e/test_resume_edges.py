@@ -198,3 +198,17 @@ def test_a_resume_refused_for_another_model_leaves_the_run_and_its_log_as_they_w
     assert code == 2 and "holds another model" in stderr, stderr[-2000:]
     assert (run / "train.log").read_text() == before
     assert "holds another model" in (made / "train.log").read_text() and (made / ".hydra").is_dir()
+
+
+def test_resuming_a_run_another_process_is_writing_says_to_wait_not_to_pick_another_folder(tmp_path):
+    """``ckpt_path=last`` while the run still goes: another hydra.run.dir would not continue that run."""
+    from mlplab.runtime.folder_lock import hold
+
+    run = tmp_path / "runs" / "a"
+    assert train(run, "trainer.max_epochs=1")[0] == 0
+    with hold(run):  # this process stands in for the run still writing there
+        code, stderr = train(tmp_path / "runs" / "b", "trainer.max_epochs=2",
+                             f"ckpt_path={run}/checkpoints/last.ckpt")
+    line = stderr.strip().splitlines()[-1]
+    assert code == 2 and line.startswith(f"error: {run} is in use by process "), stderr[-2000:]
+    assert line.endswith("then run this command again") and "hydra.run.dir" not in line

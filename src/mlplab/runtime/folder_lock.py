@@ -42,7 +42,7 @@ class FolderInUse(UserError):
     """Another live process writes into this run folder: a run refuses to start; a sweep's job
     leaves it to that process (``RunStatus.BUSY``)."""
 
-    def __init__(self, folder: Path, pid: int | None, in_sweep: bool = False) -> None:
+    def __init__(self, folder: Path, pid: int | None, in_sweep: bool = False, resuming: bool = False) -> None:
         self.folder, self.pid = folder, pid
         who = f"process {pid}" if pid else "another process"
         if in_sweep:
@@ -50,14 +50,16 @@ class FolderInUse(UserError):
                              f"this sweep leaves the job to it")
             return
         stop = f" (or stop it: kill -TERM {pid})" if pid else ""
+        # a resume continues that very run: another folder would not help it
+        then = "then run this command again" if resuming else "or run in another folder: hydra.run.dir=<dir>"
         super().__init__(f"{folder} is in use by {who}, another mlplab-train writing there; wait for "
-                         f"it to end{stop}, or run in another folder: hydra.run.dir=<dir>")
+                         f"it to end{stop}, {then}")
 
 
 @contextmanager
-def hold(folder: Path | str, in_sweep: bool = False) -> Iterator[None]:
+def hold(folder: Path | str, in_sweep: bool = False, resuming: bool = False) -> Iterator[None]:
     """Hold ``folder`` for this process (rank zero) while the block runs, or raise ``FolderInUse``
-    (worded for a sweep's job when ``in_sweep``)."""
+    (worded for a sweep's job when ``in_sweep``, for a run resumed in its own folder when ``resuming``)."""
     if rank_zero_only.rank != 0:
         yield
         return
@@ -72,7 +74,7 @@ def hold(folder: Path | str, in_sweep: bool = False) -> Iterator[None]:
             time.sleep(0.02)
             held = try_lock(fd)
         if held is False:
-            raise FolderInUse(folder, read_pid(fd), in_sweep)
+            raise FolderInUse(folder, read_pid(fd), in_sweep, resuming)
         if held:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

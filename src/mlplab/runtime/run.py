@@ -76,15 +76,18 @@ def train(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = None)
     resume = resume_from(cfg)
     if announce is not None:
         announce(cfg)
-    return held_job(cfg, lambda: fit_and_test(cfg, resume, checked))
+    continues = resume is not None and Path(cfg.paths.output_dir) == resume.resolve().parent.parent
+    return held_job(cfg, lambda: fit_and_test(cfg, resume, checked), resuming=continues)
 
 
-def held_job(cfg: DictConfig, work: Callable[[], RunRecord]) -> RunRecord:
+def held_job(cfg: DictConfig, work: Callable[[], RunRecord], resuming: bool = False) -> RunRecord:
     """``work()`` with the run's folder held (one process per run folder: ``folder_lock``); a
     sweep's job whose folder another live process holds (two resumes of one sweep at once) is
-    left to it: ``busy``, not a failure of ours. The batched launcher's members go through here too."""
+    left to it: ``busy``, not a failure of ours. ``resuming``: the run continues in its own folder
+    (the refusal then says to wait, not to pick another folder). The batched launcher's members go
+    through here too."""
     try:
-        with hold(cfg.paths.output_dir, in_sweep=in_multirun()):
+        with hold(cfg.paths.output_dir, in_sweep=in_multirun(), resuming=resuming):
             return work()
     except FolderInUse as err:
         if not in_multirun() or err.folder != Path(cfg.paths.output_dir):
