@@ -182,3 +182,25 @@ def test_hparams_best_is_the_checkpoint_callbacks_best_when_the_last_epoch_is_no
     assert point.value == pytest.approx(best, abs=1e-6) and result["monitor"]["best"] == pytest.approx(best)
     _, rows = hparams_tab(run_dir / "tensorboard", runs=1)  # and the HParams tab serves that value
     assert rows[0]["metrics"]["hp/val_acc"] == pytest.approx(best, abs=1e-6)
+
+
+class MostlyZeros(RandomImages):
+    """50 images labelled 0 and 14 labelled 3: a model that always says 0 gets exactly 14 wrong."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.y = torch.tensor([0] * 50 + [3] * 14)
+
+
+def test_the_misclassified_grid_holds_the_images_the_model_gets_wrong(tmp_path):
+    """A network whose output bias makes it answer 0 for every image: the grid holds the 14 images
+    labelled otherwise (2 rows of 8), not the 32 it gets right."""
+    module = mlp_module(hidden=[8], lr=1e-9)  # the bias stays: the answer stays 0
+    with torch.no_grad():
+        module.net.b2.copy_(torch.tensor([100.0] + [0.0] * 9))
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    _trainer(logger, tmp_path).fit(module, datamodule=MostlyZeros())
+    events = EventAccumulator(logger.log_dir)
+    events.Reload()
+    grid = events.Images("val/misclassified")[-1]
+    assert (grid.width, grid.height) == (8 * 30 + 2, 2 * 30 + 2)  # 14 images of 28 px, padding 2
