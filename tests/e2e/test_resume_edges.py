@@ -165,6 +165,10 @@ def test_a_run_killed_after_its_last_epoch_but_before_its_result_is_resumed_to_i
     written = result(tmp_path / "run")
     assert written["status"] == "finished" and written["history"] == finished["history"]
     assert written["metrics"]["test/acc"] == finished["metrics"]["test/acc"]
+    # and what ranks it in a sweep's summary: the monitor's best and the last epoch's numbers
+    assert written["monitor"] == finished["monitor"]
+    for name in ("val/acc", "val/loss", "train/acc", "train/loss", "weights/l2_norm"):
+        assert written["metrics"][name] == pytest.approx(finished["metrics"][name], rel=1e-6), name
 
 
 def test_a_new_run_in_a_finished_runs_folder_is_refused_and_writes_nothing(tmp_path):

@@ -112,7 +112,10 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
     if status is RunStatus.FINISHED and pruning is not None and pruning.pruned_at is not None:
         status, error = RunStatus.PRUNED, pruning.tell_pruned()
     fit_seconds = time.perf_counter() - start
-    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    # a run resumed after its last epoch (killed while testing) fits nothing: its numbers are those of
+    # the epoch it ended with, as its history holds them (a sweep's summary ranks it by them)
+    ended_with = {k: v for k, v in (module.history[-1] if module.history else {}).items() if k != "epoch"}
+    fit_metrics = {**ended_with, **{k: float(v) for k, v in trainer.callback_metrics.items()}}
     adopt_spawned_fit(trainer, module)
     # testing a checkpoint loads that epoch's (shorter) history: keep the fit's
     history = list(module.history)
