@@ -119,3 +119,18 @@ def test_ctrl_c_between_jobs_is_one_line_whose_command_resumes_the_sweep(tmp_pat
     code, out, stderr = run_main(train_main, *words[1:], cwd=REPO)
     assert code == 0, stderr[-3000:]
     assert "finished before, not run again" in out and job_metrics(sweep_dir, 1)["status"] == "finished"
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_ctrl_c_while_a_job_is_tested_ends_the_sweep_with_its_resume_line(tmp_path):
+    """Lightning answers a Ctrl-C in trainer.test (or while setting up) with sys.exit(1): the sweep
+    ended with status 1 and no line; it ends as a Ctrl-C does elsewhere, exit 130 and its command."""
+    sweep_dir = tmp_path / "sweep"
+    code, _, stderr = run_main(train_main, "-m", *FAST, "logger=none", "seed=1,2",
+                               "+callbacks.ctrl_c._target_=helpers.ctrl_c.CtrlCWhileTesting",
+                               f"hydra.sweep.dir={sweep_dir}", cwd=REPO)
+    assert code == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith(
+        "error: stopped by Ctrl-C between or before the sweep's runs; resume with: mlplab-train -m ")
+    assert not (sweep_dir / "1").exists()  # the sweep stopped at its first job

@@ -42,6 +42,7 @@ from mlplab.runtime.folder_lock import hold
 from mlplab.runtime.interrupt import (
     GracefulStop,
     Interrupted,
+    ctrl_c_as_interrupt,
     reached_the_end,
     stopped_at_epoch_end,
     stopped_mid_epoch,
@@ -129,7 +130,8 @@ def fit_stack(trainer: L.Trainer, stacked: StackedModule, datamodule: L.Lightnin
     """``trainer.fit``; None when it ran to its end, else why every member was interrupted
     (the words of ``mlplab.runtime.run.fit_run``)."""
     try:
-        trainer.fit(stacked, datamodule=datamodule)
+        with ctrl_c_as_interrupt():
+            trainer.fit(stacked, datamodule=datamodule)
     except Interrupted as err:
         return stopped_mid_epoch(err, trainer)
     if stopper.requested and not reached_the_end(trainer):
@@ -156,7 +158,8 @@ def test_members(trainer: L.Trainer, stacked: StackedModule, datamodule: L.Light
             state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
             run.module.load_state_dict(state)
             stacked.load_members({run.index: run.module.net})
-    trainer.test(stacked, datamodule=datamodule, verbose=False, weights_only=True)
+    with ctrl_c_as_interrupt():
+        trainer.test(stacked, datamodule=datamodule, verbose=False, weights_only=True)
     for run in finished:
         found = as_floats(member_metrics(trainer.callback_metrics, run.index))
         run.test_metrics = {k: v for k, v in found.items() if k.startswith("test/")}

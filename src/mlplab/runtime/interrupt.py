@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -81,3 +83,18 @@ def reached_the_end(trainer: L.Trainer) -> bool:
     """Whether the fit ran as long as it was asked to (max_epochs, or max_steps)."""
     epochs, steps = trainer.max_epochs or -1, trainer.max_steps
     return 0 < epochs <= trainer.current_epoch or 0 < steps <= trainer.global_step
+
+
+@contextmanager
+def ctrl_c_as_interrupt() -> Iterator[None]:
+    """Lightning meets a Ctrl-C outside the epochs ``GracefulStop`` watches (setting up, testing)
+    with ``sys.exit(1)``, SIGINT ignored from then on: turned back into the KeyboardInterrupt it
+    was, so the run ends as one the user stopped (exit 130, the line that resumes it), and a
+    later Ctrl-C is heard again."""
+    try:
+        yield
+    except SystemExit as err:
+        if err.code == 1 and isinstance(err.__context__, KeyboardInterrupt):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt from None
+        raise

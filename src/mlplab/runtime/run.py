@@ -28,6 +28,7 @@ from mlplab.runtime.folder_lock import FolderInUse, hold
 from mlplab.runtime.interrupt import (
     GracefulStop,
     Interrupted,
+    ctrl_c_as_interrupt,
     reached_the_end,
     stopped_at_epoch_end,
     stopped_mid_epoch,
@@ -48,7 +49,8 @@ def fit_run(trainer: L.Trainer, module: L.LightningModule, datamodule: L.Lightni
     (SIGINT/SIGTERM: at an epoch's end, or at once on a second signal)."""
     stopper = next((c for c in trainer.callbacks if isinstance(c, GracefulStop)), None)
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+        with ctrl_c_as_interrupt():
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except Diverged as err:
         return RunStatus.DIVERGED, str(err)
     except OSError as err:  # TensorBoard's event writer names no file: name its folder
@@ -123,8 +125,9 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
     if status is RunStatus.FINISHED:
         ckpt_path = checkpoint_path(trainer, cfg.test_ckpt)
         fresh_rendezvous(trainer, module)
-        test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
-                                    verbose=False, weights_only=True)[0]
+        with ctrl_c_as_interrupt():
+            test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
+                                        verbose=False, weights_only=True)[0]
     for callback in trainer.callbacks:  # a run not tested writes its HParams row now
         if isinstance(callback, TensorBoardDashboard):
             callback.write_hparams(trainer, module)
