@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import REPO, run_main_as
 
-from mlplab.reporting.heatmap import heatmap_grid, heatmap_keys
+from mlplab.reporting.heatmap import best_cell, heatmap_grid, heatmap_keys
 from mlplab.reporting.sweep import main as sweep_main
 from mlplab.reporting.sweep import summarize
 from mlplab.reporting.sweep_rows import collect
@@ -134,8 +134,20 @@ def test_heatmap_of_a_two_key_grid(grid):
     assert values[0, 0] == 0.85 and values[1, 1] == 0.871
     assert math.isnan(values[0, 1]) and math.isnan(values[1, 0])  # unfinished jobs are not coloured
     assert labels == [["0.8500", "diverged"], ["failed", "0.8710"]]
+    assert best_cell(values, "max") == (1, 1) and best_cell(values, "min") == (0, 0)  # the one outlined
     summarize(grid)
     assert (grid / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_heatmap_for_a_search_whose_trials_fill_no_grid(tmp_path):
+    """An Optuna search draws a value of each key per trial: 4 trials are a diagonal of a 4 × 4
+    grid, 12 empty cells. Its summary has no heatmap; a full grid with one job each has one."""
+    sweep = tmp_path / "search"
+    for num in range(4):
+        write_job(sweep, num, [f"optimizer.lr={0.1 + num / 100}", f"regularizer.dropout={num / 10}"],
+                  classification(0.5 + num / 100, 0.5))
+    summarize(sweep)
+    assert (sweep / "summary.md").is_file() and not (sweep / "heatmap.png").exists()
 
 
 def test_no_heatmap_for_one_varying_key_and_jobs_in_numeric_order(tmp_path):

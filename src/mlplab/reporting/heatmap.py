@@ -1,5 +1,6 @@
 """``heatmap.png`` of a sweep over a grid of two keys: each cell the validation value of its job
-(or, when the sweep varies ``seed``, the mean over the cell's seeds), the best cell marked."""
+(or, when the sweep varies ``seed``, the mean over the cell's seeds), the best cell outlined. A search's
+trials, a value each, fill no grid: no heatmap (``fills_a_grid``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure  # a bare Figure renders PNGs with Agg; no pyplot, no display
+from matplotlib.patches import Rectangle
 
 from mlplab.files import atomic_path
 from mlplab.records import RunStatus
@@ -20,6 +22,22 @@ def heatmap_keys(rows: list[dict[str, Any]]) -> list[str]:
     """The varying keys a heatmap can have as axes: all of them, but the seed where means are shown."""
     keys = varying_keys(rows)
     return [k for k in keys if not is_seed(k)] if seeds_vary(rows) else keys
+
+
+def fills_a_grid(rows: list[dict[str, Any]], keys: list[str]) -> bool:
+    """Whether the cells (jobs, or configurations over seeds) fill the grid of the two keys' values,
+    as a grid sweep's do: an Optuna search draws new values each trial, a diagonal of a grid
+    that would be mostly empty."""
+    cells = {tuple(override_values(c).get(k) for k in keys) for c in heatmap_cells(rows)}
+    return len(cells) == len({y for y, _ in cells}) * len({x for _, x in cells})
+
+
+def best_cell(values: np.ndarray, mode: str) -> tuple[int, int] | None:
+    """The (row, column) of the best value (``mode``: max or min), None when no cell finished."""
+    if np.isnan(values).all():
+        return None
+    flat = np.nanargmax(values) if mode == "max" else np.nanargmin(values)
+    return tuple(int(i) for i in np.unravel_index(flat, values.shape))
 
 
 def heatmap_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,7 +73,8 @@ def heatmap_grid(rows: list[dict[str, Any]], keys: list[str]) -> tuple[list, lis
 
 
 def plot_heatmap(rows: list[dict[str, Any]], keys: list[str], metric: str, mode: str, path: Path) -> None:
-    """The validation metric over the grid, each cell annotated; brighter is better in either mode."""
+    """The validation metric over the grid, each cell annotated, the best one outlined; brighter is
+    better in either mode."""
     ys, xs, values, labels = heatmap_grid(rows, keys)
     fig = Figure(figsize=(1.4 * len(xs) + 2.5, 1.0 * len(ys) + 1.8))
     ax = fig.add_subplot()
@@ -70,6 +89,9 @@ def plot_heatmap(rows: list[dict[str, Any]], keys: list[str], metric: str, mode:
     for (i, j), label in np.ndenumerate(np.array(labels, dtype=object)):
         ax.text(j, i, label, ha="center", va="center",
                 bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0})
+    if (best := best_cell(values, mode)) is not None:
+        i, j = best
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=3))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -35,7 +35,7 @@ from mlplab.errors import UserError, describe_os_error
 from mlplab.files import write_json, write_text
 from mlplab.outcomes import BUSY_EXIT, FAILED_EXIT, USER_EXIT, fail, report
 from mlplab.records import RunStatus
-from mlplab.reporting.heatmap import heatmap_keys, plot_heatmap
+from mlplab.reporting.heatmap import fills_a_grid, heatmap_keys, plot_heatmap
 from mlplab.reporting.seeds import (
     best_configuration,
     configurations,
@@ -60,8 +60,8 @@ BEST_KEYS = ("job", "overrides", "monitor", "mode", "val", "test")
 def summarize(sweep_dir: Path | str) -> dict[str, Any] | None:
     """Write ``summary.csv``, ``summary.md``, ``best.json``, for a sweep that varies the seed
     ``summary_seeds.csv``, and, for a grid over exactly two varying override keys (the seed not
-    counted where it varies), ``heatmap.png`` into ``sweep_dir``; return the best row (None: nothing
-    finished)."""
+    counted where it varies) whose jobs fill that grid, ``heatmap.png`` into ``sweep_dir``; return
+    the best row (None: nothing finished)."""
     return write_summary(Path(sweep_dir), collect(sweep_dir))
 
 
@@ -84,7 +84,7 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]
     write_text(sweep_dir / "summary.md", markdown)
     write_json(sweep_dir / "best.json", chosen)
     keys = heatmap_keys(rows)
-    if len(keys) == 2:
+    if len(keys) == 2 and fills_a_grid(rows, keys):
         mode = (best or {}).get("mode") or better_mode(metric) or "max"
         plot_heatmap(rows, keys, metric, mode, sweep_dir / "heatmap.png")
     return best
