@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -71,8 +72,16 @@ def test_poor_trials_are_pruned_and_say_so(tmp_path):
     sweep = tmp_path / "search"
     overrides = search(sweep, "hydra.sweeper.n_trials=5", "optimizer.lr=choice(0.3,0.0003)",
                        "hydra.sweeper.pruner.n_startup_trials=1")
-    code, _, stderr = run_main(train_main, *overrides[1:], cwd=REPO)
+    told_twice = []  # Optuna's own line (its logger's handler writes to the terminal it started with)
+    optuna_log = logging.Handler()
+    optuna_log.emit = lambda record: told_twice.append(record.getMessage())
+    logging.getLogger("optuna").addHandler(optuna_log)
+    try:
+        code, _, stderr = run_main(train_main, *overrides[1:], cwd=REPO)
+    finally:
+        logging.getLogger("optuna").removeHandler(optuna_log)
     assert code == 0, stderr[-3000:]
+    assert not [m for m in told_twice if "Skipped telling trial" in m]  # told once, by its job
     with (sweep / "summary.csv").open() as f:
         rows = list(csv.DictReader(f))
     pruned = [r for r in rows if r["status"] == "pruned"]

@@ -272,13 +272,16 @@ class OptunaSweeper(Sweeper):
         else:  # another worker took numbers in between: one job at a time keeps folder = number
             returns = [r for o, n in zip(overrides, numbers) for r in self.launcher.launch([o], n)]
         failed = 0
+        told = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         for trial, ret in zip(trials, returns):
+            if trial.number in told:  # its job told it pruned: telling it again is Optuna's warning
+                continue
             value = ret.return_value if ret.status.name == "COMPLETED" else None
             if value is None:
-                told = study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-                failed += told.state == TrialState.FAIL  # not one the job told pruned
+                failed += study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True).state \
+                    == TrialState.FAIL
             else:
-                study.tell(trial.number, float(value), skip_if_finished=True)  # a pruned one stays pruned
+                study.tell(trial.number, float(value), skip_if_finished=True)
         return failed
 
     def shown_storage(self) -> str:
