@@ -322,3 +322,15 @@ def test_hydra_callback_summarizes_a_real_multirun(tmp_path):
     assert json.loads((tmp_path / "multirun" / "best.json").read_text())["job"] == 1
     logged = result.stdout + result.stderr
     assert f"sweep summary in {Path('multirun') / 'summary.md'} (best: job 1)" in logged
+
+
+def test_a_resume_flag_is_no_column_of_the_summary_nor_in_best_json(tmp_path):
+    """``retry_failed=true`` given to a resume lands in every job's overrides.yaml (Hydra's record):
+    it says how the sweep was resumed, not what a job computed."""
+    sweep = tmp_path / "multirun"
+    for num, p in enumerate((0, 0.2)):
+        write_job(sweep, num, [f"regularizer.dropout={p}", "retry_failed=true"],
+                  classification(0.8 + p / 10, 0.5))
+    summarize(sweep)
+    assert "retry_failed" not in (sweep / "summary.csv").read_text()
+    assert json.loads((sweep / "best.json").read_text())["overrides"] == ["regularizer.dropout=0.2"]

@@ -46,8 +46,14 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return [p for _, p in jobs]
 
 
+# How a sweep was resumed, not what a job computed: Hydra records it in every job's overrides.yaml
+# (those skipped too) when the resume gives it, but it is no column of the summary, nor in best.json.
+RESUME_FLAGS = ("retry_failed",)
+
+
 def read_overrides(job_dir: Path) -> list[str]:
-    """The job's command-line overrides as Hydra recorded them, e.g. ``regularizer.dropout=0.2``."""
+    """The job's command-line overrides as Hydra recorded them, e.g. ``regularizer.dropout=0.2``
+    (but ``RESUME_FLAGS``)."""
     path = job_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return []
@@ -59,7 +65,7 @@ def read_overrides(job_dir: Path) -> list[str]:
         first_line = str(err).splitlines()[0]
         raise UserError(f"{path} is damaged ({first_line}); restore it (the sweep's sweep.json lists "
                         f"every job's overrides) or delete {job_dir} to run the job again") from None
-    return [str(o) for o in overrides]
+    return [str(o) for o in overrides if str(o).lstrip("+~").partition("=")[0] not in RESUME_FLAGS]
 
 
 def override_values(row: dict[str, Any]) -> dict[str, str]:
