@@ -64,3 +64,21 @@ def test_a_resumed_sweep_whose_jobs_differ_is_another_sweep_even_with_the_same_o
     record_or_check(config, [["optimizer.lr=0.1"], ["optimizer.lr=0.2"]])  # the same sweep: resumed
     with pytest.raises(ConfigError, match="holds another sweep"):
         record_or_check(config, [["optimizer.lr=0.1"], ["optimizer.lr=0.3"]])
+
+
+def test_a_resumed_sweep_keeps_the_command_that_resumed_it(tmp_path):
+    """A search resumed for more trials: a job it stops, and a refusal, print the newer command (the
+    first one's n_trials would end the resumed search at once)."""
+    import json
+
+    from mlplab.runtime.sweep_jobs import RECORD, record_or_check
+
+    def config(n_trials: int):
+        return OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}, "sweeper": {"_target_": "optuna"},
+                                           "overrides": {"task": ["hparams_search=optuna"],
+                                                         "hydra": [f"hydra.sweeper.n_trials={n_trials}"]},
+                                           "runtime": {"config_sources": []}}})
+
+    record_or_check(config(2), None)
+    record_or_check(config(4), None)
+    assert "hydra.sweeper.n_trials=4" in json.loads((tmp_path / RECORD).read_text())["command"]

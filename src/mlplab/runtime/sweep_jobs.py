@@ -77,7 +77,9 @@ def sweep_record(config: DictConfig, jobs: list[list[str]] | None) -> dict[str, 
 
 
 def record_or_check(config: DictConfig, jobs: list[list[str]] | None) -> None:
-    """Write ``sweep.json`` for a new sweep; for a resumed one, insist on the same sweep."""
+    """Write ``sweep.json`` for a new sweep; for a resumed one, insist on the same sweep and keep
+    the command that resumed it (a longer search's ``n_trials``, ``retry_failed=true``) as the one
+    its stopped jobs and a refusal print."""
     path = Path(config.hydra.sweep.dir) / RECORD
     record = sweep_record(config, jobs)
     if not path.is_file():
@@ -97,6 +99,8 @@ def record_or_check(config: DictConfig, jobs: list[list[str]] | None) -> None:
     if not same:
         raise ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} holds another sweep: resume it with "
                           f"`{saved['command']}`, or give a new hydra.sweep.dir")
+    if saved["command"] != record["command"]:  # its newest command resumes it (hydra.sweeper.n_trials=40)
+        write_json(path, {**saved, "command": record["command"]})
     log.info("resuming the sweep in %s", config.hydra.sweep.dir)
 
 
