@@ -190,7 +190,7 @@ def test_another_search_given_the_same_storage_is_refused_before_its_first_trial
     assert code == 2, stderr[-3000:]
     assert ("error: hydra.sweeper.study_name=mlplab in " in stderr and "holds another search (it has "
             "model.net.hidden=[32]; this one has model.net.hidden=[8]); give this one its own name" in stderr)
-    assert len(trials(storage)) == 1 and not (tmp_path / "other" / "0").exists()
+    assert len(trials(storage)) == 1 and not (tmp_path / "other").exists()  # no folder of a search
     code, _, stderr = one_trial("again", "hydra.sweeper.n_trials=2")  # the same search: continued
     assert code == 0, stderr[-3000:]
     assert states(storage) == ["COMPLETE", "COMPLETE"]

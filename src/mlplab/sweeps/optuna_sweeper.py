@@ -25,6 +25,7 @@ import functools
 import logging
 import math
 import random
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -42,7 +43,7 @@ from mlplab.config.store import computing_overrides
 from mlplab.errors import ConfigError
 from mlplab.files import write_text
 from mlplab.records import RunStatus
-from mlplab.runtime.sweep_jobs import earlier_result
+from mlplab.runtime.sweep_jobs import RECORD, earlier_result
 from mlplab.runtime.trial import storage_url
 
 log = logging.getLogger(__name__)
@@ -230,9 +231,14 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         distributions, fixed = search_space([*params, *arguments])
-        study = self.study()
-        self.check_draws(distributions, fixed)
-        check_same_search(study, search_identity(distributions, fixed), self.shown_storage(), distributions)
+        try:
+            study = self.study()
+            self.check_draws(distributions, fixed)
+            identity = search_identity(distributions, fixed)
+            check_same_search(study, identity, self.shown_storage(), distributions)
+        except ConfigError:  # refused before any trial: a new sweep folder is left as it was before
+            self.remove_unused_sweep_folder()
+            raise
         log.info("study %s in %s: %d of %d trials finished", study.study_name, self.shown_storage(),
                  finished(study), self.n_trials)
         failures = 0
@@ -246,6 +252,13 @@ class OptunaSweeper(Sweeper):
                 raise ConfigError(f"{failures} trials failed: more than hydra.sweeper.max_failure_rate="
                                   f"{self.max_failure_rate}; see each job's metrics.json")
         self.write_results(study)
+
+    def remove_unused_sweep_folder(self) -> None:
+        """The sweep's folder when it holds only the ``sweep.json`` this start wrote (a study kept in
+        another storage): a refused search leaves no folder that looks like a search."""
+        entries = {p.name for p in self.sweep_dir.iterdir()} if self.sweep_dir.is_dir() else {"…"}
+        if entries <= {RECORD}:
+            shutil.rmtree(self.sweep_dir, ignore_errors=True)
 
     def stopped_here(self, study: Any) -> list[Any]:
         """Trials still running in the study whose job, in this sweep's folder, was interrupted
