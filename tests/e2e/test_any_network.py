@@ -67,6 +67,7 @@ def test_a_network_from_outside_trains_is_scored_by_mlplab_eval_and_resumes(tmp_
     assert resumed["history"][:2] == result["history"]
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_the_same_class_named_with_model_any_and_its_own_arguments(tmp_path, on_path):
     code, _, stderr = run_main(train_main, "model=any", "model.net._target_=residual.ResidualMLP",

@@ -67,6 +67,7 @@ def test_a_path_with_a_space_and_other_letters_says_to_quote_it_and_the_quoted_o
     assert (where / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_swapped_labels_and_images_are_named_by_their_magic_numbers_and_the_printed_mv_fixes_them(tmp_path):
     data = tmp_path / "data"
     raw = data / "FashionMNIST" / "raw"

@@ -70,6 +70,7 @@ def test_debug_presets(preset, epochs, tmp_path):
         assert losses[-1] < 0.75 * losses[0] and losses == sorted(losses, reverse=True)
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_callbacks_and_loggers_compose_one_file_each(tmp_path):
     result = train(tmp_path, *SMALL, "trainer.max_epochs=6", "callbacks=[default,early_stopping,lr_monitor]",

@@ -29,6 +29,7 @@ def test_plain_data_override_trains_a_regression_model(polynomial_run):
     assert "test/acc" not in result["metrics"] and result["metrics"]["test/loss"] > 0
 
 
+@pytest.mark.slow
 def test_eval_reloads_a_regression_checkpoint_with_its_data(polynomial_run, tmp_path):
     ckpt = polynomial_run / "checkpoints" / "last.ckpt"
     code, _, stderr = run_main(eval_main, f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}/a", cwd=tmp_path)

@@ -291,6 +291,7 @@ def test_a_disk_full_half_way_through_a_write_keeps_the_previous_file_whole(name
     assert done["resumed_from"] == str(last) and done["history"][0] == first_record["history"][0]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_kept_outside_a_run_resumes_into_a_new_folder_and_writes_nothing_beside_it(tmp_path):
     """``ckpt_path=~/models/a.ckpt``: the run starts from its weights in its own new folder; only a
     run's own ``<run>/checkpoints/*.ckpt`` continues in the folder above it."""

@@ -66,6 +66,7 @@ def test_fast_dev_run_says_lightning_writes_no_checkpoints(tmp_path):
     assert "never logged" not in log
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_path):
     code, _, stderr = train(tmp_path, "trainer.limit_val_batches=0")
