@@ -90,6 +90,10 @@ def test_no_validation_says_the_test_set_is_scored_with_the_final_weights(tmp_pa
     (["ckpt_path=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
      "error: KeyError raised while resolving interpolation: \"Environment variable "
      "'MLPLAB_UNSET_FOR_THIS_TEST' not found\"; fix the value's ${…}, or set what it reads"),
+    # the same in the run's own folder: the job's end (which tidies an unused resume folder) keeps the line
+    (["paths.output_dir=${oc.env:MLPLAB_UNSET_FOR_THIS_TEST}"],
+     "error: trainer.default_root_dir: KeyError raised while resolving interpolation: \"Environment variable "
+     "'MLPLAB_UNSET_FOR_THIS_TEST' not found\""),
     # Hydra's `~` on a declared setting (its own line named the override alone, not why)
     (["~trainer.max_epochs"],
      "error: Error merging override ~trainer.max_epochs: a declared setting cannot be removed (~); give it a "

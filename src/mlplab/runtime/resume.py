@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from mlplab.config.store import as_written
 from mlplab.records import RunRecord
@@ -94,7 +95,11 @@ def drop_unused_run_folder(cfg: DictConfig) -> None:
     if not HydraConfig.initialized() or in_multirun():
         return
     made = Path(HydraConfig.get().runtime.output_dir)
-    if made.resolve() == Path(cfg.paths.output_dir).resolve() or not made.is_dir():
+    try:  # the job's end: a value that does not resolve has said so already, in its own line
+        used = Path(cfg.paths.output_dir)
+    except OmegaConfBaseException:
+        return
+    if made.resolve() == used.resolve() or not made.is_dir():
         return
     if {entry.name for entry in made.iterdir()} <= {".hydra"}:
         shutil.rmtree(made, ignore_errors=True)
