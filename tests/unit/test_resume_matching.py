@@ -90,3 +90,40 @@ def test_a_finished_runs_folder_may_be_named_again_only_to_continue_that_run(ckp
     run, other = tmp_path / "a", tmp_path / "b"
     given = ckpt_path.format(run=run, other=other) if ckpt_path else None
     assert resumes(run, given) is continues
+
+
+def test_a_resumed_runs_log_moves_but_a_log_file_of_ones_own_elsewhere_stays(tmp_path):
+    """``job_log.move_job_log``: the job's train.log, in the folder Hydra made for the resuming
+    command, goes on in the run's folder; a FileHandler of one's own logging config stays put."""
+    import logging
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from mlplab.config.store import config_dir
+    from mlplab.runtime.job_log import move_job_log
+
+    made, run, elsewhere = tmp_path / "made", tmp_path / "run", tmp_path / "elsewhere"
+    for folder in (made, run, elsewhere):
+        folder.mkdir()
+    (run / "train.log").write_text("the first fit\n")
+    root, previous = logging.getLogger(), HydraConfig.instance().cfg
+    handlers = [logging.FileHandler(made / "train.log"), logging.FileHandler(elsewhere / "mine.log")]
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):  # a job's Hydra config, as run
+        job = compose("train", overrides=[f"hydra.runtime.output_dir={made}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(job)
+    others, root.handlers = root.handlers, []  # this test's files alone: nothing else could move
+    try:
+        for handler in handlers:
+            root.addHandler(handler)
+        root.warning("resuming")
+        move_job_log(run)
+        root.warning("the second fit")
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers = others
+        HydraConfig.instance().cfg = previous
+    assert (run / "train.log").read_text() == "the first fit\nresuming\nthe second fit\n"
+    assert not (made / "train.log").exists()
+    assert (elsewhere / "mine.log").read_text() == "resuming\nthe second fit\n"

@@ -15,6 +15,8 @@ import logging
 import sys
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+
 OUTCOME = logging.getLogger("mlplab.outcome")
 OUTCOME.propagate = False  # the terminal has the printed line: never again through the root's handlers
 OUTCOME.addHandler(logging.NullHandler())  # until a job's config gives it the file
@@ -44,13 +46,17 @@ def close_job_log() -> None:
 
 def move_job_log(folder: Path) -> None:
     """The job's log goes on in ``folder`` (a resumed run's own), appended to the train.log there
-    after what this job wrote so far; the file Hydra opened in the job's new folder is removed."""
+    after what this job wrote so far; the file Hydra opened in the job's new folder is removed. Only
+    files in that folder move: a log file of one's own logging config elsewhere stays where it is."""
+    if not HydraConfig.initialized():
+        return
+    made = Path(HydraConfig.get().runtime.output_dir).resolve()
     loggers = [logging.getLogger(), OUTCOME, logging.getLogger("lightning.pytorch")]
     handlers = {h for logger in loggers for h in logger.handlers if isinstance(h, logging.FileHandler)}
     for handler in handlers:
         written = Path(handler.baseFilename)
         moved = Path(folder) / written.name
-        if moved.resolve() == written.resolve():
+        if written.resolve().parent != made or moved.resolve() == written.resolve():
             continue
         handler.flush()
         with moved.open("a", encoding=handler.encoding) as log_file:
