@@ -32,7 +32,8 @@ from scripts.reproduce import RESULTS, ROWS, machine, metric, run_row
 CHEAP = [row for row in ROWS.values() if row.cheap]
 # what the book's column says of each row, checked on the numbers this run printed
 CLAIMS = {
-    "4.4": lambda v: v["train2"] > max(v["train4"], v["train20"]) and v["test20"] > v["train20"],
+    # 2 features underfit (the highest losses), 4 fit best, 20 test worse than 4 (the book's overfit case)
+    "4.4": lambda v: v["train2"] > max(v["train4"], v["train20"]) and v["test4"] < v["test20"] < v["test2"],
     "4.5": lambda v: v["decayed"] < v["free"] / 10,
     "4.6.3": lambda v: abs(v["classic_mean"] - v["inverted_mean"]) <= 0.01,  # within one point
 }

@@ -107,11 +107,17 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
                                      "hydra/launcher=slurm_gpu or hydra/launcher=submitit_slurm"),
     ("hparams_search=optuna hydra.sweeper.n_trial=2", "did you mean hydra.sweeper.n_trials?"),
     ("hparams_search=optuna hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 must be ≥ 1"),
-    # a setting with no hidden layer to act on (d2l's polynomial model is linear)
-    ("experiment=d2l_polynomial activation=tanh", "activation.name=tanh: model.net.hidden=[] has no hidden "
-                                                  "layer to apply it to"),
-    ("experiment=d2l_polynomial regularizer.dropout=0.5",
+    # a setting with no hidden layer to act on (d2l 4.5's model is linear)
+    ("experiment=d2l_weight_decay activation=tanh", "activation.name=tanh: model.net.hidden=[] has no hidden "
+                                                    "layer to apply it to"),
+    ("experiment=d2l_weight_decay regularizer.dropout=0.5",
      "regularizer.dropout=0.5: model.net.hidden=[] has no hidden layer to apply it to"),
+    # … or a network that takes no such argument (4.4's is the book's torch.nn.Linear)
+    ("experiment=d2l_polynomial activation=tanh", "activation.name=tanh: model.net._target_=torch.nn.Linear "
+                                                  "takes no `activation` argument"),
+    # a regression's loss on a classification
+    ("model.regression_loss=mse", "model.regression_loss=mse is a regression's loss, but this data set is a "
+                                  "classification"),
 ])
 def test_bad_settings_stop_before_training_with_one_line_and_exit_2(override, message, tmp_path):
     code, stdout, stderr = run_main(train_main, *override.split(), f"hydra.run.dir={tmp_path}/run",

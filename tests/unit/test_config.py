@@ -120,6 +120,20 @@ def test_d2l_experiments_fix_the_books_recipe(tmp_path):
         assert cfg.data.val_size == 0 and cfg.test_ckpt == "last"
 
 
+@pytest.mark.parametrize("features", [2, 20])
+def test_the_polynomial_experiment_is_the_books_model_and_loss(features, tmp_path):
+    """d2l 4.4: ``nn.Linear(num_features, 1, bias=False)`` at torch's initialisation, trained on
+    ``nn.MSELoss`` by SGD at lr 0.01, the losses measured every 20 epochs."""
+    cfg = compose_train(tmp_path, "experiment=d2l_polynomial", f"data.num_features={features}")
+    torch.manual_seed(0)
+    _, module, trainer = build(cfg)
+    assert type(module.net) is torch.nn.Linear and module.net.bias is None
+    torch.manual_seed(0)
+    assert torch.equal(module.net.weight, torch.nn.Linear(features, 1, bias=False).weight)  # torch's init
+    assert module.objective.regression_loss == "mse" and cfg.optimizer.lr == 0.01
+    assert (trainer.max_epochs, trainer.check_val_every_n_epoch) == (400, 20)
+
+
 def test_long_override_lists_still_name_a_folder():
     from mlplab.config.store import short_name
 

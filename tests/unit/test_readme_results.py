@@ -125,21 +125,32 @@ def test_the_command_shown_is_what_the_jobs_ran(row_id):
     (``key=a,b``) and its other values; a single run's command made at least one job of the row,
     at the row's seed (4.6.3 also records the runs at other seeds and of the other style)."""
     entry = RESULTS[row_id]
-    row_of(CHAPTER if entry["table"] == "chapter" else BEST, entry["command"])  # shown in the README
+    row = row_of(CHAPTER if entry["table"] == "chapter" else BEST, entry["command"])  # shown in the README
     recorded = jobs(row_id)
     assert recorded, row_id
-    words = entry["command"].split()[1:]
+    for also in entry.get("also", []):  # the commands after the first, shown in full in its cell
+        assert f"`{also}`" in row[1], (row_id, also)
+    for command in [entry["command"], *entry.get("also", [])]:
+        made_by(command, recorded, entry["seed"])
+
+
+def made_by(command: str, recorded: list[dict], seed: int) -> None:
+    """``command`` made some of ``recorded``: a sweep (``-m``) the jobs whose values it sweeps,
+    one for each value, and a single run a job with its values at the row's seed."""
+    words = command.split()[1:]
     overrides = {key: text.split(",") if "," in text and not text.startswith("[") else [text]
                  for key, _, text in (w.partition("=") for w in words if "=" in w)
                  if all(key in j["hparams"] for j in recorded)}  # experiment=… picks files, not values
     if words[:1] == ["-m"]:
+        mine = [j for j in recorded if all(comparable(j["hparams"][key]) in set(map(comparable, swept))
+                                           for key, swept in overrides.items())]
         for key, swept in overrides.items():
-            values = {comparable(j["hparams"][key]) for j in recorded}
-            assert values == set(map(comparable, swept)), (row_id, key)
+            values = {comparable(j["hparams"][key]) for j in mine}
+            assert values == set(map(comparable, swept)), (command, key)
         return
-    made = [j for j in recorded if j["hparams"]["seed"] == entry["seed"] and all(
+    made = [j for j in recorded if j["hparams"]["seed"] == seed and all(
         comparable(j["hparams"][key]) == comparable(text) for key, (text,) in overrides.items())]
-    assert made, (row_id, overrides)
+    assert made, (command, overrides)
 
 
 @pytest.mark.parametrize("row_id", ["4.2", "4.3", "4.6 scratch", "4.6 concise"])

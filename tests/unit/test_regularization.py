@@ -5,7 +5,8 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import build_net
+from helpers import build_net, mlp_module
+from torch import nn
 
 from mlplab.config.module_settings import RegularizerSettings
 from mlplab.nets import ConciseMLP, ScratchMLP
@@ -159,3 +160,28 @@ def test_the_regression_loss_is_half_the_mean_squared_error():
     torch.testing.assert_close(objective.loss(output, y), expected)
     torch.testing.assert_close(objective.member_losses(torch.stack([output, 2 * output]), y),
                                torch.stack([expected, ((2 * output.squeeze(1) - y) ** 2).mean() / 2]))
+
+
+def test_the_mse_regression_loss_is_torchs_mse_loss():
+    """``model.regression_loss=mse``: d2l 4.4's ``nn.MSELoss``, (ŷ − y)² averaged, for one model and
+    for each member of a stack; its gradient is twice the squared loss's."""
+    from mlplab.training.objective import Objective
+
+    generator = torch.Generator().manual_seed(0)
+    output = torch.randn(8, 1, generator=generator, requires_grad=True)
+    y = torch.randn(8, generator=generator)
+    mse = Objective("regression", regression_loss="mse")
+    torch.testing.assert_close(mse.loss(output, y), nn.MSELoss()(output, y.reshape(8, 1)))
+    torch.testing.assert_close(mse.member_losses(torch.stack([output, 2 * output]), y),
+                               torch.stack([nn.MSELoss()(k * output, y.reshape(8, 1)) for k in (1, 2)]))
+    (grad_mse,) = torch.autograd.grad(mse.loss(output, y), output)
+    (grad_squared,) = torch.autograd.grad(Objective("regression").loss(output, y), output)
+    torch.testing.assert_close(grad_mse, 2 * grad_squared)
+
+
+def test_the_regression_loss_is_read_from_the_model_settings():
+    module = mlp_module(hidden=[], num_inputs=4, num_outputs=1, task="regression",
+                        model={"regression_loss": "mse"})
+    assert module.objective.regression_loss == "mse"
+    assert mlp_module(hidden=[], num_inputs=4, num_outputs=1, task="regression").objective.regression_loss \
+        == "squared"

@@ -79,8 +79,8 @@ class PolynomialSettings(SyntheticSettings):
     _target_: str = "mlplab.data.synthetic.PolynomialDataModule"
     max_degree: int = setting(20, "features generated: xⁱ/i! for i < max_degree", within=Range(4),
                               example=20)
-    num_features: int = setting(4, "features the model sees: 2 underfits, 4 is the true degree, 20 "
-                                "overfits", within=AT_LEAST_ONE, example=4)
+    num_features: int = setting(4, "features the model sees: 2 underfit, 4 are the true degree's, 20 "
+                                "more than the data pin down", within=AT_LEAST_ONE, example=4)
 
     def rules(self) -> None:
         if self.num_features > self.max_degree:

@@ -24,6 +24,9 @@ GIVEN_TO_NET = {"activation": ("activation", "name"), "dropout": ("regularizer",
                 "dropout_style": ("regularizer", "dropout_style")}
 LAYER_ARGUMENTS = tuple(GIVEN_TO_NET)  # each acts on hidden layers only: with hidden=[] it does nothing
 NET_BUILT_BY_MLPLAB = ("num_inputs", "num_outputs", *GIVEN_TO_NET)  # the data's shape, and those
+# a regression's data loss (averaged over the batch): d2l's squared_loss ½(ŷ − y)² (3.1, 4.5 from
+# scratch) or nn.MSELoss's (ŷ − y)² (4.4, 4.5 concise)
+REGRESSION_LOSSES = ("squared", "mse")
 NET_PRESETS = {"scratch": "mlplab.nets.ScratchMLP", "concise": "mlplab.nets.ConciseMLP"}
 EXAMPLE_NET = NET_PRESETS["concise"]
 
@@ -88,6 +91,10 @@ class ModelSettings(Settings):
                        "its constructor's arguments (model.net.*); the presets: model=scratch (d2l 4.2), "
                        "model=concise (4.3), model=any", kind=dict, example={"_target_": EXAMPLE_NET})
     compile: bool = setting(False, "torch.compile the network (slower on a CPU: docs/performance.md)")
+    regression_loss: str = setting("squared", "a regression's loss, averaged over the batch: squared = "
+                                   "½(ŷ − y)² (d2l's squared_loss: 4.5 from scratch), mse = (ŷ − y)² "
+                                   "(nn.MSELoss: 4.4); a classification's is cross-entropy",
+                                   choices=REGRESSION_LOSSES)
 
     def rules(self) -> None:
         # ``net`` stays the plain mapping Hydra composes (any class's keys can be set, added with
@@ -102,7 +109,8 @@ class ModelSettings(Settings):
         return locate(self.network._target_)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"net": {"_target_": self.network._target_, **self.network.as_dict()}, "compile": self.compile}
+        return {"net": {"_target_": self.network._target_, **self.network.as_dict()}, "compile": self.compile,
+                "regression_loss": self.regression_loss}
 
 
 @dataclass

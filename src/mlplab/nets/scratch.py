@@ -2,7 +2,7 @@
 
     H₁ = dropout(σ(X W₁ + b₁)),  …,  O = H_L W_{L+1} + b_{L+1}
 
-Weights start as ``randn · σ`` (σ = 0.01 in the book), biases as zeros; ``W_k`` has shape
+Weights start as ``randn · σ`` (σ = 0.01 in the book's 4.2), biases as zeros; ``W_k`` has shape
 ``[inputs, outputs]`` so the forward pass reads exactly like the formula.
 """
 
@@ -28,7 +28,7 @@ from mlplab.nets.shapes import (
 class ScratchMLP(nn.Module):
     __doc__ = "d2l 4.2's MLP written out: ``nn.Parameter`` weights, hand-written σ and dropout.\n" + MLP_ARGS
 
-    # d2l 4.5.2 adds λ/2·‖w‖² to the scratch model's loss; weight_decay_mode=auto follows it
+    # d2l 4.5.3 adds λ/2·‖w‖² to the scratch model's loss; weight_decay_mode=auto follows it
     weight_decay_mode = "penalty"
 
     def __init__(self, num_inputs: int = 784, hidden: list[int] = (256,),  # type: ignore[assignment]

@@ -45,6 +45,7 @@ from mlplab.errors import ConfigError
 from mlplab.outcomes import FAILED_EXIT, report
 from mlplab.runtime.precision import bf16_warning
 from mlplab.runtime.quiet import submitit_lines_once
+from mlplab.training.objective import Objective
 
 MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")  # strategy names that start one process per device
 SWEEP_FIX = ("in a sweep give each job one device (trainer=default or trainer=gpu, "
@@ -156,6 +157,7 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     check_logged(monitor, "name", task)
     check_mode(monitor, "name", "mode")
     module_settings = ModuleSettings.parse(*(resolved_values(cfg[group]) for group in MODULE_GROUPS))
+    Objective.of(module_settings, task, module_settings.model.net_class)  # its losses are the data's task's
     scheduler = module_settings.scheduler
     if scheduler is not None and scheduler.monitor:  # ReduceLROnPlateau's
         check_logged(scheduler, "monitor", task)

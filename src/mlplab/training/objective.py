@@ -1,7 +1,8 @@
 """The training objective, one function for a single model and for every member of a stack.
 
     classification   L = CE(softmax(ŷ), y_ε)          y_ε = (1 − ε)·onehot(y) + ε/K   (ε: label smoothing)
-    regression       L = mean((ŷ − y)²) / 2           (d2l's squared loss)
+    regression       L = mean((ŷ − y)²) / 2           (model.regression_loss=squared: d2l's squared_loss)
+                     L = mean((ŷ − y)²)               (mse: nn.MSELoss, as the book's 4.4)
     objective        L + λ/2 · Σ_W ‖W‖²               (λ in penalty mode; in optimizer mode SGD adds λw,
                                                         AdamW decays w apart: ``optimizer_decay``, which
                                                         configure_optimizers reads)
@@ -23,6 +24,8 @@ from torch import Tensor, nn
 
 from mlplab.config.module_settings import ModuleSettings
 from mlplab.config.monitor import FIT_METRICS
+from mlplab.config.network import ModelSettings
+from mlplab.config.settings import info
 from mlplab.config.signature import locate
 from mlplab.errors import ConfigError
 from mlplab.training.regularization import l2_penalty
@@ -45,6 +48,7 @@ class Objective:
     label_smoothing: float = 0.0
     penalty: float = 0.0  # λ when weight decay is a penalty term of the loss, else 0
     optimizer_decay: float = 0.0  # λ when the optimizer decays the weights instead, else 0
+    regression_loss: str = "squared"  # a regression's: ½(ŷ − y)² (squared) or (ŷ − y)² (mse)
 
     @classmethod
     def of(cls, settings: ModuleSettings, task: str, net_class: type) -> Objective:
@@ -53,12 +57,16 @@ class Objective:
         r = settings.regularizer
         if r.label_smoothing and task != "classification":
             raise ConfigError(f"regularizer.label_smoothing={r.label_smoothing} smooths class labels, but "
-                              f"this data set is a regression (d2l's squared loss); set "
+                              f"this data set is a regression (a squared loss); set "
                               f"regularizer.label_smoothing=0")
+        loss = settings.model.regression_loss
+        if loss != info(ModelSettings, "regression_loss").default and task != "regression":
+            raise ConfigError(f"model.regression_loss={loss} is a regression's loss, but this data set is a "
+                              f"{task} (cross-entropy); leave model.regression_loss at its default")
         decoupled = decouples_weight_decay(settings.optimizer)
         in_loss = r.decay_mode(net_class, decoupled, settings.optimizer_decays) == "penalty"  # read here only
         return cls(task, r.label_smoothing, penalty=r.weight_decay if in_loss else 0.0,
-                   optimizer_decay=0.0 if in_loss else r.weight_decay)
+                   optimizer_decay=0.0 if in_loss else r.weight_decay, regression_loss=loss)
 
     def loss(self, output: Tensor, y: Tensor, training: bool = False) -> Tensor:
         """The data loss of one minibatch: ``output`` [B, q] against ``y`` (labels [B], or [B, q])."""
@@ -85,7 +93,8 @@ class Objective:
         if self.task == "classification":
             return F.cross_entropy(output, y, label_smoothing=self.label_smoothing if training else 0.0,
                                    reduction=reduction)
-        return F.mse_loss(output, y.reshape(output.shape), reduction=reduction) / 2
+        squared = F.mse_loss(output, y.reshape(output.shape), reduction=reduction)
+        return squared / 2 if self.regression_loss == "squared" else squared
 
     def __call__(self, output: Tensor, y: Tensor, net: nn.Module | None) -> tuple[Tensor, Tensor]:
         """(the training loss, the objective) of one minibatch: the loss is what ``train/loss``
