@@ -13,6 +13,7 @@ from helpers import REPO, event_dir, mlp_module, run_main
 from helpers.hparams_api import hparams_tab
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from mlplab.cli.train import main as train_main
@@ -94,8 +95,13 @@ def test_hparams_session_holds_the_knobs_and_registers_the_metrics(run):
     assert start["regularizer.weight_decay"].number_value == pytest.approx(1e-3)
     assert start["regularizer.dropout"].number_value == pytest.approx(0.2)
     assert start["data.train_subset"].number_value == 1024 and start["trainer.max_epochs"].number_value == 2
+    compile_ = start["model.compile"]
+    assert compile_.WhichOneof("kind") == "bool_value" and compile_.bool_value is False  # not a 0
     registered = {m.name.tag for m in plugin["experiment"].experiment.metric_infos}
     assert registered == {"hp/val_acc", "hp/val_loss", "hp/test_acc", "hp/test_loss"}
+    columns = {c.name: c.type for c in plugin["experiment"].experiment.hparam_infos}
+    assert columns.keys() == start.keys() and columns["model.compile"] == api_pb2.DATA_TYPE_BOOL
+    assert plugin["session_end_info"].session_end_info.status == api_pb2.STATUS_SUCCESS
 
 
 @pytest.mark.dataset
@@ -115,8 +121,8 @@ def test_hparams_metrics_are_the_best_validation_and_the_test_values(run):
 def test_a_histogram_per_weight_matrix_per_epoch(run):
     histograms = set(run.events.Tags()["histograms"])
     assert histograms == {"weights/W1", "weights/W2", "weights/W3"}  # biases left out
-    for tag in histograms:
-        assert [event.step for event in run.events.Histograms(tag)] == [0, 1]
+    for tag in histograms:  # at each epoch's end, on the scalars' x-axis (steps, not epochs)
+        assert [event.step for event in run.events.Histograms(tag)] == [run.fit_steps // 2, run.fit_steps]
 
 
 @pytest.mark.dataset
@@ -182,6 +188,28 @@ def test_hparams_best_is_the_checkpoint_callbacks_best_when_the_last_epoch_is_no
     assert point.value == pytest.approx(best, abs=1e-6) and result["monitor"]["best"] == pytest.approx(best)
     _, rows = hparams_tab(run_dir / "tensorboard", runs=1)  # and the HParams tab serves that value
     assert rows[0]["metrics"]["hp/val_acc"] == pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.dataset
+def test_a_resumed_run_has_one_hparams_row_with_its_final_settings(tmp_path):
+    """TensorBoard reads the first HParams session it finds in a run: the resumed run's row must
+    replace the one its first part wrote, and its best val/acc be that of the whole history."""
+    run_dir = tmp_path / "run"
+    small = ["data.train_subset=2000", "data.val_size=500", "model.net.hidden=[32]"]
+    code, _, stderr = run_main(train_main, *small, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}",
+                               cwd=REPO)
+    assert code == 0, stderr[-2000:]
+    code, _, stderr = run_main(train_main, *small, "trainer.max_epochs=2",
+                               f"ckpt_path={run_dir}/checkpoints/last.ckpt",
+                               f"hydra.run.dir={tmp_path}/again", cwd=REPO)
+    assert code == 0, stderr[-2000:]
+    result = json.loads((run_dir / "metrics.json").read_text())
+    assert len(result["history"]) == 2
+    assert len(list((run_dir / "tensorboard").rglob("events.out.tfevents.*.hparams"))) == 1
+    _, rows = hparams_tab(run_dir / "tensorboard", runs=1)
+    assert len(rows) == 1 and rows[0]["hparams"]["trainer.max_epochs"] == 2
+    assert rows[0]["metrics"]["hp/val_acc"] == pytest.approx(result["monitor"]["best"], abs=1e-6)
 
 
 class MostlyZeros(RandomImages):

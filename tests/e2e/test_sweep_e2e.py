@@ -83,7 +83,7 @@ def test_job_folders_named_by_hydra_sweep_subdir_are_summarised_and_a_failed_job
     exits 1 for the job that failed, and sweep.json keeps the override as typed (its ``${…}`` is
     Hydra's to resolve, per job)."""
     sweep_dir = tmp_path / "sweep"
-    code, _, stderr = run_main(train_main, "-m", *FAST, "logger=none", "trainer.max_epochs=1",
+    code, _, stderr = run_main(train_main, "-m", *FAST, "trainer.max_epochs=1",
                                "optimizer.lr=0.1,1e12", "hydra.sweep.subdir=job${hydra.job.num}",
                                f"hydra.sweep.dir={sweep_dir}", cwd=REPO)
     assert code == 1, stderr[-3000:]
@@ -94,6 +94,10 @@ def test_job_folders_named_by_hydra_sweep_subdir_are_summarised_and_a_failed_job
     assert json.loads((sweep_dir / "best.json").read_text())["job"] == 0
     recorded = json.loads((sweep_dir / "sweep.json").read_text())
     assert "hydra.sweep.subdir=job${hydra.job.num}" in recorded["command"]
+    # TensorBoard's HParams tab tells the diverged job from the finished one (its status filter)
+    _, served = hparams_tab(sweep_dir, runs=2)
+    assert {row["hparams"]["optimizer.lr"]: row["status"] for row in served} == \
+        {0.1: "STATUS_SUCCESS", 1e12: "STATUS_FAILURE"}
 
 
 @pytest.mark.dataset

@@ -18,8 +18,8 @@ def post(url: str, body: dict) -> dict:
 
 def hparams_tab(logdir: Path, runs: int, wait_s: float = 60) -> tuple[dict, list[dict]]:
     """(the experiment: its hparam and metric columns, one row per run: ``{"hparams": {name: value},
-    "metrics": {tag: value}}``), as the HParams tab shows them once TensorBoard has read ``runs``
-    runs (it reads the folder in the background after it starts)."""
+    "status": "STATUS_…", "metrics": {tag: value}}``), as the HParams tab shows them once
+    TensorBoard has read ``runs`` runs (it reads the folder in the background after it starts)."""
     from tensorboard import program
 
     board = program.TensorBoard()
@@ -35,7 +35,7 @@ def hparams_tab(logdir: Path, runs: int, wait_s: float = 60) -> tuple[dict, list
         if len(groups) >= runs or time.monotonic() > deadline:
             break
         time.sleep(0.5)  # polling TensorBoard's loader, not timing the code under test
-    rows = [{"hparams": dict(group["hparams"]),
+    rows = [{"hparams": dict(group["hparams"]), "status": group["sessions"][0]["status"],
              "metrics": {m["name"]["tag"]: m["value"] for m in group.get("metricValues", [])}}
             for group in groups]
     return experiment, rows

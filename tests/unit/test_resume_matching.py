@@ -75,6 +75,34 @@ def test_a_runs_own_checkpoint_continues_in_that_run_folder(marks, continues_the
     assert cfg.paths.output_dir == str(run if continues_there else new)
 
 
+@pytest.mark.parametrize(("board", "continued"), [
+    (["regularizer.dropout=0.5/events.out.tfevents.1.h.1.0"], "regularizer.dropout=0.5"),
+    # a run with no computing override logs into tensorboard/ itself (its name is "")
+    (["events.out.tfevents.1.h.1.0"], ""),
+    ([], "trainer.max_epochs=2"),  # no TensorBoard (logger=csv): the resuming command's own name
+])
+def test_a_resumed_run_goes_on_in_its_own_tensorboard_folder(board, continued, tmp_path):
+    """Whatever the resuming command's overrides name (``trainer.max_epochs=2``), the curves go on
+    in the TensorBoard folder of the run it continues, one run in TensorBoard's list."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from mlplab.runtime.resume import resume_from
+
+    run = tmp_path / "runs" / "a"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / ".lock").write_text("1\n")
+    torch.save({"hyper_parameters": {}, "state_dict": {}}, run / "checkpoints" / "last.ckpt")
+    for events in board:
+        (run / "tensorboard" / events).parent.mkdir(parents=True, exist_ok=True)
+        (run / "tensorboard" / events).write_bytes(b"")
+    cfg = OmegaConf.create({"ckpt_path": str(run / "checkpoints" / "last.ckpt"), "trainer": {"max_epochs": 2},
+                            "paths": {"log_dir": str(tmp_path), "output_dir": str(tmp_path / "runs" / "b"),
+                                      "run_name": "trainer.max_epochs=2"}})
+    resume_from(cfg)
+    assert cfg.paths.run_name == continued
+
+
 @pytest.mark.parametrize(("ckpt_path", "continues"), [
     ("{run}/checkpoints/last.ckpt", True),
     ("{run}/checkpoints/epoch=3.ckpt", True),

@@ -16,6 +16,7 @@ import functools
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -26,7 +27,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams as hparams_summaries
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchvision.utils import make_grid
 
@@ -35,8 +35,10 @@ from mlplab.config.settings import Settings
 from mlplab.data.batches import Minibatch  # (images [B, 1, 28, 28] float, labels [B] int64)
 from mlplab.data.fashion_mnist import CLASSES
 from mlplab.nets.activations import ACTIVATIONS, autograd_derivative
-from mlplab.reporting.hparams import HParam, settings_row
+from mlplab.records import RunStatus
+from mlplab.reporting.hparams import HParam, hparams_summaries, settings_row
 
+HPARAMS_FILE = ".hparams"  # the suffix of the event file that holds a run's HParams row
 HISTOGRAM_BINS = 64  # TensorBoard redraws a histogram in ~30 buckets; 64 keep its shape
 
 
@@ -165,8 +167,8 @@ class TensorBoardDashboard(L.Callback):
             return
         for name, param in pl_module.net.named_parameters():
             if param.dim() >= 2:  # 64 bins: a third of the default's time (~1500 edges), as readable
-                logger.experiment.add_histogram(f"weights/{name}", param.detach(), trainer.current_epoch,
-                                                bins=HISTOGRAM_BINS)
+                logger.experiment.add_histogram(f"weights/{name}", param.detach(), trainer.global_step,
+                                                bins=HISTOGRAM_BINS)  # the step the scalars are drawn at
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The validation pictures of the fitted model."""
@@ -179,11 +181,12 @@ class TensorBoardDashboard(L.Callback):
         """Fit, then test: the run is complete, its HParams row can be written."""
         self.write_hparams(trainer, pl_module)
 
-    def write_hparams(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """The run's HParams row, once, when the run ends: its settings, its best validation values
-        and, if it was tested, its test values, each written once at the last step (so the Scalars
-        tab draws a point, not a line from a placeholder). ``mlplab.runtime.run`` calls this for a
-        run that ends without a test (diverged, interrupted, pruned)."""
+    def write_hparams(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                      status: RunStatus = RunStatus.FINISHED) -> None:
+        """The run's HParams row, once, when the run ends: its settings, how it ended, its best
+        validation values and, if it was tested, its test values, each written once at the last step
+        (so the Scalars tab draws a point, not a line from a placeholder). ``mlplab.runtime.run``
+        calls this for a run that ends without a test (diverged, interrupted, pruned)."""
         logger = _tensorboard(trainer)
         if logger is None or self.written:
             return
@@ -193,14 +196,18 @@ class TensorBoardDashboard(L.Callback):
         values = best_validation(getattr(pl_module, "history", []), names)
         metrics = trainer.callback_metrics
         values |= {f"hp/test_{n}": float(metrics[f"test/{n}"]) for n in names if f"test/{n}" in metrics}
-        # A writer of its own in the run's folder: Lightning closes its writer when a stage ends.
-        # The plugin lists the metrics the session registers; their values are plain scalars.
-        with closing(SummaryWriter(log_dir=logger.log_dir)) as writer:
-            for summary in hparams_summaries(run_hparams(pl_module, trainer.datamodule, trainer.max_epochs),
-                                             dict.fromkeys(registered, 0.0)):
+        # A writer of its own in the run's folder (Lightning closes its writer when a stage ends), in a
+        # file of its own: the plugin reads the first session it finds in a run, so a resumed run's
+        # row replaces the one its earlier part wrote (its values are those of the whole history).
+        earlier = list(Path(logger.log_dir).glob(f"events.out.tfevents.*{HPARAMS_FILE}"))
+        with closing(SummaryWriter(log_dir=logger.log_dir, filename_suffix=HPARAMS_FILE)) as writer:
+            row = run_hparams(pl_module, trainer.datamodule, trainer.max_epochs)
+            for summary in hparams_summaries(row, registered, status):
                 writer.file_writer.add_summary(summary)
             for tag, value in values.items():
                 writer.add_scalar(tag, value, trainer.global_step)
+        for path in earlier:
+            path.unlink(missing_ok=True)
 
     def _log_val_pictures(self, logger: TensorBoardLogger, trainer: L.Trainer,
                           pl_module: L.LightningModule) -> None:

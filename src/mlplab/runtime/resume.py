@@ -48,8 +48,12 @@ def resume_from(cfg: DictConfig) -> Path | None:
     in_a_run = (run / ".lock").is_file() or (run / ".hydra").is_dir()
     if path.resolve().parent.name == "checkpoints" and in_a_run:
         cfg.paths.output_dir = str(run)
-        versions = [p.name for p in (run / "tensorboard").glob("*") if p.is_dir()]
-        if len(versions) == 1:  # its TensorBoard curves go on (a longer max_epochs would name another)
+        board = run / "tensorboard"
+        # its TensorBoard curves go on (a longer max_epochs would name another folder): in the one
+        # folder named by its overrides, or in tensorboard/ itself for a run that had none
+        versions = [""] if any(board.glob("events.out.tfevents.*")) else [p.name for p in board.glob("*")
+                                                                           if p.is_dir()]
+        if len(versions) == 1:
             cfg.paths.run_name = versions[0]
         log.info("resuming from %s; outputs continue in %s", path, cfg.paths.output_dir)
     else:

@@ -130,7 +130,7 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
                                         verbose=False, weights_only=True)[0]
     for callback in trainer.callbacks:  # a run not tested writes its HParams row now
         if isinstance(callback, TensorBoardDashboard):
-            callback.write_hparams(trainer, module)
+            callback.write_hparams(trainer, module, status)
     result = run_record(cfg, status, error, history, seconds=time.perf_counter() - start,
                         fit_seconds=fit_seconds, device=trained_on(trainer), resume=resume,
                         test_checkpoint=ckpt_path, monitor=monitor_summary(trainer),
