@@ -4,6 +4,7 @@ fast_dev_run, Lightning's per-step flags on the real data."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -79,7 +80,25 @@ def test_callbacks_and_loggers_compose_one_file_each(tmp_path):
     assert result["epochs"] == 2  # no 0.5 gain in val/acc after epoch 1: stopped early
     run = tmp_path / "run"
     assert (run / "checkpoints" / "best.ckpt").is_file() and list((run / "tensorboard").rglob("events.*"))
-    assert "lr-SGD" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert "lr-SGD" in (run / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.dataset
+def test_a_resumed_run_keeps_the_csv_rows_of_its_first_part(tmp_path):
+    """Lightning's CSVLogger deletes a metrics.csv in the folder it logs to: a resumed run logs
+    beside it (Lightning's next version), as a new fit of Lightning's own would."""
+    train(tmp_path, *SMALL, "logger=csv", "trainer.max_epochs=1")
+    run = tmp_path / "run"
+    code, _, stderr = run_main(train_main, *SMALL, "logger=csv", "trainer.max_epochs=2",
+                               f"ckpt_path={run}/checkpoints/last.ckpt", f"hydra.run.dir={tmp_path}/again",
+                               cwd=REPO)
+    assert code == 0, stderr[-3000:]
+    trained = {}  # the epochs whose training rows each part's metrics.csv holds
+    for version in ("version_0", "version_1"):
+        with (run / "csv" / version / "metrics.csv").open() as f:
+            trained[version] = [row["epoch"] for row in csv.DictReader(f) if row["train/loss"]]
+    assert trained == {"version_0": ["0"], "version_1": ["1"]}
 
 
 @pytest.mark.dataset
