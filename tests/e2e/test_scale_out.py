@@ -10,7 +10,8 @@ import os
 import pytest
 import torch
 import yaml
-from helpers import REPO, run_main
+from helpers import REPO, event_dir, run_main
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mlplab.cli.train import main as train_main
 
@@ -141,3 +142,12 @@ def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch
     differences = {k: abs(got["metrics"][k] - want["metrics"][k]) for k in want["metrics"]}
     assert max(differences.values()) <= 1e-5, differences
     assert got["device"] == want["device"] == "cpu"
+    # TensorBoard: the test numbers at the step the fit ended on, as one process logs them (the
+    # spawned fit's progress was not this process's), and one HParams row, not one per process
+    steps = {}
+    for run in (ddp, single):
+        events = EventAccumulator(str(event_dir(run)))
+        events.Reload()
+        steps[run.name] = [event.step for event in events.Scalars("test/acc")]
+    assert steps["ddp"] == steps["single"] and steps["single"][0] > 0
+    assert len(list((ddp / "tensorboard").rglob("events.out.tfevents.*.hparams"))) == 1

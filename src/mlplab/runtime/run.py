@@ -128,9 +128,9 @@ def fit_and_test(cfg: DictConfig, resume: Path | None, checked: CheckedRun) -> R
         with ctrl_c_as_interrupt():
             test_metrics = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
                                         verbose=False, weights_only=True)[0]
-    for callback in trainer.callbacks:  # a run not tested writes its HParams row now
-        if isinstance(callback, TensorBoardDashboard):
-            callback.write_hparams(trainer, module, status)
+    for callback in trainer.callbacks:  # a run not tested writes its HParams row now (a tested one
+        if isinstance(callback, TensorBoardDashboard) and status is not RunStatus.FINISHED:  # did, maybe
+            callback.write_hparams(trainer, module, status)  # in a ddp_spawn child)
     result = run_record(cfg, status, error, history, seconds=time.perf_counter() - start,
                         fit_seconds=fit_seconds, device=trained_on(trainer), resume=resume,
                         test_checkpoint=ckpt_path, monitor=monitor_summary(trainer),

@@ -55,9 +55,9 @@ def fresh_rendezvous(trainer: L.Trainer, module: L.LightningModule) -> None:
 
 def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
     """After a ``ddp_spawn`` fit, which ran in child processes: give this process's module its
-    epoch history and the checkpoint callbacks their best scores back, from the last checkpoint
-    the children wrote (Lightning returns only the weights and the final metrics). The fit ran
-    elsewhere when this process's module never saw ``on_train_start``."""
+    epoch history, the fit loop its progress and the checkpoint callbacks their best scores back,
+    from the last checkpoint the children wrote (Lightning returns only the weights and the final
+    metrics). The fit ran elsewhere when this process's module never saw ``on_train_start``."""
     if getattr(module, "fit_process", None) is not None:
         return
     callbacks = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
@@ -66,6 +66,8 @@ def adopt_spawned_fit(trainer: L.Trainer, module: L.LightningModule) -> None:
         return
     checkpoint = torch.load(last[0], map_location="cpu", weights_only=True)
     module.on_load_checkpoint(checkpoint)
+    # the fit's progress too, so the test stage logs at the step the fit ended on, as in one process
+    trainer.fit_loop.load_state_dict(checkpoint["loops"]["fit_loop"])
     for callback in callbacks:
         state = checkpoint.get("callbacks", {}).get(callback.state_key)
         if state:
