@@ -63,12 +63,16 @@ def test_failed_jobs_run_again_only_when_asked(tmp_path):
     code, _, _ = run_main(train_main, "-m", *args, cwd=REPO)
     assert code == 1 and metrics(sweep / "1")["status"] == "diverged"
     first = (sweep / "1" / "metrics.json").read_text()
+    first_logs = sorted((sweep / "1" / "tensorboard").rglob("events.out.tfevents.*"))
     code, _, _ = run_main(train_main, "-m", *args, cwd=REPO)  # resumed: the diverged job stays as it was
     assert code == 1 and (sweep / "1" / "metrics.json").read_text() == first
     code, stdout, _ = run_main(train_main, "-m", *args, "retry_failed=true", cwd=REPO)
     assert code == 1 and metrics(sweep / "1")["status"] == "diverged"
     assert (sweep / "1" / "metrics.json").read_text() != first  # ran again (and diverged again)
     assert stdout.count("finished before, not run again") == 1  # job 0
+    # its TensorBoard holds the new try's curves only: the first try's event files are gone
+    again = sorted((sweep / "1" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert first_logs and again and not set(first_logs) & set(again)
 
 
 def test_a_folder_of_another_sweep_is_refused(tmp_path):

@@ -29,6 +29,7 @@ from mlplab.runtime.sweep_jobs import (
 )
 
 log = logging.getLogger(__name__)
+LOGGER_FOLDERS = ("tensorboard", "csv")  # conf/logger's folders in a run's (their ``name``)
 
 
 def resume_from(cfg: DictConfig) -> Path | None:
@@ -81,7 +82,8 @@ def resume_command() -> str:
 
 def earlier_job(cfg: DictConfig) -> RunRecord | None:
     """A sweep job run again (its sweep resumed): its recorded result when it is not to run again;
-    when it was interrupted, ``ckpt_path`` points at its ``last.ckpt`` and None is returned."""
+    when it was interrupted, ``ckpt_path`` points at its ``last.ckpt`` and None is returned; when it
+    runs from the start (``retry_failed=true``), its earlier try's logs are removed first."""
     earlier = earlier_result(cfg.paths.output_dir)
     action, last = plan(earlier, cfg.paths.output_dir, cfg.retry_failed)
     if action == "skip":
@@ -89,6 +91,9 @@ def earlier_job(cfg: DictConfig) -> RunRecord | None:
         return RunRecord.from_json(earlier, skipped=True)
     if action == "resume":
         cfg.ckpt_path = str(last)
+    else:  # from the start: an earlier try's curves (failed, or killed unresumable) are not this run's
+        for logs in LOGGER_FOLDERS:
+            shutil.rmtree(Path(cfg.paths.output_dir) / logs, ignore_errors=True)
     return None
 
 
