@@ -24,7 +24,7 @@ from mlplab.config.optimization import optimizer_settings
 from mlplab.data.batches import minibatch_loader
 from mlplab.data.fashion_mnist import FashionMNISTDataModule
 from mlplab.reporting.dashboard import TensorBoardDashboard, best_validation, run_hparams
-from mlplab.reporting.hparams import settings_row
+from mlplab.reporting.hparams import override_row, settings_row
 
 KNOBS = {"hidden": [64, 32], "activation": {"name": "tanh"}, "dropout": 0.2, "weight_decay": 1e-3,
          "lr": 0.2}
@@ -45,6 +45,17 @@ def test_the_hparams_row_is_every_declared_setting_but_where_files_are():
                         scheduler={"_target_": "mlplab.training.schedules.Cosine", "interval": "step"})
     assert {"regularizer.label_smoothing", "scheduler._target_", "scheduler.min_ratio", "optimizer.nesterov",
             "trainer.max_epochs"} <= set(run_hparams(module, None, 3))
+
+
+def test_the_command_lines_other_overrides_are_columns_too():
+    """A Trainer flag, a top-level key or a group's choice set on the command line is a column (a
+    sweep over it shows in the HParams tab); keys already columns, paths and deletions are not."""
+    row = override_row(["trainer.accumulate_grad_batches=2", "test_ckpt=best", "optimizer.lr=0.5",
+                        "+trainer.limit_train_batches=5", "model=concise", "~trainer.max_time",
+                        "paths.output_dir=/x", "hydra.run.dir=y", "data.augment=true", "seed=3"],
+                       known=["optimizer.lr"])
+    assert row == {"trainer.accumulate_grad_batches": 2, "test_ckpt": "best", "model": "concise",
+                   "trainer.limit_train_batches": 5, "data.augment": True, "seed": 3}
 
 
 def test_best_validation_takes_max_accuracy_and_min_loss_of_any_epoch():
@@ -196,7 +207,7 @@ def test_a_resumed_run_has_one_hparams_row_with_its_final_settings(tmp_path):
     """TensorBoard reads the first HParams session it finds in a run: the resumed run's row must
     replace the one its first part wrote, and its best val/acc be that of the whole history."""
     run_dir = tmp_path / "run"
-    small = ["data.train_subset=2000", "data.val_size=500", "model.net.hidden=[32]"]
+    small = ["data.train_subset=2000", "data.val_size=500", "model.net.hidden=[32]", "test_ckpt=last"]
     code, _, stderr = run_main(train_main, *small, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}",
                                cwd=REPO)
     assert code == 0, stderr[-2000:]
@@ -209,6 +220,7 @@ def test_a_resumed_run_has_one_hparams_row_with_its_final_settings(tmp_path):
     assert len(list((run_dir / "tensorboard").rglob("events.out.tfevents.*.hparams"))) == 1
     _, rows = hparams_tab(run_dir / "tensorboard", runs=1)
     assert len(rows) == 1 and rows[0]["hparams"]["trainer.max_epochs"] == 2
+    assert rows[0]["hparams"]["test_ckpt"] == "last"  # an override that is no module or data setting
     assert rows[0]["metrics"]["hp/val_acc"] == pytest.approx(result["monitor"]["best"], abs=1e-6)
 
 

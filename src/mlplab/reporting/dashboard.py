@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -32,18 +33,20 @@ from torchvision.utils import make_grid
 
 from mlplab.config.monitor import better_mode, validation_metrics
 from mlplab.config.settings import Settings
+from mlplab.config.store import as_written
 from mlplab.data.batches import Minibatch  # (images [B, 1, 28, 28] float, labels [B] int64)
 from mlplab.data.fashion_mnist import CLASSES
 from mlplab.nets.activations import ACTIVATIONS, autograd_derivative
 from mlplab.records import RunStatus
-from mlplab.reporting.hparams import HParam, hparams_summaries, settings_row
+from mlplab.reporting.hparams import HParam, hparams_summaries, override_row, settings_row
 
 HPARAMS_FILE = ".hparams"  # the suffix of the event file that holds a run's HParams row
 HISTOGRAM_BINS = 64  # TensorBoard redraws a histogram in ~30 buckets; 64 keep its shape
 
 
 def run_hparams(pl_module: L.LightningModule, datamodule: Any, max_epochs: int | None) -> dict[str, HParam]:
-    """The HParams row of a run: the module's and the data's settings, and the epochs."""
+    """The HParams row of a run: the module's and the data's settings, the epochs, and any other
+    computing override of its command line."""
     groups: list[Settings] = []
     module_settings = getattr(pl_module, "settings", None)
     if module_settings is not None:
@@ -51,7 +54,10 @@ def run_hparams(pl_module: L.LightningModule, datamodule: Any, max_epochs: int |
                    if getattr(module_settings, name) is not None]  # scheduler=none: no group
     if isinstance(getattr(datamodule, "settings", None), Settings):
         groups.append(datamodule.settings)
-    return {**settings_row(groups), "trainer.max_epochs": max_epochs if max_epochs is not None else -1}
+    row = {**settings_row(groups), "trainer.max_epochs": max_epochs if max_epochs is not None else -1}
+    if HydraConfig.initialized():  # a run of mlplab-train: what its command line set beside
+        row |= override_row(as_written(HydraConfig.get().overrides.task), row)
+    return row
 
 
 def activation_figure(name: str) -> Figure:

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
 from mlplab.config.settings import Settings, specs
+from mlplab.config.store import computing_overrides
 from mlplab.records import RunStatus
 
 HParam = str | int | float | bool
@@ -39,6 +41,18 @@ def settings_row(groups: Iterable[Settings]) -> dict[str, HParam]:
                 row.update(settings_row([parts[spec.name]]))
             elif not spec.where:
                 row[settings.key(spec.name)] = hparam_value(getattr(settings, spec.name))
+    return row
+
+
+def override_row(overrides: Iterable[str], known: Iterable[str]) -> dict[str, HParam]:
+    """The command line's computing overrides that are no column yet (a Trainer flag such as
+    ``trainer.accumulate_grad_batches=2``, ``test_ckpt=best``, a group's choice such as
+    ``optimizer=adamw``), by Hydra's grammar: whatever a sweep varies is a column of its rows."""
+    known, row = set(known), {}
+    for override in OverridesParser.create().parse_overrides(computing_overrides(list(overrides))):
+        key = override.get_key_element().lstrip("+~")
+        if key not in known and not override.is_delete():
+            row[key] = hparam_value(override.value())
     return row
 
 
