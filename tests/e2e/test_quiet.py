@@ -32,6 +32,8 @@ def test_lightnings_srun_and_workers_hints_and_checkpoint_folder_warning_are_hid
                       stacklevel=1)
         warnings.warn("The 'train_dataloader' does not have many workers which may be a bottleneck.",
                       PossibleUserWarning, stacklevel=1)
+        warnings.warn("Precision bf16-mixed is not supported by the model summary.  Estimated model size in "
+                      "MB will not be accurate. Using 32 bits instead.", UserWarning, stacklevel=1)
         other = "The number of training batches (3) is smaller than the logging interval"
         warnings.warn(other, UserWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == [other]

@@ -157,3 +157,17 @@ def test_the_data_command_without_a_folder_prepares_the_one_a_run_reads(real_raw
     monkeypatch.setattr("sys.argv", ["fashion_mnist"])
     main()
     assert Path(capsys.readouterr().out.strip()) == Path(real_raw)
+
+
+def test_the_unpack_command_reads_its_arguments(tmp_path, monkeypatch, capsys):
+    """``python -m mlplab.data.fashion_mnist --help`` prints its usage; it took any first word for
+    the folder (and unpacked 53 MB into ``./--help``). An option it does not know is refused."""
+    from mlplab.data.fashion_mnist import main
+
+    monkeypatch.chdir(tmp_path)
+    for argv, code in ((["--help"], 0), (["--force"], 2)):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == code
+    assert "usage: python -m mlplab.data.fashion_mnist [-h] [data_dir]" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []

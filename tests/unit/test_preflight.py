@@ -78,8 +78,8 @@ def test_threads_per_job(launcher, cpus, threads):
     ("model.net.hidden=[0]", "model.net.hidden=[0] has 0; every hidden layer needs at least one unit"),
     ("model.net.hidden=[256,-5]", "model.net.hidden=[256,-5] has -5; every hidden layer needs at least"),
     ("model.net.hidden=null", "model.net.hidden=null is not a list of integers"),
-    ("model.hidden=[64]", "model.hidden is not a setting of ModelSettings (its settings: net, compile); "
-                          "the network's arguments are model.net.*: model.net.hidden"),
+    ("model.hidden=[64]", "model.hidden is not a setting of ModelSettings (its settings: net, compile, "
+                          "regression_loss); the network's arguments are model.net.*: model.net.hidden"),
     ("data.val_size=60000", "data.val_size=60000 must be in [0, 59999]"),
     ("data.train_subset=0", "data.train_subset=0 must be in [1, 60000]"),
     ("data.train_subset=70000", "data.train_subset=70000 must be in [1, 60000]"),

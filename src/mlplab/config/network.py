@@ -90,7 +90,7 @@ class ModelSettings(Settings):
     net: Any = setting({}, "the network: an nn.Module class (_target_; mlplab.nets.ScratchMLP if none) and "
                        "its constructor's arguments (model.net.*); the presets: model=scratch (d2l 4.2), "
                        "model=concise (4.3), model=any", kind=dict, example={"_target_": EXAMPLE_NET})
-    compile: bool = setting(False, "torch.compile the network (slower on a CPU: docs/performance.md)")
+    compile: bool = setting(False, "torch.compile the network (slower on a CPU for a network this small)")
     regression_loss: str = setting("squared", "a regression's loss, averaged over the batch: squared = "
                                    "½(ŷ − y)² (d2l's squared_loss: 4.5 from scratch), mse = (ŷ − y)² "
                                    "(nn.MSELoss: 4.4); a classification's is cross-entropy",

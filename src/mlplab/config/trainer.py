@@ -71,8 +71,8 @@ def trainer_rules(self: Settings) -> None:
     if self.barebones:  # type: ignore[attr-defined]
         # Lightning then refuses self.log, which every metric of mlplab's module goes through
         self.fail("barebones", "turns off LightningModule.log, which mlplab's module logs every metric with "
-                  "(val/acc picks best.ckpt and fills metrics.json); for speed: hydra/launcher=batched, "
-                  "make bench", example="false")
+                  "(val/acc picks best.ckpt and fills metrics.json); for speed, many small runs train "
+                  "faster as one (-m … hydra/launcher=batched)", example="false")
     epochs, steps = self.max_epochs, self.max_steps  # type: ignore[attr-defined]
     if epochs == -1 and steps > 0:
         return

@@ -8,12 +8,12 @@ floats in [0, 1] one batch at a time: ``x = image / 255`` (then ``(x − mean) /
 
 from __future__ import annotations
 
+import argparse
 import errno
 import gzip
 import logging
 import shlex
 import shutil
-import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -142,8 +142,8 @@ def load_split(raw: Path, split: str, expected_count: int | None) -> tuple[Tenso
                        f"(2051): the two files are swapped; swap them back with `{swap}`")
     if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
         raise IdxError(f"{image_file}: magic number {0x800 + images.dim()} (shape {tuple(images.shape)}), "
-                       f"expected images (2051, shape [N, 28, 28]); delete it and run `make data` "
-                       f"(or mlplab-train again) to unpack a fresh copy")
+                       f"expected images (2051, shape [N, 28, 28]); delete it and run mlplab-train again "
+                       f"(or `python -m mlplab.data.fashion_mnist`) to unpack a fresh copy")
     if labels.dim() != 1 or len(labels) != len(images):
         raise IdxError(f"{label_file}: {tuple(labels.shape)} labels for {len(images)} images")
     if expected_count is not None and len(images) != expected_count:
@@ -246,10 +246,15 @@ class FashionMNISTDataModule(MovesMinibatches, L.LightningDataModule):
         return self._loader(self.test, training=False)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """``python -m mlplab.data.fashion_mnist [data_dir]``: unpack or download the files (by default
     where a run looks: ``data.data_dir``'s default, $MLPLAB_DATA_DIR or ./data)."""
-    print(ensure_raw_files(sys.argv[1] if len(sys.argv) > 1 else FashionMNISTSettings().data_dir))
+    parser = argparse.ArgumentParser(prog="python -m mlplab.data.fashion_mnist",
+                                     description="Unpack (Debian's package) or download Fashion-MNIST's "
+                                                 "four IDX files into <data_dir>/FashionMNIST/raw.")
+    parser.add_argument("data_dir", nargs="?", default=FashionMNISTSettings().data_dir,
+                        help="where a run looks: data.data_dir (default: $MLPLAB_DATA_DIR, else ./data)")
+    print(ensure_raw_files(parser.parse_args(argv).data_dir))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def read_idx(path: Path) -> torch.Tensor:
     cannot make us allocate a huge buffer.
     """
     path = Path(path)
-    fix = "delete it and run `make data` (or mlplab-train again) to unpack a fresh copy"
+    fix = ("delete it and run mlplab-train again (or `python -m mlplab.data.fashion_mnist`) to unpack a "
+           "fresh copy")
     if not path.is_file():
         raise IdxError(f"{path}: file is missing; {fix}")
     size = path.stat().st_size

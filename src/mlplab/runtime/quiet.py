@@ -26,7 +26,9 @@ import warnings
 NOISY_WARNINGS = ((r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
                   (r"The `srun` command is available on your system but is not used", Warning),
                   (r"Checkpoint directory .* exists and is not empty", Warning),
-                  (r".*does not have many workers", Warning))
+                  (r".*does not have many workers", Warning),
+                  # an estimate of the summary's MB column, at 32 bits for a bf16-mixed run
+                  (r"Precision .* is not supported by the model summary", Warning))
 NOISY_LOG_LINES = ("💡 Tip: For seamless cloud logging",
                    "Trainer already configured with model summary callbacks")
 # the loggers of Lightning's rank_zero_info (lightning.pytorch's, or fabric's where it was imported last)
