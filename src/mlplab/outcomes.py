@@ -48,6 +48,11 @@ USER_EXIT, FAILED_EXIT, INTERRUPTED_EXIT = 2, 1, 130
 # Hydra's ValueError when its command-line flags name two things to do (hydra._internal.utils)
 HYDRA_ONE_COMMAND = "Only one of --run, --multirun, --cfg, --info and --shell_completion"
 HYDRA_SUBCOMMAND = "Expecting one subcommand from"  # --shell-completion without install=/uninstall=/query=
+# What mlplab's ``sweep`` extra installs (pyproject.toml): the modules, and the launchers' options
+SWEEP_EXTRA_MODULES = ("optuna", "optuna_dashboard", "submitit", "sqlalchemy", "psycopg2",
+                       "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher")
+SWEEP_EXTRA_LAUNCHERS = ("joblib", "submitit_local", "submitit_slurm")
+INSTALL_SWEEP_EXTRA = "pip install 'mlplab[sweep]' (make setup installs it)"
 BUSY_EXIT = 75  # sysexits' EX_TEMPFAIL: a sweep's jobs still run in another process; try again later
 
 
@@ -134,6 +139,9 @@ def user_message(err: BaseException) -> str | None:
     for cause in causes(err):
         if isinstance(cause, UserError):
             return str(cause)
+        missing = (cause.name or "") if isinstance(cause, ImportError) else ""  # optuna, optuna.samplers…
+        if missing in SWEEP_EXTRA_MODULES or missing.split(".")[0] in SWEEP_EXTRA_MODULES:
+            return f"{missing} is not installed: it comes with mlplab's sweep extra; {INSTALL_SWEEP_EXTRA}"
         if isinstance(cause, MisconfigurationException):  # Lightning's word on a trainer setting
             return " ".join(str(cause).split())
         if isinstance(cause, InterpolationResolutionError):  # a value's ${…} (a key where OmegaConf says)
@@ -151,7 +159,10 @@ def user_message(err: BaseException) -> str | None:
             options = cause.options if cause.options is not None else shipped_options(group)
             if group and options:  # Hydra lists the options of a single choice, not of a list's items
                 listed = ", ".join(o for o in options if not o.startswith("_"))
-                return f"{group}={option} is not an option of the {group} group; choose one of {listed}"
+                extra = (f"; hydra/launcher={option} comes with mlplab's sweep extra: {INSTALL_SWEEP_EXTRA}"
+                         if group == "hydra/launcher" and option in SWEEP_EXTRA_LAUNCHERS else "")
+                return (f"{group}={option} is not an option of the {group} group; choose one of "
+                        f"{listed}{extra}")
         if isinstance(cause, SearchPathException):  # --config-dir naming no folder
             return f"{' '.join(str(cause).split())}; give --config-dir a folder of presets that exists"
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and isinstance(cause.object_type, type) \

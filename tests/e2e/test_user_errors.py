@@ -233,3 +233,34 @@ def test_an_accelerator_this_machine_lacks_is_refused_by_name_before_any_data_lo
         one_line(code, stderr, f"trainer.accelerator={accelerator}: no ", "device is visible on this "
                  "machine", "trainer=default")
         assert "Fashion-MNIST" not in stderr and no_config(stdout)  # refused before the data is looked for
+
+
+def test_a_search_without_the_sweep_extra_says_how_to_install_it(tmp_path, monkeypatch):
+    """Installed without ``[sweep]`` (Optuna made unimportable here): one line naming the extra, not
+    Hydra's "Error locating target 'optuna.samplers.TPESampler'" traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    code, _, stderr = run_main(train_main, "hparams_search=optuna", "hydra.sweeper.n_trials=1", "debug=fast",
+                               f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)
+    assert one_line(code, stderr) == ("error: optuna is not installed: it comes with mlplab's sweep extra; "
+                                      "pip install 'mlplab[sweep]' (make setup installs it)")
+
+
+def test_a_launcher_of_the_sweep_extra_that_hydra_did_not_find_names_the_extra():
+    """Hydra lists the launchers it found; one of the sweep extra's among them is missing when the
+    extra is (Hydra registers a plugin's presets as it imports it)."""
+    from hydra.errors import MissingConfigException
+
+    from mlplab.outcomes import user_message
+
+    missing = MissingConfigException("Could not find 'hydra/launcher/joblib'", "hydra/launcher/joblib",
+                                     options=["basic", "batched", "slurm"])
+    assert user_message(missing) == ("hydra/launcher=joblib is not an option of the hydra/launcher group; "
+                                     "choose one of basic, batched, slurm; hydra/launcher=joblib comes with "
+                                     "mlplab's sweep extra: pip install 'mlplab[sweep]' (make setup installs "
+                                     "it)")
+    other = MissingConfigException("Could not find 'hydra/launcher/jolib'", "hydra/launcher/jolib",
+                                   options=["basic"])
+    assert user_message(other) == ("hydra/launcher=jolib is not an option of the hydra/launcher group; "
+                                   "choose one of basic")
