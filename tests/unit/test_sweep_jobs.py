@@ -3,6 +3,8 @@ and whether a stopped run's record offers a resume line (``runtime.record.run_re
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -82,3 +84,28 @@ def test_a_resumed_sweep_keeps_the_command_that_resumed_it(tmp_path):
     record_or_check(config(2), None)
     record_or_check(config(4), None)
     assert "hydra.sweeper.n_trials=4" in json.loads((tmp_path / RECORD).read_text())["command"]
+
+
+def test_a_resume_line_names_the_pythonpath_its_own_classes_came_from(tmp_path, monkeypatch):
+    """``PYTHONPATH=. mlplab-train model.net._target_=mynets.Net``: the printed line must find
+    ``mynets`` too, from any folder; a folder of $PYTHONPATH nothing was imported from is left out."""
+    import importlib
+    import sys
+
+    from mlplab.runtime.sweep_jobs import python_path
+
+    own, unused = tmp_path / "project", tmp_path / "empty"
+    own.mkdir()
+    unused.mkdir()
+    (own / "mynets_for_resume.py").write_text("class Net: pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["project", "empty"]))
+    monkeypatch.syspath_prepend(str(own))
+    assert python_path() == []  # nothing imported from there yet
+    importlib.import_module("mynets_for_resume")
+    try:
+        assert python_path() == [f"PYTHONPATH={own}"]
+    finally:
+        sys.modules.pop("mynets_for_resume", None)
+    monkeypatch.delenv("PYTHONPATH")
+    assert python_path() == []

@@ -25,6 +25,7 @@ from mlplab.runtime.sweep_jobs import (
     finished_run,
     given_to_hydra,
     plan,
+    python_path,
     shell_line,
 )
 
@@ -65,8 +66,9 @@ def resume_from(cfg: DictConfig) -> Path | None:
 
 def resume_command() -> str:
     """What to type to continue this run, as a shell line: the same command (its overrides, Hydra's
-    own and ``--config-dir`` included) with ``ckpt_path=last``; for a job of a sweep, the sweep's
-    own command with its folder, as its ``sweep.json`` records it (``sweep_jobs.command``)."""
+    own and ``--config-dir`` included, after the ``PYTHONPATH`` its classes came from) with
+    ``ckpt_path=last``; for a job of a sweep, the sweep's own command with its folder, as its
+    ``sweep.json`` records it (``sweep_jobs.command``)."""
     if not HydraConfig.initialized():
         return "mlplab-train ckpt_path=last"
     hydra_cfg = HydraConfig.get()
@@ -76,8 +78,8 @@ def resume_command() -> str:
         except (OSError, ValueError, KeyError, TypeError):
             pass  # no record: the job's own overrides below, which resume the job alone
     kept = [o for o in as_written(hydra_cfg.overrides.task) if not o.startswith("ckpt_path=")]
-    return shell_line(["mlplab-train", *config_dirs(hydra_cfg), *kept, *given_to_hydra(hydra_cfg),
-                       "ckpt_path=last"])
+    return shell_line([*python_path(), "mlplab-train", *config_dirs(hydra_cfg), *kept,
+                       *given_to_hydra(hydra_cfg), "ckpt_path=last"])
 
 
 def earlier_job(cfg: DictConfig) -> RunRecord | None:

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,24 @@ def config_dirs(hydra_cfg: Any) -> list[str]:
             if source.provider == "command-line" for word in ("--config-dir", str(source.path))]
 
 
+def python_path() -> list[str]:
+    """``PYTHONPATH=<folders>`` when this process imported code from folders $PYTHONPATH named
+    (one's own network or callback, ``PYTHONPATH=. mlplab-train model.net._target_=mynets.Net``):
+    a line that resumes the run must name them too (absolute: ``.`` means the folder it was typed in)."""
+    entries = [Path(entry).resolve() for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    files = [Path(file).resolve() for module in list(sys.modules.values())
+             if isinstance(file := getattr(module, "__file__", None), str)]
+    used = [str(entry) for entry in dict.fromkeys(entries) if any(f.is_relative_to(entry) for f in files)]
+    return [f"PYTHONPATH={os.pathsep.join(used)}"] if used else []
+
+
 def command(config: DictConfig) -> str:
-    """The shell line that resumes the sweep: ``mlplab-train -m``, its ``--config-dir``, its
-    overrides in the order typed, its overrides of Hydra's settings, and its folder."""
-    words = ["mlplab-train", "-m", *config_dirs(config.hydra), *as_written(config.hydra.overrides.task),
-             *given_to_hydra(config.hydra), f"hydra.sweep.dir={config.hydra.sweep.dir}"]
+    """The shell line that resumes the sweep: the ``PYTHONPATH`` its classes came from, ``mlplab-train
+    -m``, its ``--config-dir``, its overrides in the order typed, its overrides of Hydra's settings,
+    and its folder."""
+    words = [*python_path(), "mlplab-train", "-m", *config_dirs(config.hydra),
+             *as_written(config.hydra.overrides.task), *given_to_hydra(config.hydra),
+             f"hydra.sweep.dir={config.hydra.sweep.dir}"]
     return shell_line(words)
 
 
