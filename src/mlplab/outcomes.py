@@ -139,6 +139,10 @@ def user_message(err: BaseException) -> str | None:
     for cause in causes(err):
         if isinstance(cause, UserError):
             return str(cause)
+        if isinstance(cause, yaml.MarkedYAMLError) and cause.problem_mark is not None:  # a preset's syntax
+            mark = cause.problem_mark
+            return (f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}: {cause.problem}; fix the "
+                    f"file's YAML (indent with spaces, `key: value`)")
         missing = (cause.name or "") if isinstance(cause, ImportError) else ""  # optuna, optuna.samplers…
         if missing in SWEEP_EXTRA_MODULES or missing.split(".")[0] in SWEEP_EXTRA_MODULES:
             return f"{missing} is not installed: it comes with mlplab's sweep extra; {INSTALL_SWEEP_EXTRA}"

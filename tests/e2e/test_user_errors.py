@@ -264,3 +264,21 @@ def test_a_launcher_of_the_sweep_extra_that_hydra_did_not_find_names_the_extra()
                                    options=["basic"])
     assert user_message(other) == ("hydra/launcher=jolib is not an option of the hydra/launcher group; "
                                    "choose one of basic")
+
+
+@pytest.mark.parametrize(("where", "text", "problem"), [
+    ("experiment/mine.yaml", "# @package _global_\noptimizer:\n  lr: 0.05\n   momentum: 0.9\n",
+     "experiment/mine.yaml, line 4, column 12: mapping values are not allowed here"),
+    ("local/default.yaml", "trainer:\n\tmax_epochs: 1\n",
+     "local/default.yaml, line 2, column 1: found character '\\t' that cannot start any token"),
+])
+def test_a_yaml_mistake_in_ones_own_preset_is_one_line_naming_its_file_and_line(where, text, problem,
+                                                                               tmp_path):
+    presets = tmp_path / "my_conf"
+    (presets / where).parent.mkdir(parents=True)
+    (presets / where).write_text(text)
+    chosen = ["experiment=mine"] if where.startswith("experiment") else []
+    code, _, stderr = run_main(train_main, "--config-dir", str(presets), *chosen, "debug=fast",
+                               f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    assert one_line(code, stderr) == (f"error: {presets}/{problem}; fix the file's YAML (indent with spaces, "
+                                      f"`key: value`)")
