@@ -282,3 +282,21 @@ def test_a_yaml_mistake_in_ones_own_preset_is_one_line_naming_its_file_and_line(
                                f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert one_line(code, stderr) == (f"error: {presets}/{problem}; fix the file's YAML (indent with spaces, "
                                       f"`key: value`)")
+
+
+def test_mlplab_eval_of_weights_its_class_no_longer_fits_is_one_line(tmp_path):
+    """The network's code changed since the run (a layer added): its own settings build a network
+    the saved weights do not fit. Was torch's load_state_dict traceback."""
+    import torch
+    from helpers import mlp_module
+
+    written = {"hyper_parameters": dict(mlp_module(hidden=[16]).hparams),  # what the run's settings say …
+               "state_dict": mlp_module(hidden=[8]).state_dict()}  # … and what that code built then
+    torch.save(written, tmp_path / "old.ckpt")
+    code, _, stderr = run_main(eval_main, f"ckpt_path={tmp_path}/old.ckpt", f"hydra.run.dir={tmp_path}/eval",
+                               cwd=tmp_path)
+    assert one_line(code, stderr) == (
+        f"error: ckpt_path={tmp_path}/old.ckpt: its weights do not fit the network its settings build here "
+        f"(net.W1 [784, 8] in the checkpoint, [784, 16] here; net.W2 [8, 10] in the checkpoint, [16, 10] "
+        f"here; net.b1 [8] in the checkpoint, [16] here); the class's code changed since the run that wrote "
+        f"it: evaluate it where that code is")

@@ -111,20 +111,26 @@ def check_fits(path: Path, module: torch.nn.Module) -> None:
     """Before a resume: the checkpoint's weights have ``module``'s shapes; otherwise one line that
     names the differing shapes and the overrides that compose the checkpoint's model."""
     checkpoint = load_checkpoint(path)
-    saved = {k: tuple(v.shape) for k, v in checkpoint.get("state_dict", {}).items()}
-    here = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    if saved == here:
+    shown = shape_differences(checkpoint, module)
+    if not shown:
         return
-    differ = [f"{k} {list(saved[k]) if k in saved else 'absent'} in the checkpoint, "
-              f"{list(here[k]) if k in here else 'absent'} here"
-              for k in sorted(saved.keys() | here.keys()) if saved.get(k) != here.get(k)]
-    shown = "; ".join(differ[:3]) + (f"; and {len(differ) - 3} more" if len(differ) > 3 else "")
     was = dotted(checkpoint["hyper_parameters"].get("model") or {}, "model")
     now = dotted(dict(getattr(module, "hparams", {}).get("model") or {}), "model")
     overrides = [f"{k}={as_override(v)}" for k, v in was.items() if now.get(k) != v]
     raise UserError(f"ckpt_path={path} holds another model ({shown}); resume it with its own "
                     f"settings: {' '.join(overrides) or 'the data it was trained on'}, or start "
                     f"a new run without ckpt_path")
+
+
+def shape_differences(checkpoint: dict[str, Any], module: torch.nn.Module) -> str:
+    """The weights whose shapes differ between ``checkpoint`` and ``module`` (the first three), or
+    "" when every one fits."""
+    saved = {k: tuple(v.shape) for k, v in checkpoint.get("state_dict", {}).items()}
+    here = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    differ = [f"{k} {list(saved[k]) if k in saved else 'absent'} in the checkpoint, "
+              f"{list(here[k]) if k in here else 'absent'} here"
+              for k in sorted(saved.keys() | here.keys()) if saved.get(k) != here.get(k)]
+    return "; ".join(differ[:3]) + (f"; and {len(differ) - 3} more" if len(differ) > 3 else "")
 
 
 def dotted(values: dict[str, Any], prefix: str) -> dict[str, Any]:

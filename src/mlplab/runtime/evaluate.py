@@ -22,7 +22,7 @@ from mlplab.config.signature import locate
 from mlplab.errors import UserError
 from mlplab.files import write_json
 from mlplab.runtime.build import build_trainer
-from mlplab.runtime.checkpoints import load_checkpoint
+from mlplab.runtime.checkpoints import load_checkpoint, shape_differences
 from mlplab.runtime.preflight import check_accelerator
 from mlplab.training.module import MLPModule
 
@@ -80,6 +80,10 @@ def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = No
         announce(cfg)
     datamodule = instantiate(cfg.data, **data_hparams)
     module = MLPModule(**unnamed_classes_left_out(checkpoint["hyper_parameters"]))
+    if differ := shape_differences(checkpoint, module):  # its own settings built it: the class changed
+        raise UserError(f"ckpt_path={cfg.ckpt_path}: its weights do not fit the network its settings build "
+                        f"here ({differ}); the class's code changed since the run that wrote it: evaluate it "
+                        f"where that code is")
     module.load_state_dict(checkpoint["state_dict"])
     trainer = build_trainer(cfg.trainer, logger=False, enable_checkpointing=False)
     metrics = {k: float(v) for k, v in trainer.test(module, datamodule=datamodule)[0].items()}
