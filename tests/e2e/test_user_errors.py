@@ -69,7 +69,7 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("regularizer.dropout=[0.2,0.5]", "has 2 values but the network has 1 hidden layers"),
     ("regularizer.weight_decay=-0.001", "regularizer.weight_decay=-0.001 must be ≥ 0"),
     ("model.net.hidden=256", "model.net.hidden=256 is not a list of integers"),
-    ("optimizer.lr=-1", "optimizer.lr=-1 must be > 0 (an update must move the weights); e.g. "
+    ("optimizer.lr=-1", "optimizer.lr=-1 must be a finite number > 0 (an update must move the weights); e.g. "
                         "optimizer.lr=0.1"),
     ("optimizer.nesterov=true", "optimizer: Nesterov momentum requires a momentum and zero dampening"),
     ("optimizer.weight_decay=0.1", "λ is regularizer.weight_decay, which decays the weights, not the biases"),

@@ -74,7 +74,9 @@ def test_threads_per_job(launcher, cpus, threads):
 # The same check runs for every job of a sweep before it starts (PreflightCheck), and at the start
 # of a single run; tests/e2e/test_user_errors.py drives mlplab-train itself for a sample of these.
 @pytest.mark.parametrize(("override", "message"), [
-    ("optimizer.lr=0", "optimizer.lr=0 must be > 0"),
+    ("optimizer.lr=0", "optimizer.lr=0 must be a finite number > 0"),
+    ("optimizer.lr=inf", "optimizer.lr=inf must be a finite number > 0"),  # it trained, then "diverged"
+    ("regularizer.weight_decay=inf", "regularizer.weight_decay=inf must be a finite number ≥ 0"),
     ("model.net.hidden=[0]", "model.net.hidden=[0] has 0; every hidden layer needs at least one unit"),
     ("model.net.hidden=[256,-5]", "model.net.hidden=[256,-5] has -5; every hidden layer needs at least"),
     ("model.net.hidden=null", "model.net.hidden=null is not a list of integers"),

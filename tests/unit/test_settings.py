@@ -42,8 +42,8 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
 
 
 @pytest.mark.parametrize(("kind", "values", "message"), [
-    (OPTIMIZER, {"lr": 0}, "optimizer.lr=0 must be > 0 (an update must move the weights); e.g. "
-                           "optimizer.lr=0.1"),
+    (OPTIMIZER, {"lr": 0}, "optimizer.lr=0 must be a finite number > 0 (an update must move the weights); "
+                           "e.g. optimizer.lr=0.1"),
     (OPTIMIZER, {"lr": "fast"}, "optimizer.lr=fast is not a number or a Tensor; e.g. "
                                 "optimizer.lr=0.001"),
     (OPTIMIZER, {"momentum": -0.5}, "optimizer: Invalid momentum value: -0.5 (torch.optim.SGD)"),
@@ -75,8 +75,8 @@ COSINE, ONECYCLE = "mlplab.training.schedules.Cosine", "mlplab.training.schedule
      "model.net._target_=torch.optim.SGD is not a torch.nn.Module class; e.g. "
      "model.net._target_=mlplab.nets.ConciseMLP"),
     (ModelSettings, {"hidden": [64]}, "model.hidden is not a setting of ModelSettings (its settings: "
-                                             "net, compile); the network's arguments are model.net.*: "
-                                             "model.net.hidden"),
+                                             "net, compile, regression_loss); the network's arguments are "
+                                             "model.net.*: model.net.hidden"),
     (ActivationSettings, {"name": "swish"}, "activation.name=swish is not one of relu, sigmoid, tanh"),
     (RegularizerSettings, {"dropout": 1.0}, "regularizer.dropout=1 must be in [0, 1)"),
     (RegularizerSettings, {"dropout": [0.2, 1.5]}, "regularizer.dropout=[0.2,1.5] has 1.5"),

@@ -24,6 +24,9 @@ GIVEN_TO_NET = {"activation": ("activation", "name"), "dropout": ("regularizer",
                 "dropout_style": ("regularizer", "dropout_style")}
 LAYER_ARGUMENTS = tuple(GIVEN_TO_NET)  # each acts on hidden layers only: with hidden=[] it does nothing
 NET_BUILT_BY_MLPLAB = ("num_inputs", "num_outputs", *GIVEN_TO_NET)  # the data's shape, and those
+# torch's factory arguments of a layer (torch.nn.Linear's): where its weights live and their dtype are
+# Lightning's to set (trainer.accelerator, trainer.precision), not settings of the network
+NET_PLACED_BY_LIGHTNING = ("device", "dtype")
 # a regression's data loss (averaged over the batch): d2l's squared_loss ½(ŷ − y)² (3.1, 4.5 from
 # scratch) or nn.MSELoss's (ŷ − y)² (4.4, 4.5 concise)
 REGRESSION_LOSSES = ("squared", "mse")
@@ -54,7 +57,8 @@ def net_class_settings(target: str) -> type[Settings]:
 
 @functools.cache
 def _net_class_settings(target: str) -> type[Settings]:
-    kind = signature_settings(locate(target), locate(target).__name__, "model.net", skip=NET_BUILT_BY_MLPLAB,
+    kind = signature_settings(locate(target), locate(target).__name__, "model.net",
+                              skip=(*NET_BUILT_BY_MLPLAB, *NET_PLACED_BY_LIGHTNING),
                               extra=[("_target_", str, field(default=target))])
     kind.unknown_hint = preset_hint("model")
     return kind

@@ -8,6 +8,7 @@ conf/scheduler name a class and the values mlplab's experiments use (``TORCH_PRE
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,8 @@ def arguments(settings: Settings) -> dict[str, Any]:
 def try_build(group: str, settings: Settings, built: type) -> None:
     """Build the class on a stand-in parameter (and optimizer): torch's own argument checks; a
     schedule also takes one step (``StepLR(step_size=0)`` divides by zero only when it steps)."""
-    if group == "optimizer" and not getattr(settings, "lr", 1) > 0:
-        settings.fail("lr", "must be > 0 (an update must move the weights)", example=0.1)
+    if group == "optimizer" and not 0 < getattr(settings, "lr", 1) < math.inf:
+        settings.fail("lr", "must be a finite number > 0 (an update must move the weights)", example=0.1)
     stand_in = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     kwargs = arguments(settings)
     try:

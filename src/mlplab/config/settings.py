@@ -42,7 +42,7 @@ class Range:
     def __contains__(self, x: float) -> bool:
         above = self.low is None or (x > self.low if self.low_open else x >= self.low)
         below = self.high is None or (x < self.high if self.high_open else x <= self.high)
-        return above and below and not (isinstance(x, float) and math.isnan(x))
+        return above and below and not (isinstance(x, float) and not math.isfinite(x))  # NaN, ±inf
 
     def describe(self) -> str:
         """``> 0``, ``≥ 1``, ``in [0, 1)``."""
@@ -283,8 +283,10 @@ def check(obj: Settings) -> None:
             many = isinstance(value, (list, tuple))
             bad = [v for v in (value if many else [value]) if v is not None and v not in spec.within]
             if bad:
-                obj.fail(spec.name, f"has {show(bad[0])}; each value must be {spec.within.describe()}"
-                         if many else f"must be {spec.within.describe()}")
+                finite = ("a finite number " if isinstance(bad[0], float) and math.isinf(bad[0])
+                          and spec.within.high is None else "")  # (0, inf) says so itself
+                obj.fail(spec.name, f"has {show(bad[0])}; each value must be {finite}{spec.within.describe()}"
+                         if many else f"must be {finite}{spec.within.describe()}")
         if spec.choices is not None and value not in spec.choices:
             obj.fail(spec.name, f"is not one of {', '.join(spec.choices)}",
                      example=spec.example or spec.choices[0])
