@@ -125,3 +125,11 @@ def test_a_search_that_would_seek_the_worst_runs_is_refused(tmp_path):
                                f"hydra.sweep.dir={tmp_path}/s", cwd=REPO)
     assert code == 2 and "hydra.sweeper.direction=minimize but monitor.mode=max" in stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_search_direction_misspelt_is_named_as_a_typo(tmp_path):
+    code, _, stderr = run_main(train_main, "hparams_search=optuna", "hydra.sweeper.direction=maximise",
+                               f"hydra.sweep.dir={tmp_path}/s", cwd=REPO)
+    assert code == 2 and ("hydra.sweeper.direction=maximise is not one of maximize, minimize; e.g. "
+                          "hydra.sweeper.direction=maximize") in stderr
+    assert not (tmp_path / "s").exists()

@@ -110,6 +110,10 @@ def test_threads_per_job(launcher, cpus, threads):
      "callbacks.checkpoint.mode=min ranks callbacks.checkpoint.monitor=val/acc backwards"),
     ("scheduler=any scheduler._target_=torch.optim.lr_scheduler.ReduceLROnPlateau +scheduler.monitor=val/acc",
      "scheduler.mode=min ranks scheduler.monitor=val/acc backwards"),
+    # … and a mode that is no direction at all is a typo, not "backwards"
+    ("callbacks.checkpoint.mode=maxx", "callbacks.checkpoint.mode=maxx is not one of max, min; e.g. "
+                                       "callbacks.checkpoint.mode=max"),
+    ("monitor.name=val/loss monitor.mode=mn", "monitor.mode=mn is not one of max, min; e.g. monitor.mode="),
     # a callback's or a logger's arguments, against its class: before the run, not after an epoch
     ("callbacks=[default,early_stopping] callbacks.early_stopping.patience=three",
      "callbacks.early_stopping.patience=three is not an integer; e.g. callbacks.early_stopping.patience=3"),

@@ -50,6 +50,8 @@ class MonitorSettings(Settings):
 def check_mode(owner: Settings, name: str, mode: str) -> None:
     """``owner.mode`` must rank ``owner.name`` the way it improves (``BETTER``)."""
     metric, given = getattr(owner, name), getattr(owner, mode)
+    if given not in ("max", "min"):  # a typo (maxx), not a direction: its own line, not "backwards"
+        owner.fail(mode, "is not one of max, min", example=better_mode(str(metric)) or "max")
     wanted = better_mode(str(metric))
     if wanted is not None and given != wanted:
         owner.fail(mode, f"ranks {owner.key(name)}={metric} backwards: "

@@ -35,7 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from mlplab.config.datasets import data_settings_class
 from mlplab.config.module_settings import MODULE_GROUPS, ModuleSettings
-from mlplab.config.monitor import MonitorSettings, check_logged, check_mode
+from mlplab.config.monitor import STUDY_DIRECTIONS, MonitorSettings, check_logged, check_mode
 from mlplab.config.schema import RunSettings, TrainConfig
 from mlplab.config.settings import Settings, describe_unknown_key
 from mlplab.config.store import as_written, direction
@@ -229,6 +229,10 @@ def check_direction(config: DictConfig) -> None:
     """A search must optimise the monitor the way the checkpoints rank it."""
     wanted = direction(config.monitor.mode)
     given = config.hydra.sweeper.get("direction")
+    if given is not None and str(given) not in STUDY_DIRECTIONS.values():  # maximise: a typo
+        raise ConfigError(f"hydra.sweeper.direction={given} is not one of "
+                          f"{', '.join(STUDY_DIRECTIONS.values())}; e.g. hydra.sweeper.direction={wanted}, "
+                          f"or leave it out: it follows monitor.mode")
     if given is not None and str(given) != wanted:
         raise ConfigError(f"hydra.sweeper.direction={given} but monitor.mode={config.monitor.mode} "
                           f"({config.monitor.name}): the search would seek the worst runs; leave the "
