@@ -76,6 +76,9 @@ def test_threads_per_job(launcher, cpus, threads):
 @pytest.mark.parametrize(("override", "message"), [
     ("optimizer.lr=0", "optimizer.lr=0 must be a finite number > 0"),
     ("optimizer.lr=inf", "optimizer.lr=inf must be a finite number > 0"),  # it trained, then "diverged"
+    # no training batch at all: the fit made no update and the run "finished" on its initial weights
+    ("data.train_subset=10 data.drop_last=true", "data.drop_last=true with data.batch_size=256 leaves no "
+                                                 "training batch of the 10 training images"),
     ("regularizer.weight_decay=inf", "regularizer.weight_decay=inf must be a finite number ≥ 0"),
     ("model.net.hidden=[0]", "model.net.hidden=[0] has 0; every hidden layer needs at least one unit"),
     ("model.net.hidden=[256,-5]", "model.net.hidden=[256,-5] has -5; every hidden layer needs at least"),

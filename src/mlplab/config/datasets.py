@@ -51,6 +51,10 @@ class FashionMNISTSettings(Settings):
         if self.check_counts and self.train_subset and self.train_subset > left:
             self.fail("train_subset", f"exceeds the {left} training images data.val_size={self.val_size} "
                       f"leaves", example=left)
+        training = self.train_subset or left
+        if self.check_counts and self.drop_last and training < self.batch_size:  # not one batch: no update
+            self.fail("drop_last", f"with data.batch_size={self.batch_size} leaves no training batch of "
+                      f"the {training} training images", example="false")
 
     @property
     def validates_on_test(self) -> bool:
