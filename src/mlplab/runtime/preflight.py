@@ -145,6 +145,7 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
         raise ConfigError("hydra.job.chdir=true would move every relative path mlplab reads or writes "
                           "(paths.*, data.data_dir, ckpt_path) into the run's folder; each run writes "
                           "into its own folder already (paths.output_dir): drop hydra.job.chdir=true")
+    check_local(hydra)
     for key in cfg:  # a key added with +, which no schema refuses (+max_epochs=1 would be ignored)
         if key not in TrainConfig.__dataclass_fields__ and key != "hydra":  # a sweep's config has hydra
             raise ConfigError(describe_unknown_key(TrainConfig, str(key)))
@@ -178,6 +179,18 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
     if not multirun:  # a sweep's jobs: PreflightCheck warns once for all of them
         warn_slow([resolved_values(cfg.trainer)])
     return CheckedRun(data_settings, module_settings)
+
+
+def check_local(hydra: Any) -> None:
+    """``local=<name>`` must name a preset: the group is optional (a machine may have no
+    ``local/default.yaml``), so Hydra skips an option it cannot find without a word."""
+    chosen = hydra.runtime.choices.get("local") if hydra is not None else None
+    if chosen in (None, "default") or not GlobalHydra.instance().is_initialized():
+        return
+    options = GlobalHydra.instance().config_loader().get_group_options("local")
+    if chosen not in options:
+        listed = ", ".join(options) or "none here (conf/local/ or --config-dir's local/ holds them)"
+        raise ConfigError(f"local={chosen} is not an option of the local group; choose one of {listed}")
 
 
 # Lightning's callbacks that write only to a logger: without one Lightning refuses them as the fit starts
