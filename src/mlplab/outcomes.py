@@ -53,6 +53,8 @@ SWEEP_EXTRA_MODULES = ("optuna", "optuna_dashboard", "submitit", "sqlalchemy", "
                        "hydra_plugins.hydra_joblib_launcher", "hydra_plugins.hydra_submitit_launcher")
 SWEEP_EXTRA_LAUNCHERS = ("joblib", "submitit_local", "submitit_slurm")
 INSTALL_SWEEP_EXTRA = "pip install 'mlplab[sweep]' (make setup installs it)"
+# Hydra's words for +model=concise (the defaults list chooses a model already), in its YAML's terms
+SECOND_CHOICE = re.compile(r"Multiple values for (\S+)\. To override a value use 'override \S+: (.+)'")
 BUSY_EXIT = 75  # sysexits' EX_TEMPFAIL: a sweep's jobs still run in another process; try again later
 
 
@@ -167,6 +169,9 @@ def user_message(err: BaseException) -> str | None:
                          if group == "hydra/launcher" and option in SWEEP_EXTRA_LAUNCHERS else "")
                 return (f"{group}={option} is not an option of the {group} group; choose one of "
                         f"{listed}{extra}")
+        if isinstance(cause, ConfigCompositionException) and (twice := SECOND_CHOICE.fullmatch(str(cause))):
+            group, option = twice.groups()
+            return f"+{group}={option} adds a second {group}; choose the {group} without +: {group}={option}"
         if isinstance(cause, SearchPathException):  # --config-dir naming no folder
             return f"{' '.join(str(cause).split())}; give --config-dir a folder of presets that exists"
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and isinstance(cause.object_type, type) \

@@ -115,6 +115,8 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     # … or a network that takes no such argument (4.4's is the book's torch.nn.Linear)
     ("experiment=d2l_polynomial activation=tanh", "activation.name=tanh: model.net._target_=torch.nn.Linear "
                                                   "takes no `activation` argument"),
+    # a group chosen with "+" as if it had no default (Hydra's fix is in its YAML's terms)
+    ("+model=concise", "+model=concise adds a second model; choose the model without +: model=concise"),
     # an optional group's option misspelt: Hydra would skip it, and the run train without it
     ("local=exampel", "local=exampel is not an option of the local group; choose one of example"),
     # a regression's loss on a classification
