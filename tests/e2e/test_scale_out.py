@@ -87,6 +87,12 @@ def test_optuna_search_writes_the_best_parameters_and_survives_diverged_trials(t
      "error: job 0 (experiment=best_mlp trainer=ddp_cpu): trainer.strategy=ddp_spawn"),
     (["optimizer.lr=range(1,3)", "trainer.max_epochs=0"],
      "error: job 0 (optimizer.lr=1 trainer.max_epochs=0): trainer.max_epochs=0 must be"),
+    # flags only Lightning's Trainer checks, as it is built: job 0 trained before job 1 was refused
+    (["trainer.limit_train_batches=2,-1"],
+     "error: job 1 (trainer.limit_train_batches=-1): trainer: You have passed invalid value -1 for "
+     "limit_train_batches"),
+    (["trainer.gradient_clip_val=1", "trainer.gradient_clip_algorithm=norm,nrom"],
+     "trainer: `gradient_clip_algorithm` nrom is invalid. Allowed algorithms: ['value', 'norm']."),
 ])
 def test_a_bad_job_anywhere_in_the_sweep_stops_it_before_the_first_job(sweep_overrides, message, tmp_path):
     sweep = tmp_path / "sweep"

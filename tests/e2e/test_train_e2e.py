@@ -114,7 +114,7 @@ def test_eval_on_a_device_this_machine_lacks_is_refused_by_name(run_dir, tmp_pat
 
 @pytest.mark.dataset
 def test_eval_with_trainer_flags_lightning_refuses_says_so_in_one_line(run_dir, tmp_path):
-    """mlplab-eval builds its Trainer as mlplab-train does (``runtime.build.build_trainer``)."""
+    """mlplab-eval builds its Trainer as mlplab-train does (``runtime.lightning_trainer.build_trainer``)."""
     code, _, stderr = run_main(eval_main, f"ckpt_path={run_dir}/checkpoints/best.ckpt", "trainer.devices=abc",
                                f"paths.log_dir={tmp_path}/logs", cwd=REPO)
     assert code == 2 and "Traceback" not in stderr, stderr[-2000:]

@@ -341,3 +341,21 @@ def test_trainer_predict_gives_class_probabilities_for_every_test_image(data_dir
     assert probabilities.shape == (N_TEST, 10)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(N_TEST))
     assert len(data.predict_dataloader().dataset) == N_TEST  # a DataLoader with a .dataset, as users expect
+
+
+def test_trying_the_trainer_before_the_run_leaves_torchs_flags_and_says_nothing(caplog):
+    """The pre-flight Trainer of a job (``runtime.lightning_trainer.try_trainer``) is dropped: a
+    sweep's next job must not inherit its ``deterministic`` or ``benchmark``, and its device lines
+    ("GPU available: …") are not said once per job."""
+    import logging
+
+    from omegaconf import OmegaConf
+
+    from mlplab.runtime.lightning_trainer import try_trainer
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    with caplog.at_level(logging.INFO):
+        try_trainer(OmegaConf.create({"_target_": "lightning.pytorch.Trainer", "accelerator": "cpu",
+                                      "devices": 1, "deterministic": True, "benchmark": not before[1]}))
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+    assert not [r for r in caplog.records if "available" in r.getMessage()]

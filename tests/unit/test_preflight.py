@@ -76,6 +76,10 @@ def test_threads_per_job(launcher, cpus, threads):
 @pytest.mark.parametrize(("override", "message"), [
     ("optimizer.lr=0", "optimizer.lr=0 must be a finite number > 0"),
     ("optimizer.lr=inf", "optimizer.lr=inf must be a finite number > 0"),  # it trained, then "diverged"
+    # a Literal among a union's types (Trainer's deterministic: bool | "warn" | None), and its example
+    ("trainer.deterministic=maybe",
+     "trainer.deterministic=maybe is not true or false or one of warn or null; "
+     "e.g. trainer.deterministic=true"),
     # no training batch at all: the fit made no update and the run "finished" on its initial weights
     ("data.train_subset=10 data.drop_last=true", "data.drop_last=true with data.batch_size=256 leaves no "
                                                  "training batch of the 10 training images"),

@@ -37,7 +37,6 @@ from mlplab.batched.module import StackedModule
 from mlplab.config.signature import locate
 from mlplab.records import RunRecord, RunStatus
 from mlplab.reporting.dashboard import TensorBoardDashboard
-from mlplab.runtime.build import build_trainer
 from mlplab.runtime.folder_lock import hold
 from mlplab.runtime.interrupt import (
     GracefulStop,
@@ -47,6 +46,7 @@ from mlplab.runtime.interrupt import (
     stopped_at_epoch_end,
     stopped_mid_epoch,
 )
+from mlplab.runtime.lightning_trainer import build_trainer
 from mlplab.runtime.preflight import CheckedRun, check_accelerator
 from mlplab.runtime.record import checkpoint_path, monitor_summary, run_record, trained_on, write_outputs
 from mlplab.training.module import MLPModule

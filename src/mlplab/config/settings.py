@@ -182,14 +182,19 @@ class Spec:
         for value in (self.example, self.default):
             if value is not None and value != "???":
                 return show(value)
-        return {int: "1", float: "0.1", bool: "true", str: "auto"}.get(_first_plain(self.type), "…")
+        return TYPE_EXAMPLES.get(_first_plain(self.type), "…")
+
+
+TYPE_EXAMPLES = {int: "1", float: "0.1", bool: "true", str: "auto"}
 
 
 def _first_plain(kind: Any) -> Any:
+    """The first type of ``kind`` (a union's, a Literal's values') that has an example."""
     args = [a for a in typing.get_args(kind) if a is not type(None)]
     if typing.get_origin(kind) is typing.Literal:
         return type(args[0])
-    return _first_plain(args[0]) if args else kind
+    plain_args = [found for a in args if (found := _first_plain(a)) in TYPE_EXAMPLES]
+    return plain_args[0] if plain_args else _first_plain(args[0]) if args else kind
 
 
 def info(cls: type, name: str) -> Spec:
@@ -221,7 +226,8 @@ def type_name(kind: Any) -> str:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is typing.Literal or (origin in (typing.Union, types.UnionType) and all(
             typing.get_origin(a) is typing.Literal or a is type(None) for a in args)):
-        values = [v for a in args for v in (typing.get_args(a) or [None])]
+        values = list(args) if origin is typing.Literal else [v for a in args
+                                                              for v in (typing.get_args(a) or [None])]
         shown = [show(v) for v in values if v is not None]
         return "one of " + ", ".join(dict.fromkeys(shown)) + (" or null" if None in values else "")
     if origin in (typing.Union, types.UnionType):

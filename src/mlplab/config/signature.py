@@ -47,9 +47,11 @@ def first_sentence(text: str) -> str:
 
 
 def documented_default(text: str) -> Any:
-    """The value after ``Default:`` in a description (``'32-true'`` → ``32-true``)."""
+    """The value after ``Default:`` in a description (``'32-true'`` → ``32-true``; ``True`` → true,
+    ``None`` → none to show: the command line writes null, and a type's own example reads better)."""
     match = re.search(r"Default: ``'?([^`']+)'?``", text)
-    return match.group(1) if match else None
+    value = match.group(1) if match else None
+    return {"None": None, "True": True, "False": False}.get(value, value)
 
 
 def omegaconf_type(annotation: Any) -> Any:

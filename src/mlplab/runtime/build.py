@@ -4,16 +4,13 @@ the data), and the Trainer with the run's callbacks and loggers.
     Trainer = instantiate(cfg.trainer, callbacks=…, logger=…, plugins=[AtomicCheckpointIO()])
 
 A flag combination Lightning refuses as the Trainer is built is the user's mistake, said in one
-line (``build_trainer``): a run alone, a batched group and ``mlplab-eval`` build theirs here.
+line (``runtime.lightning_trainer.build_trainer``, where a batched group and ``mlplab-eval`` build
+theirs too; the pre-flight check builds one first and drops it).
 """
 
 from __future__ import annotations
 
-import traceback
-from typing import Any
-
 import lightning as L
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, ProgressBar
 from omegaconf import DictConfig, OmegaConf
@@ -23,6 +20,7 @@ from mlplab.config.signature import locate
 from mlplab.errors import ConfigError
 from mlplab.runtime.checkpoints import AtomicCheckpointIO
 from mlplab.runtime.interrupt import GracefulStop
+from mlplab.runtime.lightning_trainer import build_trainer
 from mlplab.runtime.preflight import CheckedRun, check_accelerator, check_run
 from mlplab.runtime.spawned import EndSpawnedProcessGroup
 from mlplab.training.module import MLPModule
@@ -50,19 +48,6 @@ def build(cfg: DictConfig,
     return datamodule, module, trainer
 
 
-def build_trainer(trainer: DictConfig, **given: Any) -> L.Trainer:
-    """The ``trainer`` group's Trainer with ``given`` (callbacks, logger, plugins…) added; a flag
-    Lightning refuses as it builds the Trainer is raised as ``trainer_refusal`` says."""
-    try:
-        # _convert_: a dict the Trainer takes (max_time={minutes: 5}) as a dict, not a DictConfig
-        return instantiate(trainer, **given, _convert_="all")
-    except InstantiationException as err:
-        refusal = trainer_refusal(err)
-        if refusal is err:
-            raise
-        raise refusal from err
-
-
 def needs_no_hydra_job(cfg: DictConfig) -> None:
     """Outside a Hydra job (the compose API) nothing sets ``${hydra:…}``: the two ``paths`` keys
     that read it must be given, as the README's compose example gives them."""
@@ -87,16 +72,3 @@ def switched_off(callback: L.Callback, trainer: DictConfig) -> bool:
     return ((isinstance(callback, ProgressBar) and trainer.get("enable_progress_bar") is False)
             or (isinstance(callback, ModelSummary) and trainer.get("enable_model_summary") is False)
             or (isinstance(callback, ModelCheckpoint) and trainer.get("enable_checkpointing") is False))
-
-
-def trainer_refusal(err: InstantiationException) -> Exception:
-    """Lightning's ``ValueError``/``TypeError`` on a combination of trainer flags (``devices=abc``
-    with the CPU), or its ``ImportError`` for a plugin's missing package (``precision=transformer-engine``),
-    as the user's mistake, in Lightning's words on one line; anything else as it was."""
-    cause = err.__cause__
-    frames = traceback.extract_tb(cause.__traceback__) if cause is not None else []
-    lightnings = bool(frames) and any(f"/{package}/" in frames[-1].filename
-                                      for package in ("lightning", "lightning_fabric", "lightning_utilities"))
-    if isinstance(cause, (ValueError, TypeError, ImportError)) and lightnings:
-        return ConfigError(f"trainer: {' '.join(str(cause).split())} (Lightning's Trainer)")
-    return err

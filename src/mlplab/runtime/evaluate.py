@@ -21,8 +21,8 @@ from mlplab.config.settings import specs
 from mlplab.config.signature import locate
 from mlplab.errors import UserError
 from mlplab.files import write_json
-from mlplab.runtime.build import build_trainer
 from mlplab.runtime.checkpoints import load_checkpoint, shape_differences
+from mlplab.runtime.lightning_trainer import build_trainer
 from mlplab.runtime.preflight import check_accelerator
 from mlplab.training.module import MLPModule
 

@@ -43,6 +43,7 @@ from mlplab.config.targets import check_targets
 from mlplab.config.trainer import TrainerSettings
 from mlplab.errors import ConfigError
 from mlplab.outcomes import FAILED_EXIT, report
+from mlplab.runtime.lightning_trainer import try_trainer
 from mlplab.runtime.precision import bf16_warning
 from mlplab.runtime.quiet import submitit_lines_once
 from mlplab.training.objective import Objective
@@ -165,6 +166,8 @@ def check_run(cfg: DictConfig, multirun: bool = False) -> CheckedRun:
         if isinstance(getattr(scheduler, "mode", None), str):
             check_mode(scheduler, "monitor", "mode")
     check_trainer(cfg.trainer, multirun)
+    if str(cfg.trainer.get("accelerator", "auto")) in ("auto", "cpu"):  # a GPU job is checked on its node
+        try_trainer(cfg.trainer)
     for group in ("callbacks", "logger"):  # the classes these name, against their own signatures
         nodes = cfg.get(group) or {}
         check_targets(group, {name: resolved_values(nodes[name]) if nodes[name] else None
