@@ -55,6 +55,7 @@ SWEEP_EXTRA_LAUNCHERS = ("joblib", "submitit_local", "submitit_slurm")
 INSTALL_SWEEP_EXTRA = "pip install 'mlplab[sweep]' (make setup installs it)"
 # Hydra's words for +model=concise (the defaults list chooses a model already), in its YAML's terms
 SECOND_CHOICE = re.compile(r"Multiple values for (\S+)\. To override a value use 'override \S+: (.+)'")
+LIST_GROUPS = ("callbacks", "logger")  # composed as lists: callbacks=[default,early_stopping]
 BUSY_EXIT = 75  # sysexits' EX_TEMPFAIL: a sweep's jobs still run in another process; try again later
 
 
@@ -109,12 +110,20 @@ def describe_missing_key(cause: ConfigKeyError | ConfigAttributeError, said: str
             return f"{text}; no {plugin} here takes it"
         choices = " or ".join(f"hydra/{plugin}={option}" for option in having)
         return f"{text}; choose a {plugin} that takes it first: {choices}"
-    guess = f"; did you mean {parent}.{close[0]}?" if close else ""
-    append = re.search(r"use \+(.+)$", said, re.M)  # Hydra's own form, the value as the user wrote it
-    plus = shlex.quote(f"+{append.group(1).strip()}") if append else f"+{cause.full_key}=…"
-    new = f"{' To' if close else '; to'} add it as a new key: {plus}"
     has = f"its keys: {', '.join(keys)}" if keys else f"it names {node.get('_target_')} and no arguments yet"
-    return f"{cause.full_key} is not a key of {parent} ({has}){guess}{new}"
+    text = f"{cause.full_key} is not a key of {parent} ({has})"
+    append = re.search(r"use \+(.+)$", said, re.M)  # Hydra's own form, the value as the user wrote it
+    written = append.group(1).strip() if append else f"{cause.full_key}=…"
+    if parent in LIST_GROUPS and name in shipped_options(parent):  # a preset this run did not compose
+        # callbacks' keys come from its default preset; logger's are its presets' names
+        composed = ([] if not keys else ["default"] if parent == "callbacks" else keys)
+        return (f"{text}; compose its preset first: '{parent}=[{','.join([*composed, name])}]' "
+                f"{shlex.quote(written)}")
+    if close:  # a typo far likelier than a new key (whose "+" the class or Hydra may then refuse)
+        return f"{text}; did you mean {parent}.{close[0]}?"
+    if parent == "hydra" or parent.startswith("hydra."):  # Hydra's own settings: a new key does nothing
+        return f"{text}; Hydra has no such setting"
+    return f"{text}; to add it as a new key: {shlex.quote('+' + written)}"
 
 
 def plugins_with(plugin: str, key: str) -> list[str]:

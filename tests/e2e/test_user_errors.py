@@ -82,8 +82,16 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(tmp_path):
     ("data.batch_size=0", "data.batch_size=0 must be ≥ 1"),
     ("data.val_size=0", "test_ckpt=best would pick the checkpoint on the test set"),
     ("test_ckpt=first", "test_ckpt=first is not one of best, last; e.g. test_ckpt=best"),
+    # a typo gets its fix only: "+model.net.hiden" would be refused by ScratchMLP's signature in turn
     ("model.net.hiden=[64]", "model.net.hiden is not a key of model.net (its keys: hidden, init_std); did "
-                             "you mean model.net.hidden? To add it as a new key: '+model.net.hiden=[64]'"),
+                             "you mean model.net.hidden?"),
+    ("hydra.run.dri=out", "hydra.run.dri is not a key of hydra.run (its keys: dir); did you mean "
+                          "hydra.run.dir?"),  # "+hydra.run.dri" was accepted, and the run wrote elsewhere
+    # a callback's key before its preset is composed
+    ("callbacks.early_stopping.patience=3",
+     "callbacks.early_stopping is not a key of callbacks (its keys: checkpoint, last_checkpoint, "
+     "progress_bar, model_summary, dashboard); compose its preset first: "
+     "'callbacks=[default,early_stopping]' callbacks.early_stopping.patience=3"),
     ("optimizer=any optimizer._target_=torch.optim.RMSprop optimizer.alpha=0.9",
      "optimizer.alpha is not a key of optimizer (it names torch.optim.RMSprop and no arguments yet); to add "
      "it as a new key: +optimizer.alpha=0.9"),
