@@ -183,6 +183,7 @@ def test_threads_per_job(launcher, cpus, threads):
     ("lr=0.01", "lr is not a top-level setting; did you mean optimizer.lr?"),
     ("epochs=3", "epochs is not a top-level setting; did you mean trainer.max_epochs?"),
     ("activaton=relu", "activaton is not a top-level setting; did you mean activation=…?"),
+    ("modle=concise", "modle is not a top-level setting; did you mean model=…?"),  # was monitor.mode
     # an option of a list of options (Hydra names only the file it could not load)
     ("callbacks=[default,early_stoping]", "callbacks=early_stoping is not an option of the callbacks group; "
                                           "choose one of checkpoint, dashboard, default, early_stopping"),

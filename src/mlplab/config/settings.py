@@ -357,12 +357,12 @@ def elsewhere(name: str, close_here: str | None = None) -> str | None:
         return exact[0]
     if close_here is not None:
         return close_here
+    groups = sorted({k.group.split(".")[0] for k in kinds})
+    if group := difflib.get_close_matches(name, groups, n=1, cutoff=0.75):  # modle: model, not monitor.mode
+        return f"{group[0]}=…"
     dotted = {spec.name: f"{k.group}.{spec.name}" for k in reversed(kinds) for spec in specs(k)}
-    groups = {k.group.split(".")[0] for k in kinds}
-    close = difflib.get_close_matches(name, [*groups, *dotted], n=1, cutoff=0.75)
-    if not close:
-        return None
-    return f"{close[0]}=…" if close[0] in groups else dotted[close[0]]
+    close = difflib.get_close_matches(name, list(dotted), n=1, cutoff=0.75)
+    return dotted[close[0]] if close else None
 
 
 def describe_unknown_key(kind: type[Settings], name: str) -> str:
