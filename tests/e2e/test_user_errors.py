@@ -312,3 +312,10 @@ def test_mlplab_eval_of_weights_its_class_no_longer_fits_is_one_line(tmp_path):
         f"(net.W1 [784, 8] in the checkpoint, [784, 16] here; net.W2 [8, 10] in the checkpoint, [16, 10] "
         f"here; net.b1 [8] in the checkpoint, [16] here); the class's code changed since the run that wrote "
         f"it: evaluate it where that code is")
+
+
+def test_mlplab_eval_refuses_a_key_it_does_not_have(tmp_path):
+    """``+sed=1`` was accepted and ignored by mlplab-eval (mlplab-train refuses it)."""
+    code, _, stderr = run_main(eval_main, f"ckpt_path={tmp_path}/any.ckpt", "+sed=1",
+                               f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    assert one_line(code, stderr) == "error: sed is not a top-level setting; did you mean seed?"

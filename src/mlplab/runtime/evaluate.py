@@ -17,9 +17,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from mlplab.config.datasets import DATA, data_settings_class
-from mlplab.config.settings import specs
+from mlplab.config.schema import EvalConfig
+from mlplab.config.settings import describe_unknown_key, specs
 from mlplab.config.signature import locate
-from mlplab.errors import UserError
+from mlplab.errors import ConfigError, UserError
 from mlplab.files import write_json
 from mlplab.runtime.checkpoints import load_checkpoint, shape_differences
 from mlplab.runtime.lightning_trainer import build_trainer
@@ -69,6 +70,9 @@ def unnamed_classes_left_out(hyper_parameters: dict[str, Any]) -> dict[str, Any]
 
 def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = None) -> dict[str, float]:
     """The checkpoint's test metrics; ``announce(cfg)`` once the checkpoint is known to fit here."""
+    for key in cfg:  # a key added with "+", which no schema refuses (+sed=1 would be ignored)
+        if key not in EvalConfig.__dataclass_fields__ and key != "hydra":
+            raise ConfigError(describe_unknown_key(EvalConfig, str(key)))
     checkpoint = load_checkpoint(cfg.ckpt_path)
     check_net_importable(checkpoint["hyper_parameters"], cfg.ckpt_path)
     where = {spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where}
