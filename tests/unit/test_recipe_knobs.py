@@ -153,7 +153,7 @@ def test_adamw_decays_weights_not_biases_and_sgd_takes_nesterov(data_dir):
 def test_torchs_own_checks_speak_before_any_data_loads():
     with pytest.raises(ConfigError, match=r"optimizer: Nesterov momentum requires a momentum"):
         mlp_module(nesterov=True, momentum=0.0)
-    with pytest.raises(ConfigError, match=r"optimizer.lr=0 must be > 0"):
+    with pytest.raises(ConfigError, match=r"optimizer.lr=0 must be a finite number > 0"):
         mlp_module(lr=0.0)
 
 

@@ -42,15 +42,14 @@ def build_trainer(trainer: DictConfig, **given: Any) -> L.Trainer:
 
 def trainer_refusal(err: InstantiationException) -> Exception:
     """Lightning's ``ValueError``/``TypeError`` on a combination of trainer flags (``devices=abc``
-    with the CPU), its ``MisconfigurationException`` on a value (``limit_train_batches=-1``), or its
-    ``ImportError`` for a plugin's missing package (``precision=transformer-engine``), as the user's
-    mistake, in Lightning's words on one line; anything else as it was."""
+    with the CPU), or its ``ImportError`` for a plugin's missing package (``precision=transformer-engine``),
+    as the user's mistake, in Lightning's words on one line; anything else as it was (its
+    ``MisconfigurationException``, which may be of the callbacks too, is said as it is)."""
     cause = err.__cause__
     frames = traceback.extract_tb(cause.__traceback__) if cause is not None else []
     lightnings = bool(frames) and any(f"/{package}/" in frames[-1].filename
                                       for package in ("lightning", "lightning_fabric", "lightning_utilities"))
-    if isinstance(cause, MisconfigurationException) or (
-            isinstance(cause, (ValueError, TypeError, ImportError)) and lightnings):
+    if isinstance(cause, (ValueError, TypeError, ImportError)) and lightnings:
         return ConfigError(f"trainer: {' '.join(str(cause).split())} (Lightning's Trainer)")
     return err
 
@@ -70,6 +69,7 @@ def try_trainer(trainer: DictConfig) -> None:
             said = next((c for c in causes(err) if isinstance(c, MisconfigurationException)), None)
             if said is None:
                 raise
+            # the Trainer's flags alone were given: its words are about one of them
             raise ConfigError(f"trainer: {' '.join(str(said).split())} (Lightning's Trainer)") from err
 
 
