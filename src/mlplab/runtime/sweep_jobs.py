@@ -67,10 +67,14 @@ def python_path() -> list[str]:
     """``PYTHONPATH=<folders>`` when this process imported code from folders $PYTHONPATH named
     (one's own network or callback, ``PYTHONPATH=. mlplab-train model.net._target_=mynets.Net``):
     a line that resumes the run must name them too (absolute: ``.`` means the folder it was typed in)."""
-    entries = [Path(entry).resolve() for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
-    files = [Path(file).resolve() for module in list(sys.modules.values())
+    entries = [os.path.abspath(e) for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e]
+    if not entries:
+        return []
+    # abspath, not resolve: thousands of modules are loaded, and resolving each is a second here
+    files = [os.path.abspath(file) for module in list(sys.modules.values())
              if isinstance(file := getattr(module, "__file__", None), str)]
-    used = [str(entry) for entry in dict.fromkeys(entries) if any(f.is_relative_to(entry) for f in files)]
+    used = [entry for entry in dict.fromkeys(entries)
+            if any(f.startswith(entry.rstrip(os.sep) + os.sep) for f in files)]
     return [f"PYTHONPATH={os.pathsep.join(used)}"] if used else []
 
 
