@@ -73,6 +73,7 @@ def test_without_conf_local_the_paths_group_keeps_its_defaults_and_root_dir_move
     assert composed(conf, "paths.root_dir=/r", "paths.log_dir=/l").paths.log_dir == "/l"
 
 
+@pytest.mark.slow
 def test_a_local_default_applies_after_the_experiment_before_debug_and_the_command_line_wins(tmp_path):
     """conf/local/example.yaml as this machine's local/default.yaml, plus a trainer flag: every
     sweep goes to SLURM's partition `debug`, data and logs under ~/mlplab."""

@@ -101,6 +101,7 @@ def test_a_resumed_run_keeps_the_csv_rows_of_its_first_part(tmp_path):
     assert trained == {"version_0": ["0"], "version_1": ["1"]}
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_double_validation_and_accumulation_act_per_minibatch(tmp_path):
     result = train(tmp_path, *SMALL, "trainer.max_epochs=1", "trainer.val_check_interval=0.5",

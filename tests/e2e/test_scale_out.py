@@ -94,6 +94,7 @@ def test_optuna_search_writes_the_best_parameters_and_survives_diverged_trials(t
     (["trainer.gradient_clip_val=1", "trainer.gradient_clip_algorithm=norm,nrom"],
      "trainer: `gradient_clip_algorithm` nrom is invalid. Allowed algorithms: ['value', 'norm']."),
 ])
+@pytest.mark.slow  # each composes and checks every job of its sweep: about 1 s
 def test_a_bad_job_anywhere_in_the_sweep_stops_it_before_the_first_job(sweep_overrides, message, tmp_path):
     sweep = tmp_path / "sweep"
     code, _, stderr = run_main(train_main, "-m", *sweep_overrides, f"hydra.sweep.dir={sweep}", cwd=REPO)

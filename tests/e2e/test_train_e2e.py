@@ -36,6 +36,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # the run both tests read: about 1.3 s
 @pytest.mark.dataset
 def test_run_writes_every_output(run_dir):
     for path in (".hydra/config.yaml", ".hydra/overrides.yaml", "checkpoints/best.ckpt",
@@ -59,6 +60,7 @@ def test_run_writes_every_output(run_dir):
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_train_log_holds_lightnings_lines_and_the_result(run_dir):
     """Hydra's job log, ``train.log``: Lightning's own lines and the run's last line, as printed."""

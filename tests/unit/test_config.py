@@ -44,6 +44,7 @@ def test_every_group_has_its_options():
     assert {"tensorboard", "csv", "none"} <= set(options("logger"))
 
 
+@pytest.mark.slow  # ten groups, every option built: about 6 s
 @pytest.mark.parametrize("group", ["model", "activation", "regularizer", "optimizer", "scheduler", "logger",
                                    "callbacks", "experiment", "debug", "data"])
 def test_group_option_builds_data_module_and_trainer(group, tmp_path):
