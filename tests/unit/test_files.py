@@ -129,15 +129,26 @@ def test_a_lock_held_in_this_process_is_seen_as_held(tmp_path):
 
 
 @pytest.mark.parametrize("code", NO_LOCKS.values(), ids=NO_LOCKS.keys())
-def test_without_locks_a_run_warns_once_and_goes_on_unguarded(code, tmp_path, no_flock, caplog):
+def test_without_locks_a_run_warns_once_and_goes_on_unguarded(code, tmp_path, no_flock, monkeypatch):
     no_flock(code)
     runs = [with_lock_file(tmp_path / f"run{k}", 4242) for k in range(2)]
-    with caplog.at_level(logging.WARNING, logger=folder_lock.__name__):
+    # the module's own logger, heard directly: what earlier tests in this worker did to the logging
+    # tree (Hydra's and Lightning's configurations, propagation) does not decide what is seen
+    records: list[logging.LogRecord] = []
+    heard = logging.Handler(logging.WARNING)
+    heard.emit = records.append
+    logger = logging.getLogger(folder_lock.__name__)
+    monkeypatch.setattr(logger, "disabled", False)
+    monkeypatch.setattr(logger, "level", logging.WARNING)
+    logger.addHandler(heard)
+    try:
         with hold(runs[0]), hold(runs[1]):  # as the batched launcher holds a group's folders
             assert holder(runs[0]) is None  # nobody can be known to hold it
         with hold(runs[0], in_sweep=True):  # the next job of a sweep in the same process
             pass
-    (line,) = [r.getMessage() for r in caplog.records]  # one line per file system and process
+    finally:
+        logger.removeHandler(heard)
+    (line,) = [r.getMessage() for r in records]  # one line per file system and process
     assert line.startswith(f"{runs[0]} is on a file system without locks") and "\n" not in line
     assert "Lustre: mount with -o flock" in line and "rpc.statd" in line
     assert (runs[0] / LOCK).read_text() == "4242\n"  # not claimed: this process holds nothing
