@@ -44,13 +44,13 @@ def validation_metrics(task: str = "classification") -> tuple[str, ...]:
 class MonitorSettings(Settings):
     group: ClassVar[str] = "monitor"
     name: str = setting("val/acc", "the validation metric that picks best.ckpt", example="val/loss")
-    mode: str = setting("max", "max for an accuracy, min for a loss", choices=("max", "min"))
+    mode: str = setting("max", "max for an accuracy, min for a loss", choices=tuple(STUDY_DIRECTIONS))
 
 
 def check_mode(owner: Settings, name: str, mode: str) -> None:
     """``owner.mode`` must rank ``owner.name`` the way it improves (``BETTER``)."""
     metric, given = getattr(owner, name), getattr(owner, mode)
-    if given not in ("max", "min"):  # a typo (maxx), not a direction: its own line, not "backwards"
+    if given not in STUDY_DIRECTIONS:  # a typo (maxx), not a direction: its own line, not "backwards"
         owner.fail(mode, "is not one of max, min", example=better_mode(str(metric)) or "max")
     wanted = better_mode(str(metric))
     if wanted is not None and given != wanted:

@@ -30,7 +30,8 @@ from mlplab.runtime.sweep_jobs import (
 )
 
 log = logging.getLogger(__name__)
-LOGGER_FOLDERS = ("tensorboard", "csv")  # conf/logger's folders in a run's (their ``name``)
+TENSORBOARD, CSV = "tensorboard", "csv"  # conf/logger's folders in a run's (their ``name``)
+LOGGER_FOLDERS = (TENSORBOARD, CSV)
 
 
 def resume_from(cfg: DictConfig) -> Path | None:
@@ -50,7 +51,7 @@ def resume_from(cfg: DictConfig) -> Path | None:
     in_a_run = (run / ".lock").is_file() or (run / ".hydra").is_dir()
     if path.resolve().parent.name == "checkpoints" and in_a_run:
         cfg.paths.output_dir = str(run)
-        board = run / "tensorboard"
+        board = run / TENSORBOARD
         # its TensorBoard curves go on (a longer max_epochs would name another folder): in the one
         # folder named by its overrides, or in tensorboard/ itself for a run that had none
         versions = [""] if any(board.glob("events.out.tfevents.*")) else [p.name for p in board.glob("*")
