@@ -1,9 +1,18 @@
-"""TensorBoard's HParams tab as its front end reads it: a real TensorBoard server on a free port,
-asked over HTTP (``/data/plugin/hparams/experiment`` and ``/session_groups``)."""
+"""TensorBoard's HParams tab as its front end reads it: a real ``tensorboard`` server, started as a
+user starts it (its own process, on a free port), asked over HTTP (``/data/plugin/hparams/experiment``
+and ``/session_groups``), then stopped.
+
+Its own process, not ``tensorboard.program`` in pytest's: an in-process server's reload thread
+never stops, and it logs through the root logger into whatever ``train.log`` a later in-process run
+of the same worker has opened (two CI failures came from that)."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -16,25 +25,42 @@ def post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
+def server_url(board: subprocess.Popen, wait_s: float) -> str:
+    """The address TensorBoard prints once it serves ("TensorBoard 2.x at http://…/ (Press CTRL+C…)")."""
+    deadline, said = time.monotonic() + wait_s, []
+    for line in board.stderr:  # TensorBoard says where it serves on stderr
+        said.append(line)
+        if found := re.search(r"(http://\S+?)/? \(Press CTRL\+C", line):
+            # what it says later is read and dropped, so a full pipe cannot stall it
+            threading.Thread(target=board.stderr.read, daemon=True).start()
+            return found.group(1)
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError(f"tensorboard did not start serving: {''.join(said)[-2000:]}")
+
+
 def hparams_tab(logdir: Path, runs: int, wait_s: float = 60) -> tuple[dict, list[dict]]:
     """(the experiment: its hparam and metric columns, one row per run: ``{"hparams": {name: value},
     "status": "STATUS_…", "metrics": {tag: value}}``), as the HParams tab shows them once
     TensorBoard has read ``runs`` runs (it reads the folder in the background after it starts)."""
-    from tensorboard import program
-
-    board = program.TensorBoard()
-    board.configure(argv=[None, "--logdir", str(logdir), "--port", "0", "--host", "127.0.0.1",
-                          "--load_fast", "false", "--reload_interval", "1"])
-    url = board.launch().rstrip("/") + "/data/plugin/hparams/"
-    deadline = time.monotonic() + wait_s
-    while True:
-        experiment = post(url + "experiment", {"experimentName": ""})
-        groups = post(url + "session_groups", {"experimentName": "", "allowedStatuses": [
-            "STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-            "colParams": [], "startIndex": 0, "sliceSize": 1000}).get("sessionGroups", [])
-        if len(groups) >= runs or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)  # polling TensorBoard's loader, not timing the code under test
+    board = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", "0",
+         "--host", "127.0.0.1", "--load_fast", "false", "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = server_url(board, wait_s) + "/data/plugin/hparams/"
+        deadline = time.monotonic() + wait_s
+        while True:
+            experiment = post(url + "experiment", {"experimentName": ""})
+            groups = post(url + "session_groups", {"experimentName": "", "allowedStatuses": [
+                "STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+                "colParams": [], "startIndex": 0, "sliceSize": 1000}).get("sessionGroups", [])
+            if len(groups) >= runs or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)  # polling TensorBoard's loader, not timing the code under test
+    finally:
+        board.terminate()
+        board.wait(timeout=30)
     rows = [{"hparams": dict(group["hparams"]), "status": group["sessions"][0]["status"],
              "metrics": {m["name"]["tag"]: m["value"] for m in group.get("metricValues", [])}}
             for group in groups]
