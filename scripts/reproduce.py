@@ -263,14 +263,19 @@ def machine() -> str:
     """What decides the last digits of a seed-fixed run: the CPU's name, the instruction set
     torch's CPU kernels use (two EPYCs, one with AVX2 and one with AVX-512, round differently), the
     torch build and torch's thread count (``nn.Linear``'s kernels split their work by threads: the
-    concise rows print other digits on one thread than on two; the scratch rows do not)."""
+    concise rows print other digits on one thread than on two; the scratch rows do not).
+
+    Intel names its Xeons alike ("Intel(R) Xeon(R) Processor" with AMX or without), and MKL picks
+    its float32 kernels by the Xeon's generation, so a CPU with AMX tiles is a kind of its own
+    (``AVX512_AMX``): no record of the other kind is taken for its strict one."""
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.exists() else []
     names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
     cpu = names[0] if names else platform.processor()
+    instructions = torch.backends.cpu.get_cpu_capability() + ("_AMX" if "amx_tile" in flags else "")
     threads = torch.get_num_threads()
-    return (f"{cpu} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
-            f"{threads} thread{'s' if threads > 1 else ''}")
+    return f"{cpu} ({instructions}), torch {torch.__version__}, {threads} thread{'s' if threads > 1 else ''}"
 
 
 def record(row: Row, values: dict[str, float], jobs: list[dict]) -> dict[str, Any]:

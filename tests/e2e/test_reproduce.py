@@ -21,6 +21,7 @@ import dataclasses
 import json
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,3 +114,17 @@ def test_every_recorded_machine_names_cpu_instructions_and_torch():
     assert all(form.fullmatch(key) for key in results["machines"]), list(results["machines"])
     for row in CHEAP:
         assert sum(row.id in values for values in results["machines"].values()) >= 2, row.id
+
+
+@pytest.mark.parametrize(("flags", "kind"), [("avx512f avx512_vnni", "AVX512"),
+                                             ("avx512f amx_bf16 amx_tile", "AVX512_AMX")])
+def test_a_xeon_with_amx_is_a_machine_of_its_own(flags, kind, tmp_path, monkeypatch):
+    """Both Xeons are called "Intel(R) Xeon(R) Processor"; MKL runs other kernels where AMX is."""
+    import scripts.reproduce as reproduce
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu {flags}\n")
+    monkeypatch.setattr(reproduce, "Path", lambda path: cpuinfo if path == "/proc/cpuinfo" else Path(path))
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert reproduce.machine() == f"Intel(R) Xeon(R) Processor ({kind}), torch {torch.__version__}, 1 thread"
