@@ -29,8 +29,9 @@ def pytest_unconfigure(config):
 def pytest_configure(config):
     """Under pytest-xdist (``make test``: ``-n auto``) each worker keeps CPUs of its own, and every
     process it starts inherits them: torch's threads never outnumber the cores (OpenMP threads of
-    two processes on one core spin against each other and run many times slower). The numbers do
-    not move: the chapter's rows print the same digits on one thread as on two."""
+    two processes on one core spin against each other and run many times slower). A worker's
+    torch then runs one thread, so its chapter rows are checked against this CPU's one-thread
+    record (``scripts/reproduce.py``'s ``machine()``: the last digits move with the thread count)."""
     count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
