@@ -158,6 +158,13 @@ def test_threads_per_job(launcher, cpus, threads):
     ("trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch=0 must be ≥ 1"),
     ("trainer.val_check_interval=0", "trainer.val_check_interval=0 must be > 0"),
     ("trainer.num_nodes=0", "trainer.num_nodes=0 must be ≥ 1"),
+    # values Lightning reads another way without a word: no clipping, every 5th step, no sanity check
+    ("trainer.gradient_clip_val=-1",
+     "trainer.gradient_clip_val=-1 must be ≥ 0; e.g. trainer.gradient_clip_val=0.5"),
+    ("trainer.log_every_n_steps=-5", "trainer.log_every_n_steps=-5 must be ≥ 0"),
+    ("trainer.num_sanity_val_steps=-2", "trainer.num_sanity_val_steps=-2 must be ≥ -1"),
+    ("callbacks=[default,early_stopping] callbacks.early_stopping.patience=-1",
+     "callbacks.early_stopping.patience=-1 must be ≥ 0; e.g. callbacks.early_stopping.patience=3"),
     ("scheduler=step scheduler.step_size=0",
      "scheduler: torch.optim.lr_scheduler.StepLR stopped on its settings (ZeroDivisionError"),
     # a value quoted inside the override stays a string: the line says so (it printed the value unquoted)

@@ -47,15 +47,21 @@ def check_names(self: Settings) -> None:
                       f"({', '.join(shown)}{more})", example=close[0] if close else known[0])
 
 
-# Lightning's flags that must count something, where Lightning divides by them only once the fit
-# runs (``accumulate_grad_batches=0``: ZeroDivisionError in the first epoch)
-COUNTS = {"accumulate_grad_batches": (Range(1), 1), "check_val_every_n_epoch": (Range(1), 1),
-          "val_check_interval": (Range(0, low_open=True), 1.0), "num_nodes": (Range(1), 1)}
+# Lightning's flags with a range it does not check when the Trainer is built: (the range, an example)
+RANGES = {
+    # counts it divides by once the fit runs (accumulate_grad_batches=0: ZeroDivisionError in epoch 1)
+    "accumulate_grad_batches": (Range(1), 1), "check_val_every_n_epoch": (Range(1), 1),
+    "val_check_interval": (Range(0, low_open=True), 1.0), "num_nodes": (Range(1), 1),
+    # values it reads some other way without a word: a clip ≤ 0 clips nothing, log_every_n_steps=-5
+    # logs every 5th step, and below -1 (-1: all batches) the sanity check is skipped
+    "gradient_clip_val": (Range(0), 0.5), "log_every_n_steps": (Range(0), 50),
+    "num_sanity_val_steps": (Range(-1), 2),
+}
 
 
-def check_counts(self: Settings) -> None:
-    """Each of ``COUNTS`` within its range, refused now rather than by a division mid-fit."""
-    for name, (within, example) in COUNTS.items():
+def check_ranges(self: Settings) -> None:
+    """Each of ``RANGES`` within its range, refused before the fit rather than mid-fit or never."""
+    for name, (within, example) in RANGES.items():
         value = getattr(self, name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in within:
             self.fail(name, f"must be {within.describe()}", example=example)
@@ -67,7 +73,7 @@ def trainer_rules(self: Settings) -> None:
     end, after max_epochs ≥ 1 epochs or, with max_epochs=-1 (Lightning's "no limit"), after
     max_steps ≥ 1 updates."""
     check_names(self)
-    check_counts(self)
+    check_ranges(self)
     if self.barebones:  # type: ignore[attr-defined]
         # Lightning then refuses self.log, which every metric of mlplab's module goes through
         self.fail("barebones", "turns off LightningModule.log, which mlplab's module logs every metric with "
