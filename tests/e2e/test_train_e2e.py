@@ -12,6 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from mlplab.cli.evaluate import main as eval_main
 from mlplab.cli.train import main as train_main
 
+ONE_WORKER = True  # the run every test here reads is trained once, not once per worker (conftest.py)
 FAST = ["data.train_subset=2048", "data.val_size=1000", "trainer.max_epochs=2"]
 METRICS = ["train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc",
            "weights/l2_norm"]
@@ -72,6 +73,7 @@ def test_train_log_holds_lightnings_lines_and_the_result(run_dir):
     # notebook's next command) does not land in it
     import logging
 
+    logging.getLogger().warning("a line after the run")  # the root's: a sweep's next launch line
     logging.getLogger("lightning.pytorch").warning("a line after the run")
     logging.getLogger("mlplab.outcome").error("error: a line after the run")
     assert "a line after the run" not in (run_dir / "train.log").read_text()

@@ -232,6 +232,24 @@ def test_eval_without_a_checkpoint_says_it_is_required(tmp_path):
     one_line(code, stderr, "ckpt_path is required")
 
 
+def test_a_command_leaves_no_log_file_open_in_this_process(tmp_path):
+    """Its evaluate.log is closed with the command: a later line (a notebook's next command, the
+    next test) neither lands in it nor fails once its folder is gone (it raised FileNotFoundError
+    from Lightning's next Trainer, in 30 tests of one CI worker)."""
+    import logging
+    import shutil
+
+    run_main(eval_main, f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    loggers = [logging.getLogger(name) for name in ("", "lightning.pytorch", "mlplab.outcome")]
+    files = [h.baseFilename for one in loggers for h in one.handlers if isinstance(h, logging.FileHandler)]
+    assert files == []
+    shutil.rmtree(tmp_path / "e")
+    for one in loggers:
+        one.error("a line after the command")
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.slow  # a run per accelerator missing here
 def test_an_accelerator_this_machine_lacks_is_refused_by_name_before_any_data_loads(tmp_path):
     import torch
 

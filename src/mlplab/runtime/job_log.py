@@ -34,14 +34,18 @@ def keep(line: str, error: bool = False) -> None:
 
 
 def close_job_log() -> None:
-    """At the job's end, its file taken off mlplab's and Lightning's loggers: their later lines
-    (the next job of a sweep run in this process, the next command of a notebook) do not land in
-    this run's train.log. The handler itself is the root logger's too, which Hydra routes and
-    closes when it configures the next job's logging (closed here, the root's next line would
-    reopen the file, perhaps in a folder gone by then)."""
-    for logger in (OUTCOME, logging.getLogger("lightning.pytorch")):
+    """At the job's end, its log files taken off every logger the job's logging config gave them
+    to (the root, mlplab's, Lightning's) and closed: a later line in this process (the launcher's
+    line for a sweep's next job, a sweep's summary, a notebook's next command) does not land in
+    this run's train.log, nor fail: a handler left on a logger reopens its file for the next line,
+    and raises FileNotFoundError from whatever logged it once the folder is gone."""
+    closed = set()
+    for logger in (logging.getLogger(), OUTCOME, logging.getLogger("lightning.pytorch")):
         for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
             logger.removeHandler(handler)
+            closed.add(handler)
+    for handler in closed:
+        handler.close()
 
 
 def move_job_log(folder: Path) -> None:
