@@ -42,9 +42,12 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:  # one local SLURM cluster: its tests run one after another, on one worker
-        if item.get_closest_marker("slurm"):
+    for item in items if config.pluginmanager.hasplugin("xdist") else ():  # (-p no:xdist: one process)
+        if item.get_closest_marker("slurm"):  # one local SLURM cluster: its tests one after another
             item.add_marker(pytest.mark.xdist_group("slurm"))
+        # a module whose tests read one run its module-scoped fixture trains: trained once, on one worker
+        elif getattr(item.module, "ONE_WORKER", False):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device; none is visible here")

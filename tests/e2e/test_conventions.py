@@ -53,6 +53,7 @@ def users_presets(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_without_conf_local_the_paths_group_keeps_its_defaults_and_root_dir_moves_data_and_logs(
         tmp_path, monkeypatch):
     conf = shipped_conf(tmp_path)

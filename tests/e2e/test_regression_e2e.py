@@ -11,6 +11,7 @@ from helpers import REPO, run_main
 from mlplab.cli.evaluate import main as eval_main
 from mlplab.cli.train import main as train_main
 
+ONE_WORKER = True  # polynomial_run trains once, not once per worker (conftest.py)
 
 @pytest.fixture(scope="module")
 def polynomial_run(tmp_path_factory):
@@ -42,6 +43,7 @@ def test_eval_reloads_a_regression_checkpoint_with_its_data(polynomial_run, tmp_
     assert got == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [["callbacks=none"], ["debug=fast"]])
 def test_book_experiments_compose_with_other_groups(extra, tmp_path):
     code, _, stderr = run_main(train_main, "experiment=d2l_weight_decay", "trainer.max_epochs=2", *extra,

@@ -158,6 +158,7 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path):
                                 zip(momentum, b["optimizer_states"][0]["state"].values(), strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.dataset
 def test_a_second_signal_stops_at_once_and_keeps_the_last_complete_epoch(tmp_path):
     """SIGINT after step 0 of epoch 2, and again after step 1: the run stops inside that epoch."""

@@ -4,10 +4,13 @@ with the reason (``mlplab.batched.plan``)."""
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from mlplab.batched import calibrate, plan
 from mlplab.batched.plan import alone_because, group_key
@@ -17,10 +20,18 @@ from mlplab.runtime import precision
 from mlplab.runtime.preflight import check_run
 
 
+@functools.cache
+def composed(overrides: tuple[str, ...]) -> DictConfig:
+    """The config Hydra composes for ``overrides``, unresolved (each composition costs a fifth of a
+    second, and the tests ask for the same few many times)."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose("train", overrides=["paths.run_name=plan", *overrides])
+
+
 def job(tmp_path, *overrides: str):
     """A job's config as the launcher sees it: composed and resolved, its folder its own."""
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=plan", *overrides])
+    cfg = copy.deepcopy(composed(overrides))
+    cfg.paths.output_dir = str(tmp_path)  # before resolving: the job's other paths are under it
     return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
 
 
