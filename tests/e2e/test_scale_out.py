@@ -158,3 +158,19 @@ def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch
         steps[run.name] = [event.step for event in events.Scalars("test/acc")]
     assert steps["ddp"] == steps["single"] and steps["single"][0] > 0
     assert len(list((ddp / "tensorboard").rglob("events.out.tfevents.*.hparams"))) == 1
+
+
+@pytest.mark.dataset
+@pytest.mark.slow
+def test_ddp_that_lightning_starts_by_rerunning_the_command_prints_the_config_and_result_once(tmp_path, cli):
+    """trainer.devices=2 on CPUs: Lightning's strategy ``ddp`` runs ``mlplab-train …`` again as rank 1
+    (it printed the config tree and the result line once per process)."""
+    run = tmp_path / "run"
+    result = cli("mlplab-train", *FAST, "trainer.devices=2", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines.count("config") == 1, result.stdout[-3000:]
+    (said,) = [line for line in lines if line.startswith("test/acc=")]
+    assert said.endswith("outputs in run") and len(list(run.rglob("metrics.json"))) == 1
+    # rank 1 keeps its own result line in the log file Lightning names for it
+    assert (run / "train_ddp_process_1.log").read_text().splitlines()[-1].endswith(said)

@@ -12,12 +12,13 @@ from functools import partial
 from pathlib import Path
 
 import hydra
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from mlplab.cli.errors import FAILED_EXIT, INTERRUPTED_EXIT, one_line_errors, run_guarded, show_config
 from mlplab.config.store import config_dir
 from mlplab.records import RunRecord, RunStatus
-from mlplab.runtime.job_log import close_job_log, say
+from mlplab.runtime.job_log import close_job_log, keep, say
 from mlplab.runtime.preflight import in_multirun
 from mlplab.runtime.quiet import quiet_third_party
 from mlplab.runtime.record import record_failure
@@ -51,7 +52,11 @@ def job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None) -> float
     """``train_job``'s work, its lines in the job's log file."""
     set_job_threads()
     quiet_third_party(cfg.ignore_warnings)
-    work = partial(train, announce=show_config) if run is None else shown_first(run)
+    # Lightning starts DDP's other processes by running this command again (trainer.devices=2 on
+    # CPUs, trainer=ddp): those keep the config and the result to their own log file, not the terminal
+    beside_rank_zero = rank_zero_only.rank != 0
+    announce = (lambda cfg: None) if beside_rank_zero else show_config
+    work = partial(train, announce=announce) if run is None else shown_first(run)
     # In a sweep a failing job is recorded and the others go on; alone, it stops with its error.
     result = run_guarded(work, cfg, on_failure=partial(record_failure, cfg) if in_multirun() else None)
     if result.skipped:  # a resumed sweep: this job ran before
@@ -74,7 +79,7 @@ def job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None) -> float
         return None
     shown = [f"{k}={result.metrics[k]:.4f}" for k in ("test/acc", "test/loss", "val/acc", "val/loss")
              if k in result.metrics]
-    say(f"{'  '.join(shown)}  outputs in {as_typed(cfg.paths.output_dir)}")
+    (keep if beside_rank_zero else say)(f"{'  '.join(shown)}  outputs in {as_typed(cfg.paths.output_dir)}")
     return monitored_value(result, cfg)
 
 
