@@ -150,6 +150,23 @@ def test_long_override_lists_still_name_a_folder():
     assert "mlplab.run_name:" in PathsSettings().run_name
 
 
+def test_a_long_run_name_keeps_every_value_by_shortening_its_keys():
+    """Cut as it was, this sweep's runs over λ were one 109-byte start and two hashes in TensorBoard's
+    list (``…,regularizer.dropout=[0.-efe00c550a``): λ, at the end, was cut off."""
+    from mlplab.config.store import MAX_NAME_BYTES, last_parts, run_name
+
+    common = ["model.net.hidden=[512,256,128]", "optimizer=adamw", "optimizer.lr=0.001",
+              "trainer.max_epochs=30", "data.batch_size=128", "regularizer.dropout=[0.2,0.5,0.3]"]
+    names = [run_name([*common, f"regularizer.weight_decay={wd}"]) for wd in ("0.001", "0.01")]
+    assert names[0] == ("batch_size=128,hidden=[512,256,128],lr=0.001,optimizer=adamw,"
+                        "dropout=[0.2,0.5,0.3],weight_decay=0.001,max_epochs=30")
+    assert len(names[0].encode()) <= MAX_NAME_BYTES and "weight_decay=0.01," in names[1]
+    assert run_name(["regularizer.dropout=0.5"]) == "regularizer.dropout=0.5"  # a short name as it is
+    # a last part two keys share keeps both whole; a group's choice stays as it is
+    assert last_parts(["a.mode=min", "b.mode=max", "+c.d.patience=3", "optimizer=adamw"]) == \
+        ["a.mode=min", "b.mode=max", "patience=3", "optimizer=adamw"]
+
+
 def test_a_run_is_named_by_what_it_computes_not_where_it_writes():
     """``trainer.default_root_dir`` says where Lightning would write (mlplab gives its logger and
     checkpoints their own folders): like ``paths.*`` it names no run and is no HParams column."""

@@ -63,11 +63,26 @@ def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
     return encoded[: limit - 11].decode(errors="ignore") + "-" + digest
 
 
+def last_parts(overrides: list[str]) -> list[str]:
+    """Each override with its key cut to the key's last part (``regularizer.dropout=0.5`` →
+    ``dropout=0.5``) where no other override's key ends the same way."""
+    keys = [o.partition("=")[0] for o in overrides]
+    last = [k.lstrip("+~").rpartition(".")[2] for k in keys]
+    return [f"{short}={o.partition('=')[2]}" if last.count(short) == 1 else o
+            for o, short in zip(overrides, last, strict=True)]
+
+
 def run_name(overrides: list[str]) -> str:
     """The TensorBoard folder of a run: its computing overrides joined by commas, as Hydra's
     ``override_dirname`` joins them (``regularizer.dropout=0.5,regularizer.weight_decay=0.001``);
-    a ``/`` (``monitor.name=val/loss``) as ``%2F``, so the name stays one folder."""
-    joined = ",".join(computing_overrides([str(o) for o in overrides]))
+    a ``/`` (``monitor.name=val/loss``) as ``%2F``, so the name stays one folder. A name over
+    ``MAX_NAME_BYTES`` names its keys by their last parts (``dropout=0.5,weight_decay=0.001``)
+    before it is cut: cut first, a long command lost the swept values at its end, and TensorBoard
+    listed a sweep's runs as one start and different hashes."""
+    kept = computing_overrides([str(o) for o in overrides])
+    joined = ",".join(kept)
+    if len(joined.encode()) > MAX_NAME_BYTES:
+        joined = ",".join(last_parts(kept))
     return short_name(joined.replace("/", "%2F"))
 
 
