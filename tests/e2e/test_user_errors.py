@@ -332,6 +332,21 @@ def test_mlplab_eval_of_weights_its_class_no_longer_fits_is_one_line(tmp_path):
         f"it: evaluate it where that code is")
 
 
+@pytest.mark.parametrize(("overrides", "gives"), [
+    (["data.batch_size=1024"], "only where the files are: data.data_dir, data.download, data.debian_dir"),
+    (["data=polynomial", "data.num_features=3"], "none of them")])
+def test_mlplab_eval_refuses_data_settings_the_checkpoint_would_replace(overrides, gives, tmp_path):
+    """They were taken and silently replaced by the checkpoint's; a folder the command may give."""
+    code, _, stderr = run_main(eval_main, f"ckpt_path={tmp_path}/any.ckpt", *overrides,
+                               f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    assert one_line(code, stderr) == (f"error: {overrides[-1]}: mlplab-eval takes the data settings from the "
+                                      f"checkpoint (the run's split and preparation, so its number is the "
+                                      f"run's test/acc); the command gives {gives}")
+    code, _, stderr = run_main(eval_main, f"ckpt_path={tmp_path}/any.ckpt", f"data.data_dir={tmp_path}",
+                               f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+    assert "does not exist" in one_line(code, stderr)  # a folder passes, to the next check
+
+
 def test_mlplab_eval_refuses_a_key_it_does_not_have(tmp_path):
     """``+sed=1`` was accepted and ignored by mlplab-eval (mlplab-train refuses it)."""
     code, _, stderr = run_main(eval_main, f"ckpt_path={tmp_path}/any.ckpt", "+sed=1",

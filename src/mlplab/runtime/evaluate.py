@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -20,6 +21,7 @@ from mlplab.config.datasets import DATA, data_settings_class
 from mlplab.config.schema import EvalConfig
 from mlplab.config.settings import describe_unknown_key, specs
 from mlplab.config.signature import locate
+from mlplab.config.store import as_written
 from mlplab.errors import ConfigError, UserError
 from mlplab.files import write_json
 from mlplab.runtime.checkpoints import load_checkpoint, shape_differences
@@ -37,6 +39,22 @@ def check_data_matches(target: str, data_hparams: dict[str, Any], ckpt_path: str
         choice = f"data={fitting[0]}" if fitting else f"data={' or data='.join(DATA)}"
         raise UserError(f"ckpt_path={ckpt_path} was trained on other data (settings {', '.join(unknown)} "
                         f"are not {target.rsplit('.', 1)[-1]}'s); pick its data set: {choice}")
+
+
+def check_only_where_data_is_given(cfg: DictConfig) -> None:
+    """The command may say where the data's files are, not how the data is split or prepared: those
+    settings come from the checkpoint (``data.batch_size=1024`` was taken and silently replaced)."""
+    if not HydraConfig.initialized():  # called from code, not from the command line
+        return
+    where = [spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where]
+    for override in as_written(HydraConfig.get().overrides.task):
+        key = override.lstrip("+~").partition("=")[0]
+        if key.startswith("data.") and key.removeprefix("data.") not in where:
+            given = (f"only where the files are: {', '.join(f'data.{name}' for name in where)}" if where
+                     else "none of them")
+            raise ConfigError(f"{override}: mlplab-eval takes the data settings from the checkpoint (the "
+                              f"run's split and preparation, so its number is the run's test/acc); the "
+                              f"command gives {given}")
 
 
 def check_net_importable(hyper_parameters: dict[str, Any], ckpt_path: str) -> None:
@@ -73,6 +91,7 @@ def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = No
     for key in cfg:  # a key added with "+", which no schema refuses (+sed=1 would be ignored)
         if key not in EvalConfig.__dataclass_fields__ and key != "hydra":
             raise ConfigError(describe_unknown_key(EvalConfig, str(key)))
+    check_only_where_data_is_given(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     check_net_importable(checkpoint["hyper_parameters"], cfg.ckpt_path)
     where = {spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where}
