@@ -48,8 +48,10 @@ test: setup
 test-fast: setup
 	$(BIN)/pytest -n auto --dist loadgroup -m "not slow"
 
+# LOGS: where runs are (paths.log_dir; a conf/local preset may move it), or one sweep's folder
+LOGS ?= logs
 tensorboard: $(INSTALLED)
-	$(BIN)/tensorboard --logdir logs
+	$(BIN)/tensorboard --logdir $(LOGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests scripts benchmarks
