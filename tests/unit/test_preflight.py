@@ -225,6 +225,17 @@ def test_a_callbacks_own_constructor_check_speaks_before_the_run(tmp_path):
                                        "(lightning.pytorch.callbacks.ModelCheckpoint)")
 
 
+def test_a_callback_may_be_built_by_a_function(tmp_path):
+    """Hydra's ``_target_`` may name a function that returns the object (its range check looked for
+    a class, and ended in a TypeError traceback)."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x",
+                                          "+callbacks.made._target_=lightning.pytorch.callbacks.RichModelSummary"])
+    check_run(cfg)
+    cfg.callbacks.made._target_ = "os.getcwd"
+    check_run(cfg)
+
+
 def test_a_strategy_name_is_compared_as_lightning_compares_it(tmp_path):
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.output_dir={tmp_path}", "paths.run_name=x",

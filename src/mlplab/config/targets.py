@@ -9,7 +9,7 @@ epoch. Here each is one line before any data loads (for a sweep, before its firs
     every argument given  ∈  the class's parameters (all of them where it takes ``**kwargs``)
     every value           :  the parameter's annotation (``mlplab.config.settings.check``)
     ``monitor``, ``mode``  :  a metric the fit logs, ranked the way it improves (``check_mode``)
-    a few numbers         ∈  the range Lightning reads them in (``RANGES``: patience ≥ 0)
+    a few numbers         ∈  the range Lightning reads them in (``CALLBACK_RANGES``: patience ≥ 0)
     the object itself     :  built once and dropped, so its constructor's own checks speak
                              (``ModelCheckpoint(save_top_k=-2)``); a constructor must not write
 """
@@ -33,7 +33,7 @@ from mlplab.errors import ConfigError
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")  # instantiate's own
 # Lightning's arguments with a range its class does not check: (the range, an example). Early
 # stopping with patience=-1 stops like patience=0, at the first epoch without a gain.
-RANGES = {EarlyStopping: {"patience": (Range(0), 3)}}
+CALLBACK_RANGES = {EarlyStopping: {"patience": (Range(0), 3)}}
 
 
 @functools.cache
@@ -74,7 +74,8 @@ def check_target(key: str, values: Mapping[str, Any], task: str) -> Settings:
         named = set(settings_class.__dataclass_fields__)
         arguments = {name: value for name, value in arguments.items() if name in named}
     settings = settings_class.parse(arguments)
-    for name, (within, example) in next((r for c, r in RANGES.items() if issubclass(kind, c)), {}).items():
+    kinds = [c for c in CALLBACK_RANGES if isinstance(kind, type) and issubclass(kind, c)]  # or a function
+    for name, (within, example) in (CALLBACK_RANGES[kinds[0]] if kinds else {}).items():
         value = getattr(settings, name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in within:
             settings.fail(name, f"must be {within.describe()}", example=example)
