@@ -347,6 +347,22 @@ def test_mlplab_eval_refuses_data_settings_the_checkpoint_would_replace(override
     assert "does not exist" in one_line(code, stderr)  # a folder passes, to the next check
 
 
+def test_a_log_file_of_ones_own_logging_stays_open(tmp_path):
+    """Only the job's own log file is closed with it: one's own handler (Hydra told to leave
+    logging alone, hydra_logging and job_logging) keeps logging after the command."""
+    import logging
+
+    own, root = logging.FileHandler(tmp_path / "mine.log"), logging.getLogger()
+    root.addHandler(own)
+    try:
+        run_main(eval_main, "hydra/hydra_logging=none", "hydra/job_logging=none",
+                 f"hydra.run.dir={tmp_path}/e", cwd=tmp_path)
+        assert own in root.handlers and own.stream is not None and not own.stream.closed
+    finally:
+        root.removeHandler(own)
+        own.close()
+
+
 def test_mlplab_eval_refuses_a_key_it_does_not_have(tmp_path):
     """``+sed=1`` was accepted and ignored by mlplab-eval (mlplab-train refuses it)."""
     code, _, stderr = run_main(eval_main, f"ckpt_path={tmp_path}/any.ckpt", "+sed=1",

@@ -34,17 +34,19 @@ def keep(line: str, error: bool = False) -> None:
 
 
 def close_job_log() -> None:
-    """At the job's end, its log files taken off every logger the job's logging config gave them
-    to (the root, mlplab's, Lightning's) and closed: a later line in this process (the launcher's
-    line for a sweep's next job, a sweep's summary, a notebook's next command) does not land in
-    this run's train.log, nor fail: a handler left on a logger reopens its file for the next line,
-    and raises FileNotFoundError from whatever logged it once the folder is gone."""
-    closed = set()
+    """At the job's end, its log file (the one the job's logging config gave ``mlplab.outcome``)
+    taken off every logger that has it (the root, mlplab's, Lightning's) and closed: a later line
+    in this process (the launcher's line for a sweep's next job, a sweep's summary, a notebook's
+    next command) does not land in this run's train.log, nor fail: a handler left on a logger
+    reopens its file for the next line, and raises FileNotFoundError from whatever logged it once
+    the folder is gone. A log file of one's own logging config (``hydra/job_logging=none`` and
+    ``logging.basicConfig``, say) is left as it is."""
+    job_files = [h for h in OUTCOME.handlers if isinstance(h, logging.FileHandler)]
     for logger in (logging.getLogger(), OUTCOME, logging.getLogger("lightning.pytorch")):
-        for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
-            logger.removeHandler(handler)
-            closed.add(handler)
-    for handler in closed:
+        for handler in job_files:
+            if handler in logger.handlers:
+                logger.removeHandler(handler)
+    for handler in job_files:
         handler.close()
 
 
