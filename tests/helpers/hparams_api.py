@@ -9,6 +9,7 @@ of the same worker has opened (two CI failures came from that)."""
 from __future__ import annotations
 
 import json
+import queue
 import re
 import subprocess
 import sys
@@ -25,18 +26,19 @@ def post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
-def server_url(board: subprocess.Popen, wait_s: float) -> str:
-    """The address TensorBoard prints once it serves ("TensorBoard 2.x at http://…/ (Press CTRL+C…)")."""
-    deadline, said = time.monotonic() + wait_s, []
-    for line in board.stderr:  # TensorBoard says where it serves on stderr
-        said.append(line)
-        if found := re.search(r"(http://\S+?)/? \(Press CTRL\+C", line):
-            # what it says later is read and dropped, so a full pipe cannot stall it
-            threading.Thread(target=board.stderr.read, daemon=True).start()
-            return found.group(1)
-        if time.monotonic() > deadline:
-            break
-    raise AssertionError(f"tensorboard did not start serving: {''.join(said)[-2000:]}")
+def server_url(said: queue.Queue, wait_s: float) -> str:
+    """The address TensorBoard prints on stderr once it serves ("TensorBoard 2.x at http://…/
+    (Press CTRL+C…)"), from its lines as a thread reads them (``None``: it closed stderr); a
+    TensorBoard that says nothing fails the test after ``wait_s`` instead of hanging it."""
+    deadline, seen = time.monotonic() + wait_s, []
+    try:
+        while (line := said.get(timeout=max(deadline - time.monotonic(), 0.01))) is not None:
+            seen.append(line)
+            if found := re.search(r"(http://\S+?)/? \(Press CTRL\+C", line):
+                return found.group(1)
+    except queue.Empty:
+        pass
+    raise AssertionError(f"tensorboard did not start serving: {''.join(seen)[-2000:]}")
 
 
 def hparams_tab(logdir: Path, runs: int, wait_s: float = 60) -> tuple[dict, list[dict]]:
@@ -47,8 +49,11 @@ def hparams_tab(logdir: Path, runs: int, wait_s: float = 60) -> tuple[dict, list
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", "0",
          "--host", "127.0.0.1", "--load_fast", "false", "--reload_interval", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    said: queue.Queue[str | None] = queue.Queue()  # its stderr read to the end: a full pipe would stall it
+    reader = threading.Thread(target=lambda: [*map(said.put, board.stderr), said.put(None)], daemon=True)
+    reader.start()
     try:
-        url = server_url(board, wait_s) + "/data/plugin/hparams/"
+        url = server_url(said, wait_s) + "/data/plugin/hparams/"
         deadline = time.monotonic() + wait_s
         while True:
             experiment = post(url + "experiment", {"experimentName": ""})
@@ -60,7 +65,13 @@ def hparams_tab(logdir: Path, runs: int, wait_s: float = 60) -> tuple[dict, list
             time.sleep(0.5)  # polling TensorBoard's loader, not timing the code under test
     finally:
         board.terminate()
-        board.wait(timeout=30)
+        try:
+            board.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            board.kill()
+            board.wait()
+        reader.join(timeout=30)  # at the end of its stderr, which the ended process closed
+        board.stderr.close()
     rows = [{"hparams": dict(group["hparams"]), "status": group["sessions"][0]["status"],
              "metrics": {m["name"]["tag"]: m["value"] for m in group.get("metricValues", [])}}
             for group in groups]
