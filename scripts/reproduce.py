@@ -263,17 +263,21 @@ def machine() -> str:
     """What decides the last digits of a seed-fixed run: the CPU's name, the instruction set
     torch's CPU kernels use (two EPYCs, one with AVX2 and one with AVX-512, round differently), the
     torch build and torch's thread count (matrix products split their work by threads: on the
-    EPYCs the concise rows print other digits on one thread than on two, on the Xeon the scratch
-    rows too: 4.6 scratch 0.8612 against 0.8648).
+    EPYCs the concise rows print other digits on one thread than on two, on the Xeon 4.2 and the
+    scratch rows too: 4.6 scratch 0.8612 against 0.8648).
 
-    Intel names its Xeons alike ("Intel(R) Xeon(R) Processor" with AMX or without), and MKL picks
-    its float32 kernels by the Xeon's generation, so a CPU with AMX tiles is a kind of its own
-    (``AVX512_AMX``): no record of the other kind is taken for its strict one."""
+    Intel's virtual machines name every Xeon alike ("Intel(R) Xeon(R) Processor"), and MKL picks its
+    float32 kernels by the Xeon's generation and by what it shows: an Intel CPU is named with its
+    family and model too, and one that shows AMX tiles is a kind of its own (``AVX512_AMX``), so no
+    record of another kind is taken for its strict one."""
     info = Path("/proc/cpuinfo")
     lines = info.read_text().splitlines() if info.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    cpu = names[0] if names else platform.processor()
+    field = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in reversed(lines)
+             if ":" in line}  # the first processor's
+    flags = field.get("flags", "").split()
+    cpu = field.get("model name") or platform.processor()
+    if field.get("vendor_id") == "GenuineIntel":
+        cpu += f" family {field.get('cpu family')} model {field.get('model')}"
     instructions = torch.backends.cpu.get_cpu_capability() + ("_AMX" if "amx_tile" in flags else "")
     threads = torch.get_num_threads()
     return f"{cpu} ({instructions}), torch {torch.__version__}, {threads} thread{'s' if threads > 1 else ''}"

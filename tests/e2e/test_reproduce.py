@@ -119,12 +119,16 @@ def test_every_recorded_machine_names_cpu_instructions_and_torch():
 @pytest.mark.parametrize(("flags", "kind"), [("avx512f avx512_vnni", "AVX512"),
                                              ("avx512f amx_bf16 amx_tile", "AVX512_AMX")])
 def test_a_xeon_with_amx_is_a_machine_of_its_own(flags, kind, tmp_path, monkeypatch):
-    """Both Xeons are called "Intel(R) Xeon(R) Processor"; MKL runs other kernels where AMX is."""
+    """Intel's virtual CPUs are all "Intel(R) Xeon(R) Processor"; MKL runs other kernels by model and
+    where AMX is."""
     import scripts.reproduce as reproduce
 
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu {flags}\n")
+    cpuinfo.write_text(f"processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\n"
+                       f"model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu {flags}\n"
+                       f"processor\t: 1\nmodel\t\t: 1\n")  # the first processor's fields count
     monkeypatch.setattr(reproduce, "Path", lambda path: cpuinfo if path == "/proc/cpuinfo" else Path(path))
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert reproduce.machine() == f"Intel(R) Xeon(R) Processor ({kind}), torch {torch.__version__}, 1 thread"
+    assert reproduce.machine() == (f"Intel(R) Xeon(R) Processor family 6 model 207 ({kind}), "
+                                   f"torch {torch.__version__}, 1 thread")
