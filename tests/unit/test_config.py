@@ -163,8 +163,8 @@ def test_a_long_run_name_keeps_every_value_by_shortening_its_keys():
     assert len(names[0].encode()) <= MAX_NAME_BYTES and "weight_decay=0.01," in names[1]
     assert run_name(["regularizer.dropout=0.5"]) == "regularizer.dropout=0.5"  # a short name as it is
     # a last part two keys share keeps both whole; a group's choice stays as it is
-    assert last_parts(["a.mode=min", "b.mode=max", "+c.d.patience=3", "optimizer=adamw"]) == \
-        ["a.mode=min", "b.mode=max", "patience=3", "optimizer=adamw"]
+    assert last_parts(["a.mode=min", "b.mode=max", "+c.d.patience=3", "optimizer=adamw", "~e.f"]) == \
+        ["a.mode=min", "b.mode=max", "patience=3", "optimizer=adamw", "~e.f"]
 
 
 def test_a_run_is_named_by_what_it_computes_not_where_it_writes():

@@ -53,7 +53,7 @@ def job(cfg: DictConfig, run: Callable[[DictConfig], RunRecord] | None) -> float
     set_job_threads()
     quiet_third_party(cfg.ignore_warnings)
     # Lightning starts DDP's other processes by running this command again (trainer.devices=2 on
-    # CPUs, trainer=ddp): those keep the config and the result to their own log file, not the terminal
+    # CPUs, trainer=ddp): those print no config, and keep their result line to their own log file
     beside_rank_zero = rank_zero_only.rank != 0
     announce = (lambda cfg: None) if beside_rank_zero else show_config
     work = partial(train, announce=announce) if run is None else shown_first(run)

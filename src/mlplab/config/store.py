@@ -65,10 +65,11 @@ def short_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
 
 def last_parts(overrides: list[str]) -> list[str]:
     """Each override with its key cut to the key's last part (``regularizer.dropout=0.5`` →
-    ``dropout=0.5``) where no other override's key ends the same way."""
+    ``dropout=0.5``) where no other override's key ends the same way; a deletion (``~key``, no
+    value) as it is."""
     keys = [o.partition("=")[0] for o in overrides]
     last = [k.lstrip("+~").rpartition(".")[2] for k in keys]
-    return [f"{short}={o.partition('=')[2]}" if last.count(short) == 1 else o
+    return [f"{short}={o.partition('=')[2]}" if last.count(short) == 1 and "=" in o else o
             for o, short in zip(overrides, last, strict=True)]
 
 
