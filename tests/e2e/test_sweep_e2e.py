@@ -55,7 +55,11 @@ def test_weight_decay_by_dropout_grid(tmp_path):
         regularizer = job_metrics(sweep, n)["hparams"]["regularizer"]
         assert hparams["regularizer.weight_decay"] == pytest.approx(regularizer["weight_decay"])
         assert hparams["regularizer.dropout"] == pytest.approx(regularizer["dropout"])
-        assert "regularizer.dropout=" in event_dir(sweep / str(n)).name  # listed by its overrides
+        # listed by its overrides, both swept values among them: over 120 bytes whole, so named by the
+        # keys' last parts (cut as it was, λ was lost: "…,regularizer.dropout=0.5,regularizer.weight-<hash>")
+        named = event_dir(sweep / str(n)).name.split(",")
+        assert f"dropout={regularizer['dropout']:g}" in named
+        assert any(o.startswith("weight_decay=") for o in named)
         events = EventAccumulator(str(event_dir(sweep / str(n))))
         events.Reload()
         (val_acc,) = events.Scalars("hp/val_acc")  # written once, at the run's end: no line
