@@ -298,6 +298,15 @@ def check(obj: Settings) -> None:
                      example=spec.example or spec.choices[0])
 
 
+def check_ranges(obj: Settings, ranges: dict[str, tuple[Range, Any]]) -> None:
+    """Each number ``ranges`` names (``{name: (its range, an example)}``) within its range: for
+    settings read from a library's signature, whose annotation gives the type and not the range."""
+    for name, (within, example) in ranges.items():
+        value = getattr(obj, name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in within:
+            obj.fail(name, f"must be {within.describe()}", example=example)
+
+
 # ---- wording Hydra's errors (mlplab.cli.errors) --------------------------------------------------
 
 def find_spec(group: str, name: str, owner: Any = None) -> tuple[str, Spec] | None:

@@ -26,7 +26,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping
 
 from mlplab.config.monitor import check_logged, check_mode
-from mlplab.config.settings import Range, Settings
+from mlplab.config.settings import Range, Settings, check_ranges
 from mlplab.config.signature import locate, signature_settings
 from mlplab.errors import ConfigError
 
@@ -75,10 +75,7 @@ def check_target(key: str, values: Mapping[str, Any], task: str) -> Settings:
         arguments = {name: value for name, value in arguments.items() if name in named}
     settings = settings_class.parse(arguments)
     kinds = [c for c in CALLBACK_RANGES if isinstance(kind, type) and issubclass(kind, c)]  # or a function
-    for name, (within, example) in (CALLBACK_RANGES[kinds[0]] if kinds else {}).items():
-        value = getattr(settings, name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in within:
-            settings.fail(name, f"must be {within.describe()}", example=example)
+    check_ranges(settings, CALLBACK_RANGES[kinds[0]] if kinds else {})
     if getattr(settings, "monitor", None) is not None:  # ModelCheckpoint, EarlyStopping and their kin
         check_logged(settings, "monitor", task)
         if isinstance(getattr(settings, "mode", None), str):

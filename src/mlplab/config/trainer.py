@@ -12,7 +12,7 @@ import lightning as L
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.strategies import StrategyRegistry
 
-from mlplab.config.settings import MOVED, Range, Settings
+from mlplab.config.settings import MOVED, Range, Settings, check_ranges
 from mlplab.config.signature import signature_settings
 
 BUILT_BY_MLPLAB = ("logger", "callbacks", "plugins")  # from the logger and callbacks groups
@@ -59,21 +59,13 @@ RANGES = {
 }
 
 
-def check_ranges(self: Settings) -> None:
-    """Each of ``RANGES`` within its range, refused before the fit rather than mid-fit or never."""
-    for name, (within, example) in RANGES.items():
-        value = getattr(self, name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value not in within:
-            self.fail(name, f"must be {within.describe()}", example=example)
-
-
 def trainer_rules(self: Settings) -> None:
     """mlplab's rules on top of Lightning's types: strategy and accelerator names Lightning has
     (``check_names``); no barebones mode (it forbids the logging a run is made of); the fit must
     end, after max_epochs ≥ 1 epochs or, with max_epochs=-1 (Lightning's "no limit"), after
     max_steps ≥ 1 updates."""
     check_names(self)
-    check_ranges(self)
+    check_ranges(self, RANGES)  # refused before the fit rather than mid-fit or never
     if self.barebones:  # type: ignore[attr-defined]
         # Lightning then refuses self.log, which every metric of mlplab's module goes through
         self.fail("barebones", "turns off LightningModule.log, which mlplab's module logs every metric with "

@@ -41,12 +41,12 @@ def check_data_matches(target: str, data_hparams: dict[str, Any], ckpt_path: str
                         f"are not {target.rsplit('.', 1)[-1]}'s); pick its data set: {choice}")
 
 
-def check_only_where_data_is_given(cfg: DictConfig) -> None:
-    """The command may say where the data's files are, not how the data is split or prepared: those
-    settings come from the checkpoint (``data.batch_size=1024`` was taken and silently replaced)."""
+def check_only_where_data_is_given(where: list[str]) -> None:
+    """The command may say where the data's files are (the data settings ``where`` names), not how
+    the data is split or prepared: those settings come from the checkpoint (``data.batch_size=1024``
+    was taken and silently replaced)."""
     if not HydraConfig.initialized():  # called from code, not from the command line
         return
-    where = [spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where]
     for override in as_written(HydraConfig.get().overrides.task):
         key = override.lstrip("+~").partition("=")[0]
         if key.startswith("data.") and key.removeprefix("data.") not in where:
@@ -91,10 +91,10 @@ def evaluate(cfg: DictConfig, announce: Callable[[DictConfig], None] | None = No
     for key in cfg:  # a key added with "+", which no schema refuses (+sed=1 would be ignored)
         if key not in EvalConfig.__dataclass_fields__ and key != "hydra":
             raise ConfigError(describe_unknown_key(EvalConfig, str(key)))
-    check_only_where_data_is_given(cfg)
+    where = [spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where]
+    check_only_where_data_is_given(where)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     check_net_importable(checkpoint["hyper_parameters"], cfg.ckpt_path)
-    where = {spec.name for spec in specs(data_settings_class(cfg.data._target_)) if spec.where}
     data_hparams = {k: v for k, v in checkpoint.get("datamodule_hyper_parameters", {}).items()
                     if k not in where}  # where the files are: this machine's say
     check_data_matches(cfg.data._target_, data_hparams, cfg.ckpt_path)
