@@ -20,6 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 OUTCOME = logging.getLogger("mlplab.outcome")
 OUTCOME.propagate = False  # the terminal has the printed line: never again through the root's handlers
 OUTCOME.addHandler(logging.NullHandler())  # until a job's config gives it the file
+# the loggers conf/hydra/job_logging/mlplab.yaml gives the job's file to
+JOB_LOGGERS = (logging.getLogger(), OUTCOME, logging.getLogger("lightning.pytorch"))
 
 
 def say(line: str, error: bool = False) -> None:
@@ -42,7 +44,7 @@ def close_job_log() -> None:
     the folder is gone. A log file of one's own logging config (``hydra/job_logging=none`` and
     ``logging.basicConfig``, say) is left as it is."""
     job_files = [h for h in OUTCOME.handlers if isinstance(h, logging.FileHandler)]
-    for logger in (logging.getLogger(), OUTCOME, logging.getLogger("lightning.pytorch")):
+    for logger in JOB_LOGGERS:
         for handler in job_files:
             if handler in logger.handlers:
                 logger.removeHandler(handler)
@@ -57,8 +59,7 @@ def move_job_log(folder: Path) -> None:
     if not HydraConfig.initialized():
         return
     made = Path(HydraConfig.get().runtime.output_dir).resolve()
-    loggers = [logging.getLogger(), OUTCOME, logging.getLogger("lightning.pytorch")]
-    handlers = {h for logger in loggers for h in logger.handlers if isinstance(h, logging.FileHandler)}
+    handlers = {h for logger in JOB_LOGGERS for h in logger.handlers if isinstance(h, logging.FileHandler)}
     for handler in handlers:
         written = Path(handler.baseFilename)
         moved = Path(folder) / written.name
@@ -70,7 +71,7 @@ def move_job_log(folder: Path) -> None:
         continued = logging.FileHandler(moved, mode="a", encoding=handler.encoding)
         continued.setFormatter(handler.formatter)
         continued.setLevel(handler.level)
-        for logger in loggers:
+        for logger in JOB_LOGGERS:
             if handler in logger.handlers:
                 logger.removeHandler(handler)
                 logger.addHandler(continued)
